@@ -1,0 +1,1 @@
+"""The mlflow-supplychain command line."""

@@ -1,0 +1,88 @@
+"""One error tree for the whole project, and the exit codes the CLI maps it to.
+
+Every layer raises a subclass of :class:`SupplyChainError`. Third-party exceptions are
+converted at the adapter that calls the library, so users never see a raw traceback: the
+CLI prints :meth:`SupplyChainError.diagnostics` and exits with :attr:`exit_code`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class ExitCode(enum.IntEnum):
+    """Process exit codes, the same for every command."""
+
+    OK = 0
+    """Allowed, valid, clean."""
+    DENIED = 1
+    """Denied, unsafe or mismatched: the tool worked and the answer is no."""
+    ERROR = 2
+    """Could not decide: bad input, unreachable service, internal failure."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing that is wrong, where, and how to fix it."""
+
+    where: str
+    what: str
+    fix: str = ""
+
+    def render(self) -> str:
+        text = f"{self.where}: {self.what}" if self.where else self.what
+        return f"{text}\n    fix: {self.fix}" if self.fix else text
+
+
+class SupplyChainError(Exception):
+    """Base of every error this project raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, summary: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(summary)
+        self.summary = summary
+        self.problems: tuple[Problem, ...] = tuple(problems)
+
+    def diagnostics(self) -> str:
+        """A multi-line, human-readable explanation: summary, then one entry per problem."""
+        lines = [self.summary]
+        lines.extend(f"  - {p.render()}" for p in self.problems)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.diagnostics()
+
+
+class PolicyError(SupplyChainError):
+    """The policy file is missing, unreadable or invalid."""
+
+
+class EvidenceError(SupplyChainError):
+    """Evidence (intake record, evidence file, tag value) is malformed."""
+
+
+class ScanError(SupplyChainError):
+    """The scanner could not analyse an input at all."""
+
+
+class IntegrityError(SupplyChainError):
+    """Bytes do not match the manifest they are checked against."""
+
+    exit_code = ExitCode.DENIED
+
+
+class RegistryError(SupplyChainError):
+    """The MLflow registry could not be reached or answered unexpectedly."""
+
+
+class WebhookAuthError(SupplyChainError):
+    """A webhook delivery failed signature or freshness checks."""
+
+
+class PromotionDenied(SupplyChainError):
+    """The policy denies the requested promotion."""
+
+    exit_code = ExitCode.DENIED

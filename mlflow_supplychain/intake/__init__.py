@@ -1,0 +1,1 @@
+"""Intake evidence: field catalog, license identifiers."""

@@ -1,0 +1,1 @@
+"""Policy file: schema, loader and the pure gate engine."""

@@ -1,0 +1,339 @@
+"""The pure gate: ``evaluate(policy, evidence, target) -> Decision``.
+
+No MLflow, no I/O, no clock. Every unmet requirement becomes one :class:`Violation`; a missing
+intake field is reported once, by the requirement that owns it (intake_complete when the
+profile requires it), not again by every check that reads the field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing_extensions import assert_never
+
+from mlflow_supplychain.intake.fields import FIELDS, ArtifactClass, parse_source_hashes
+from mlflow_supplychain.intake.licenses import license_keys
+from mlflow_supplychain.policy.decision import Decision, Violation
+from mlflow_supplychain.policy.evidence import (
+    AncestorState,
+    Evidence,
+    Target,
+    TargetKind,
+    evidence_digest,
+)
+from mlflow_supplychain.policy.schema import Mode, Policy, Profile, Requirement, is_public_hub
+
+_MUTABLE_MODEL_REF = re.compile(
+    r"^models:/(?:[^/@]+@[^/]+|[^/@]+/(?:latest|staging|production|archived|none))/?$",
+    re.IGNORECASE,
+)
+_MUTABLE_URL_REF = re.compile(r"(?:/(?:resolve|tree|blob)/(?:main|master)\b|[?&]ref=(?:main|master)\b)")
+_DERIVED_CLASSES = (ArtifactClass.FINE_TUNE, ArtifactClass.ADAPTER)
+
+
+@dataclass
+class _Context:
+    policy: Policy
+    profile: Profile
+    evidence: Evidence
+    target: Target
+    evidence_digest: str
+    reported_fields: set[str] = field(default_factory=set)
+    out: list[Violation] = field(default_factory=list)
+
+    def deny(self, requirement: Requirement, code: str, message: str, remediation: str,
+             field_name: str | None = None) -> None:
+        self.out.append(Violation(code=code, requirement=requirement, field=field_name,
+                                  message=message, remediation=remediation))
+
+    def intake_value(self, requirement: Requirement, name: str, code_prefix: str) -> str | None:
+        """The field's value when present and valid; otherwise report it (once) and None."""
+        value = self.evidence.intake.get(name)
+        if name in self.reported_fields:
+            return None
+        problem = "is missing" if value is None else FIELDS[name].validate(value)
+        if problem is None:
+            return value
+        self.reported_fields.add(name)
+        kind = "missing" if value is None else "invalid"
+        self.deny(requirement, f"{code_prefix}.{kind}", f"intake field {name!r} {problem}.",
+                  _set_field_fix(name), name)
+        return None
+
+
+def _set_field_fix(name: str) -> str:
+    return (f"set tag 'supplychain.intake.{name}' on the version (e.g. "
+            f"{FIELDS[name].example!r}), or use 'mlflow-supplychain intake apply'.")
+
+
+def evaluate(policy: Policy, evidence: Evidence, target: Target) -> Decision:
+    """Evaluate whether ``evidence`` satisfies the profile guarding ``target``.
+
+    Unprotected targets are always allowed. Audit mode evaluates the same way and returns the
+    Decision with ``enforced=False``.
+    """
+    profile_name = (policy.profile_for_alias(target.name) if target.kind is TargetKind.ALIAS
+                    else policy.profile_for_stage(target.name))
+    artifact_digest = evidence.artifacts.digest if evidence.artifacts else None
+    ev_digest = evidence_digest(policy.digest, evidence.intake, artifact_digest)
+    enforced = policy.mode is Mode.ENFORCE
+    if profile_name is None:
+        return Decision(model_name=evidence.model_name, version=evidence.version,
+                        target=str(target), profile=None, allowed=True, enforced=enforced,
+                        requirements=(), violations=(), policy_digest=policy.digest,
+                        evidence_digest=ev_digest)
+    profile = policy.profiles[profile_name]
+    ctx = _Context(policy, profile, evidence, target, ev_digest)
+    # intake first, so fields it reports are not reported again by license/eval/hash checks
+    ordered = sorted(profile.require, key=lambda r: r is not Requirement.INTAKE_COMPLETE)
+    for requirement in ordered:
+        _check(requirement, ctx)
+    return Decision(model_name=evidence.model_name, version=evidence.version,
+                    target=str(target), profile=profile_name, allowed=not ctx.out,
+                    enforced=enforced, requirements=profile.require, violations=tuple(ctx.out),
+                    policy_digest=policy.digest, evidence_digest=ev_digest)
+
+
+def _check(requirement: Requirement, ctx: _Context) -> None:
+    match requirement:
+        case Requirement.INTAKE_COMPLETE:
+            _check_intake(ctx)
+        case Requirement.SOURCE_ALLOWED:
+            _check_source(ctx)
+        case Requirement.HASH_MATCH:
+            _check_hashes(ctx)
+        case Requirement.LICENSE_APPROVED:
+            _check_license(ctx)
+        case Requirement.EVAL_EVIDENCE:
+            _check_eval(ctx)
+        case Requirement.SCAN_PASSED:
+            _check_scan(ctx)
+        case Requirement.APPROVAL:
+            _check_approvals(ctx)
+        case Requirement.LINEAGE_VERIFIED:
+            _check_lineage(ctx)
+        case _:
+            assert_never(requirement)
+
+
+def _check_intake(ctx: _Context) -> None:
+    req = Requirement.INTAKE_COMPLETE
+    cls_value = ctx.intake_value(req, "artifact_class", "intake")
+    for name, value in sorted(ctx.evidence.intake.items()):
+        if name == "artifact_class" or name in ctx.reported_fields:
+            continue
+        spec = FIELDS.get(name)
+        if spec is None:
+            ctx.reported_fields.add(name)
+            ctx.deny(req, "intake.unknown_field", f"intake field {name!r} is not a known field.",
+                     f"remove tag 'supplychain.intake.{name}' or fix its name.", name)
+        elif (problem := spec.validate(value)) is not None:
+            ctx.reported_fields.add(name)
+            ctx.deny(req, "intake.invalid", f"intake field {name!r} {problem}.",
+                     _set_field_fix(name), name)
+    if cls_value is None:
+        return
+    artifact_class = ArtifactClass(cls_value)
+    if artifact_class not in ctx.policy.artifact_classes:
+        ctx.deny(req, "intake.class_not_allowed",
+                 f"the policy defines no intake rules for artifact class {cls_value!r}.",
+                 "use one of " + ", ".join(c.value for c in ctx.policy.artifact_classes)
+                 + ", or ask an admin to add the class to the policy.", "artifact_class")
+        return
+    for name in ctx.policy.required_fields(artifact_class):
+        ctx.intake_value(req, name, "intake")
+
+
+def _check_source(ctx: _Context) -> None:
+    req = Requirement.SOURCE_ALLOWED
+    source = ctx.evidence.source or ""
+    allowed = ctx.policy.sources.allow
+    fix = "log the model to MLflow's artifact store (log_model) and register that, or import " \
+          "it with 'mlflow-supplychain intake import'."
+    if not source:
+        ctx.deny(req, "source.missing", "the version has no source URI.", fix, "source")
+    elif is_public_hub(source):
+        ctx.deny(req, "source.public_hub",
+                 f"source {source!r} points straight at a public model hub.", fix, "source")
+    elif not any(source.startswith(prefix) for prefix in allowed):
+        ctx.deny(req, "source.not_allowed",
+                 f"source {source!r} is not under an allowed prefix ({', '.join(allowed)}).",
+                 fix, "source")
+    elif ctx.policy.sources.deny_mutable_refs and (
+        _MUTABLE_MODEL_REF.match(source) or _MUTABLE_URL_REF.search(source)
+    ):
+        ctx.deny(req, "source.mutable_ref",
+                 f"source {source!r} is a mutable reference (alias, stage, 'latest' or branch).",
+                 "register from a fixed version (models:/<name>/<version>), a run or a logged "
+                 "model id.", "source")
+
+
+def _check_hashes(ctx: _Context) -> None:
+    req = Requirement.HASH_MATCH
+    artifacts = ctx.evidence.artifacts
+    if artifacts is None:
+        ctx.deny(req, "hash.no_manifest", "no artifact manifest is recorded for this version.",
+                 "wait for the scanner sidecar to hash the artifacts, or run "
+                 "'mlflow-supplychain reconcile'.", "artifacts")
+        return
+    reverify = ctx.policy.integrity.reverify_on_promotion
+    if artifacts.reverified_digest is None and reverify:
+        ctx.deny(req, "hash.not_reverified",
+                 "the artifacts were not re-hashed at promotion time.",
+                 "retry the promotion; if it keeps failing, raise "
+                 "integrity.reverify_budget_seconds.", "artifacts")
+    elif artifacts.reverified_digest is not None and artifacts.reverified_digest != artifacts.digest:
+        ctx.deny(req, "hash.artifacts_changed",
+                 f"the artifacts now hash to {artifacts.reverified_digest}, not the recorded "
+                 f"{artifacts.digest}: files changed after they were scanned.",
+                 "register a new version from trusted bytes; do not overwrite artifacts.",
+                 "artifacts")
+    raw = ctx.intake_value(req, "source_sha256", "hash")
+    if raw is None:
+        return
+    declared = parse_source_hashes(raw) or {}
+    present = set(artifacts.files.values())
+    for path, hexdigest in sorted(declared.items()):
+        found = hexdigest in present if path == "" else artifacts.files.get(path) == hexdigest
+        if not found:
+            label = path or hexdigest[:16] + "..."
+            ctx.deny(req, "hash.mismatch",
+                     f"declared source hash for {label!r} is not in the version's manifest.",
+                     "register the exact upstream files, or correct supplychain.intake."
+                     "source_sha256.", "source_sha256")
+
+
+def _check_license(ctx: _Context) -> None:
+    req = Requirement.LICENSE_APPROVED
+    license_id = ctx.intake_value(req, "license.id", "license")
+    outcome = ctx.intake_value(req, "license.outcome", "license")
+    if license_id is not None:
+        denied = {d.lower() for d in ctx.policy.licenses.deny}
+        hits = [k for k in license_keys(license_id) if k.lower() in denied]
+        if hits:
+            ctx.deny(req, "license.denied",
+                     f"license {license_id!r} includes {', '.join(hits)}, which the policy denies.",
+                     "choose a model under another license, or ask the policy owner.",
+                     "license.id")
+    if outcome is not None:
+        allowed = [o.value for o in ctx.policy.licenses.allowed_outcomes]
+        if outcome not in allowed:
+            ctx.deny(req, "license.outcome",
+                     f"license review outcome is {outcome!r}; the policy accepts "
+                     f"{', '.join(allowed)}.",
+                     "get the license re-reviewed, or use a model under another license.",
+                     "license.outcome")
+
+
+def _check_eval(ctx: _Context) -> None:
+    req = Requirement.EVAL_EVIDENCE
+    ref = ctx.intake_value(req, "eval.ref", "eval")
+    if ref is None:
+        return
+    found = ctx.evidence.eval_run_found
+    if found is False:
+        ctx.deny(req, "eval.run_not_found", f"evaluation run {ref!r} does not exist.",
+                 "point supplychain.intake.eval.ref at the run that holds the evaluation.",
+                 "eval.ref")
+    elif found is None:
+        ctx.deny(req, "eval.unverified", f"evaluation run {ref!r} was not looked up.",
+                 "evaluate against the live registry (gate check NAME VERSION) or set "
+                 "eval_run_found in the evidence file.", "eval.ref")
+
+
+def _check_scan(ctx: _Context) -> None:
+    req = Requirement.SCAN_PASSED
+    scan = ctx.evidence.scan
+    ev = ctx.evidence
+    rescan = "run 'mlflow-supplychain reconcile' (or wait for the sidecar) to rescan."
+    if scan is None:
+        ctx.deny(req, "scan.missing", "no scan attestation is recorded for this version.",
+                 rescan, "scan")
+        return
+    if not scan.signature_valid:
+        ctx.deny(req, "scan.bad_signature",
+                 "the scan attestation's signature does not verify.", rescan, "scan")
+    elif (scan.model_name, scan.version) != (ev.model_name, ev.version):
+        ctx.deny(req, "scan.wrong_subject",
+                 f"the attestation is for {scan.model_name!r} version {scan.version}.",
+                 rescan, "scan")
+    elif ev.artifacts is None and Requirement.HASH_MATCH not in ctx.profile.require:
+        ctx.deny(req, "scan.unbound", "no manifest is recorded to bind the attestation to.",
+                 rescan, "scan")
+    elif ev.artifacts is not None and scan.artifact_digest != ev.artifacts.digest:
+        ctx.deny(req, "scan.stale_digest",
+                 "the attestation covers other bytes than the version's recorded manifest.",
+                 rescan, "scan")
+    elif scan.policy_digest != ctx.policy.digest:
+        ctx.deny(req, "scan.stale_policy",
+                 "the attestation was made under another policy version.", rescan, "scan")
+    elif scan.verdict is None:
+        ctx.deny(req, "scan.error",
+                 "the scanner could not analyse every file: " + "; ".join(scan.findings),
+                 "fix or remove the unparseable files and register a new version.", "scan")
+    elif scan.verdict not in ctx.profile.allowed_scan_verdicts:
+        findings = "; ".join(scan.findings) or "no details"
+        ctx.deny(req, "scan.flagged",
+                 f"the scan verdict is {scan.verdict.value!r}: {findings}.",
+                 "re-export the model in a safe format (e.g. safetensors, ONNX, skops).",
+                 "scan")
+
+
+def _check_approvals(ctx: _Context) -> None:
+    req = Requirement.APPROVAL
+    rule = ctx.profile.approvals
+    assert rule is not None  # guaranteed by Profile validation
+    this_profile = (ctx.policy.profile_for_alias(ctx.target.name)
+                    if ctx.target.kind is TargetKind.ALIAS
+                    else ctx.policy.profile_for_stage(ctx.target.name))
+    valid: set[str] = set()
+    rejected: list[str] = []
+    for approval in ctx.evidence.approvals:
+        t = Target.parse(approval.target)
+        approved_profile = (ctx.policy.profile_for_alias(t.name) if t.kind is TargetKind.ALIAS
+                            else ctx.policy.profile_for_stage(t.name))
+        if approved_profile != this_profile:
+            continue
+        principals = {f"user:{approval.approver}"} | {f"group:{g}" for g in approval.approver_groups}
+        if approval.evidence_digest != ctx.evidence_digest:
+            rejected.append(f"{approval.approver}: stale (evidence changed since approval)")
+        elif not principals & set(rule.approvers):
+            rejected.append(f"{approval.approver}: not an authorised approver")
+        elif rule.separation_of_duties and approval.approver in (ctx.evidence.creator,
+                                                                approval.requester):
+            rejected.append(f"{approval.approver}: requested or created this version")
+        else:
+            valid.add(approval.approver)
+    if len(valid) >= rule.min:
+        return
+    detail = f" Not counted: {'; '.join(rejected)}." if rejected else ""
+    if not ctx.evidence.approvals:
+        code, msg = "approval.missing", "no approval is recorded."
+    elif not valid and rejected and all("stale" in r for r in rejected):
+        code, msg = "approval.stale", "every approval predates a change to the evidence."
+    else:
+        code, msg = "approval.insufficient", f"{len(valid)} of {rule.min} required approvals."
+    ctx.deny(req, code, msg + detail,
+             f"create a transition request and get {rule.min} approval(s) from "
+             f"{', '.join(rule.approvers)} (not the requester or the version's creator).",
+             "approvals")
+
+
+def _check_lineage(ctx: _Context) -> None:
+    req = Requirement.LINEAGE_VERIFIED
+    cls_value = ctx.evidence.intake.get("artifact_class")
+    lineage = ctx.evidence.lineage
+    if cls_value in {c.value for c in _DERIVED_CLASSES} and not lineage:
+        ctx.deny(req, "lineage.unresolved",
+                 f"a {cls_value} must name its base model, and none was resolved.",
+                 _set_field_fix("base_model.uri"), "base_model.uri")
+    for ancestor in lineage:
+        state = ancestor.state
+        if state is AncestorState.COMPLIANT:
+            continue
+        if state is AncestorState.EXTERNAL_PINNED and ctx.policy.lineage.accept_external_pinned:
+            continue
+        ctx.deny(req, f"lineage.{state.value}",
+                 f"ancestor {ancestor.uri} is {state.value.replace('_', ' ')}.",
+                 "promote a compliant base first, or derive from one; external pinned bases "
+                 "need lineage.accept_external_pinned in the policy.", "base_model.uri")

@@ -1,0 +1,130 @@
+"""Evidence about one model version and the target it is being promoted to.
+
+These are plain, frozen values. Adapters (the registry store, the CLI reading an evidence
+file) gather them; the engine only reads them. Cryptographic checks (attestation signatures)
+happen in the adapter, which records the outcome in ``ScanEvidence.signature_valid``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mlflow_supplychain.digests import digest_of, is_digest
+from mlflow_supplychain.policy.schema import FormatVerdict
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TargetKind(str, enum.Enum):
+    ALIAS = "alias"
+    STAGE = "stage"
+
+
+class Target(_Frozen):
+    """A promotion target: an alias or a stage."""
+
+    kind: TargetKind
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        """``production`` -> alias; ``stage:Production`` -> stage."""
+        if text.startswith("stage:"):
+            return cls(kind=TargetKind.STAGE, name=text[len("stage:") :])
+        if text.startswith("alias:"):
+            return cls(kind=TargetKind.ALIAS, name=text[len("alias:") :])
+        return cls(kind=TargetKind.ALIAS, name=text)
+
+    def __str__(self) -> str:
+        return self.name if self.kind is TargetKind.ALIAS else f"stage:{self.name}"
+
+
+class ArtifactEvidence(_Frozen):
+    """The version's file manifest as recorded at scan time, and a fresh re-hash if one ran."""
+
+    digest: str = Field(description="Manifest digest recorded for the version (sha256:...).")
+    files: dict[str, str] = Field(
+        default_factory=dict, description="Relative POSIX path -> sha256 hex of every file."
+    )
+    reverified_digest: str | None = Field(
+        None, description="Digest of the bytes re-hashed just now; None when not re-hashed."
+    )
+
+    @field_validator("digest")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        if not is_digest(value):
+            raise ValueError("must look like sha256:<64 lowercase hex characters>")
+        return value
+
+
+class ScanEvidence(_Frozen):
+    """Summary of the scan attestation attached to the version."""
+
+    model_name: str
+    version: str
+    artifact_digest: str
+    policy_digest: str
+    verdict: FormatVerdict | None = Field(
+        description="Worst per-file verdict; None means the scan could not decide (error)."
+    )
+    findings: tuple[str, ...] = Field((), description="One line per finding, for messages.")
+    signature_valid: bool = Field(description="Set by the adapter after verifying the signature.")
+
+
+class Approval(_Frozen):
+    """One recorded approval of a promotion."""
+
+    approver: str
+    approver_groups: tuple[str, ...] = ()
+    requester: str | None = Field(None, description="Who requested the approved promotion.")
+    target: str
+    evidence_digest: str
+
+
+class AncestorState(str, enum.Enum):
+    COMPLIANT = "compliant"
+    FLAGGED = "flagged"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+    EXTERNAL_PINNED = "external_pinned"
+
+
+class Ancestor(_Frozen):
+    uri: str
+    state: AncestorState
+
+
+class Evidence(_Frozen):
+    """Everything known about one model version at the moment of a promotion."""
+
+    model_name: str
+    version: str
+    source: str | None = None
+    creator: str | None = None
+    intake: dict[str, str] = Field(
+        default_factory=dict, description="Intake fields, without the tag prefix."
+    )
+    artifacts: ArtifactEvidence | None = None
+    scan: ScanEvidence | None = None
+    eval_run_found: bool | None = Field(
+        None, description="Whether eval.ref resolves to an existing run; None: not looked up."
+    )
+    approvals: tuple[Approval, ...] = ()
+    lineage: tuple[Ancestor, ...] = ()
+
+
+def evidence_digest(policy_digest: str, intake: Mapping[str, str], artifact_digest: str | None) -> str:
+    """The digest an approval binds to: intake record + artifact digest + policy digest.
+
+    Any later change to an intake field, the artifact bytes or the policy changes it, which
+    makes earlier approvals stale.
+    """
+    return digest_of(
+        {"intake": dict(intake), "artifact_digest": artifact_digest, "policy_digest": policy_digest}
+    )

@@ -1,0 +1,190 @@
+"""Load a policy file: YAML -> validated :class:`Policy`, or a :class:`PolicyError` that
+names the file, the line, the field path, what is wrong and the fix.
+
+YAML is read with a safe loader that also refuses duplicate keys (YAML silently keeps the
+last one, which would hide an alias mapped to two profiles) and anchors/aliases (which can
+expand exponentially: "billion laughs"), and files over 1 MiB.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from mlflow_supplychain.errors import PolicyError, Problem
+from mlflow_supplychain.policy.schema import Policy
+
+MAX_POLICY_BYTES = 1 << 20
+Loc = tuple[str | int, ...]
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader without anchors/aliases and without duplicate keys."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(
+                None, None, "YAML aliases (*name) are not allowed in policy files; "
+                "write the value out", event.start_mark)
+        node = super().compose_node(parent, index)
+        if getattr(node, "anchor", None):
+            raise yaml.constructor.ConstructorError(
+                None, None, "YAML anchors (&name) are not allowed in policy files",
+                node.start_mark)
+        return node
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None,
+                    f"key {key!r} appears twice (first on line {seen[key] + 1}); "
+                    "each key may appear once", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _line_index(node: Any, path: Loc = ()) -> Iterator[tuple[Loc, int]]:
+    yield path, node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            yield (*path, key), key_node.start_mark.line + 1
+            yield from _line_index(value_node, (*path, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _line_index(item, (*path, i))
+
+
+def load_policy(path: str | os.PathLike[str]) -> Policy:
+    """Read and validate the policy file at ``path``.
+
+    Raises:
+        PolicyError: the file is missing, unreadable, not YAML, or not a valid policy.
+    """
+    where = str(path)
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_POLICY_BYTES:
+            raise PolicyError(f"Policy file {where} is invalid", [Problem(
+                where, f"is {size} bytes; the limit is {MAX_POLICY_BYTES}",
+                "a policy is a short YAML document; check you passed the right file")])
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(f"Policy file {where} does not exist", [Problem(
+            where, "not found",
+            "pass the path of your policy YAML (create one with 'mlflow-supplychain policy init')")
+        ]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"Policy file {where} cannot be read", [Problem(
+            where, f"{type(exc).__name__}: {exc}", "check the path, permissions and encoding "
+            "(UTF-8)")]) from None
+    return parse_policy(text, source=where)
+
+
+def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
+    """Validate policy YAML ``text``; ``source`` names it in error messages.
+
+    Raises:
+        PolicyError: the text is not YAML or not a valid policy.
+    """
+    summary = f"Policy file {source} is invalid"
+    try:
+        loader = _StrictLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        what = getattr(exc, "problem", None) or str(exc)
+        raise PolicyError(summary, [Problem(f"{source}{line}", f"YAML error: {what}",
+                                            "fix the YAML syntax at that line")]) from None
+    if data is None:
+        raise PolicyError(summary, [Problem(source, "is empty; an empty policy enforces nothing",
+                                            "start from 'mlflow-supplychain policy init'")])
+    if not isinstance(data, dict):
+        raise PolicyError(summary, [Problem(source, f"must be a mapping, not a {type(data).__name__}",
+                                            "start from 'mlflow-supplychain policy init'")])
+    lines = dict(_line_index(node))
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = [_problem(source, lines, err) for err in exc.errors(include_url=False)]
+        raise PolicyError(summary, problems) from None
+
+
+def _problem(source: str, lines: dict[Loc, int], err: Any) -> Problem:
+    loc: Loc = tuple(p for p in err["loc"] if p != "[key]")
+    dotted = ".".join(str(p) for p in loc)
+    line = _nearest_line(lines, loc)
+    where = f"{source}:{line}" + (f" {dotted}" if dotted else "")
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        return Problem(where, "unknown key",
+                       f"remove it or fix the spelling; allowed here: {', '.join(allowed)}"
+                       if allowed else "remove it or fix the spelling")
+    if kind == "missing":
+        return Problem(where, "is required but missing", f"add '{loc[-1]}' here")
+    if kind in {"enum", "literal_error"}:
+        return Problem(where, f"{msg} (got {err.get('input')!r})", "use one of the listed values")
+    return Problem(where, msg, _fix_for(kind))
+
+
+def _fix_for(kind: str) -> str:
+    return {
+        "value_error": "",
+        "assertion_error": "",
+        "dict_type": "write a mapping (key: value lines)",
+        "tuple_type": "write a list ([a, b] or '- a' lines)",
+        "list_type": "write a list ([a, b] or '- a' lines)",
+        "bool_type": "write true or false",
+        "int_type": "write a whole number",
+        "int_parsing": "write a whole number",
+        "string_type": "write a string",
+        "model_type": "write a mapping (key: value lines)",
+    }.get(kind, "see 'mlflow-supplychain policy schema' for the expected shape")
+
+
+def _nearest_line(lines: dict[Loc, int], loc: Loc) -> int:
+    while loc and loc not in lines:
+        loc = loc[:-1]
+    return lines.get(loc, 1)
+
+
+def _allowed_keys(loc: Loc) -> list[str]:
+    """Field names of the model found at ``loc`` in the Policy tree (best effort)."""
+    model: Any = Policy
+    for part in loc:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        field = model.model_fields.get(str(part))
+        if field is None:
+            # a dict of models: the key is a user name (profile, class); step into the value
+            continue
+        model = _model_in(field.annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return sorted(model.model_fields)
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,387 @@
+"""The policy file, as frozen pydantic models.
+
+A policy names which aliases and stages are protected, which promotion profile guards each,
+what evidence each profile requires, which intake fields each artifact class must carry,
+where model versions may come from, which serialization formats are acceptable and which
+license outcomes pass. Cross-field rules (an alias in two profiles, a profile nothing uses, a
+required field no intake schema defines...) live in :func:`Policy._check_consistency` so the
+loader reports them with the same field paths as type errors.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mlflow_supplychain.digests import digest_of
+from mlflow_supplychain.intake.fields import FIELDS, ArtifactClass, LicenseOutcome
+from mlflow_supplychain.intake.licenses import validate_license_id
+
+SCHEMA_VERSION = 1
+MLFLOW_STAGES = ("Staging", "Production", "Archived")
+
+
+class Requirement(str, enum.Enum):
+    """A piece of evidence a promotion profile can require."""
+
+    INTAKE_COMPLETE = "intake_complete"
+    SOURCE_ALLOWED = "source_allowed"
+    HASH_MATCH = "hash_match"
+    LICENSE_APPROVED = "license_approved"
+    EVAL_EVIDENCE = "eval_evidence"
+    SCAN_PASSED = "scan_passed"
+    APPROVAL = "approval"
+    LINEAGE_VERIFIED = "lineage_verified"
+
+
+class Mode(str, enum.Enum):
+    ENFORCE = "enforce"
+    """Deny non-compliant promotions."""
+    AUDIT = "audit"
+    """Evaluate, record and tag, never block."""
+
+
+class FormatVerdict(str, enum.Enum):
+    PERMITTED = "permitted"
+    SANDBOXED = "sandboxed"
+    PROHIBITED = "prohibited"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+
+_PRINCIPAL = re.compile(r"^(user|group):[^\s:]+$")
+
+
+class ApprovalRule(_Frozen):
+    """Who may approve a promotion under a profile, and how many must."""
+
+    min: Annotated[int, Field(ge=1, le=10, description="Distinct approvals needed.")] = 1
+    approvers: tuple[str, ...] = Field(
+        description="Principals allowed to approve: 'user:<name>' or 'group:<name>'."
+    )
+    separation_of_duties: bool = Field(
+        True,
+        description="Approver must be neither the requester nor the version's creator.",
+    )
+
+    @field_validator("approvers")
+    @classmethod
+    def _principals(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("lists no approvers; name at least one 'user:<name>' or 'group:<name>'")
+        bad = [p for p in value if not _PRINCIPAL.match(p)]
+        if bad:
+            raise ValueError(
+                f"{', '.join(map(repr, bad))} must be written 'user:<name>' or 'group:<name>'"
+            )
+        if len(set(value)) != len(value):
+            raise ValueError("lists the same approver twice")
+        return value
+
+    @model_validator(mode="after")
+    def _enough_people(self) -> ApprovalRule:
+        users = [p for p in self.approvers if p.startswith("user:")]
+        has_group = any(p.startswith("group:") for p in self.approvers)
+        if not has_group and len(users) < self.min:
+            raise ValueError(
+                f"min is {self.min} but only {len(users)} approver(s) are listed; "
+                "list more approvers or add a group"
+            )
+        return self
+
+
+class Profile(_Frozen):
+    """A promotion profile: the evidence a protected target requires."""
+
+    require: tuple[Requirement, ...] = Field(description="Evidence every promotion must carry.")
+    approvals: ApprovalRule | None = Field(
+        None, description="Approval rule; required when 'approval' is in require."
+    )
+    allowed_scan_verdicts: tuple[FormatVerdict, ...] = Field(
+        (FormatVerdict.PERMITTED, FormatVerdict.SANDBOXED),
+        description="Worst per-file format verdict that still passes the scan requirement.",
+    )
+
+    @field_validator("require")
+    @classmethod
+    def _non_empty(cls, value: tuple[Requirement, ...]) -> tuple[Requirement, ...]:
+        if not value:
+            raise ValueError(
+                "is empty; a protected target must require evidence (an empty list would "
+                "allow everything). List at least one of: "
+                + ", ".join(r.value for r in Requirement)
+            )
+        if len(set(value)) != len(value):
+            raise ValueError("lists the same requirement twice")
+        return value
+
+    @model_validator(mode="after")
+    def _approval_settings(self) -> Profile:
+        if Requirement.APPROVAL in self.require and self.approvals is None:
+            raise ValueError("requires 'approval' but has no 'approvals' section; add "
+                             "approvals: {min: 1, approvers: [group:<approvers>]}")
+        if Requirement.APPROVAL not in self.require and self.approvals is not None:
+            raise ValueError("has an 'approvals' section but does not require 'approval'; "
+                             "add 'approval' to require or remove the section")
+        if FormatVerdict.PROHIBITED in self.allowed_scan_verdicts:
+            raise ValueError("allowed_scan_verdicts must not include 'prohibited'")
+        return self
+
+
+class Protected(_Frozen):
+    """Protected targets, each mapped to the name of the profile that guards it."""
+
+    aliases: dict[str, str] = Field(default_factory=dict)
+    stages: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("aliases")
+    @classmethod
+    def _alias_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for alias in value:
+            if not re.fullmatch(r"[A-Za-z0-9_\-]{1,255}", alias) or re.fullmatch(r"[vV]\d+", alias):
+                raise ValueError(f"{alias!r} is not a valid MLflow alias")
+            if alias.lower() == "latest":
+                raise ValueError("'latest' is reserved by MLflow and cannot be an alias")
+        return value
+
+    @field_validator("stages")
+    @classmethod
+    def _stage_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for stage in value:
+            if stage not in MLFLOW_STAGES:
+                raise ValueError(
+                    f"{stage!r} is not an MLflow stage; use one of {', '.join(MLFLOW_STAGES)}"
+                )
+        return value
+
+
+class ArtifactClassRule(_Frozen):
+    """Required intake fields for one artifact class."""
+
+    extends: ArtifactClass | None = None
+    required: tuple[str, ...] = ()
+
+    @field_validator("required")
+    @classmethod
+    def _known_fields(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [f for f in value if f not in FIELDS]
+        if unknown:
+            raise ValueError(
+                f"{', '.join(map(repr, unknown))} is not an intake field; known fields: "
+                + ", ".join(sorted(FIELDS))
+            )
+        return value
+
+
+class Sources(_Frozen):
+    """Where model-version sources may point."""
+
+    allow: tuple[str, ...] = Field(
+        description="URI prefixes versions may come from (controlled storage, runs, models)."
+    )
+    deny_mutable_refs: bool = Field(
+        True, description="Deny sources that can change later (aliases, stages, 'latest')."
+    )
+
+    @field_validator("allow")
+    @classmethod
+    def _prefixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("is empty; list the URI prefixes of your controlled storage, "
+                             "e.g. ['mlflow-artifacts:', 'runs:/', 'models:/']")
+        for prefix in value:
+            if ":" not in prefix:
+                raise ValueError(f"{prefix!r} has no URI scheme; write e.g. 's3://bucket/prefix'")
+            if _is_public_hub(prefix):
+                raise ValueError(
+                    f"{prefix!r} is a public model hub; import models into controlled storage "
+                    "with 'mlflow-supplychain intake import' instead of allowing the hub"
+                )
+        return value
+
+
+_PUBLIC_HUBS = ("huggingface.co", "hf.co", "hf://", "hub.docker.com", "kaggle.com",
+                "modelscope.cn", "ollama.com", "github.com", "raw.githubusercontent.com")
+
+
+def _is_public_hub(uri: str) -> bool:
+    lowered = uri.lower()
+    return any(hub in lowered for hub in _PUBLIC_HUBS)
+
+
+def is_public_hub(uri: str) -> bool:
+    """True when ``uri`` points at a public model hub rather than controlled storage."""
+    return _is_public_hub(uri)
+
+
+class Formats(_Frozen):
+    """Which detected formats are permitted, sandboxed or prohibited."""
+
+    permitted: tuple[str, ...] = ("safetensors", "onnx", "gguf", "numpy", "json", "text")
+    sandboxed: tuple[str, ...] = ("pickle_allowlisted",)
+    prohibited: tuple[str, ...] = ("pickle_unsafe", "cloudpickle", "keras_lambda",
+                                   "onnx_custom_op", "unknown")
+    pickle_allowlist: tuple[str, ...] = Field(
+        (), description="Extra 'module.qualname' globals (or 'module.*') pickles may import."
+    )
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> Formats:
+        seen: dict[str, str] = {}
+        for verdict in ("permitted", "sandboxed", "prohibited"):
+            for name in getattr(self, verdict):
+                if name in seen:
+                    raise ValueError(f"format {name!r} is both {seen[name]} and {verdict}")
+                seen[name] = verdict
+        for entry in self.pickle_allowlist:
+            if not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*(\.\*)?", entry) or "." not in entry:
+                raise ValueError(f"pickle_allowlist entry {entry!r} must be 'module.name' or 'module.*'")
+        return self
+
+
+class Licenses(_Frozen):
+    """Which license review outcomes pass, and which licenses are denied outright."""
+
+    allowed_outcomes: tuple[LicenseOutcome, ...] = (
+        LicenseOutcome.APPROVED, LicenseOutcome.APPROVED_WITH_CONDITIONS)
+    deny: tuple[str, ...] = ()
+
+    @field_validator("allowed_outcomes")
+    @classmethod
+    def _outcomes(cls, value: tuple[LicenseOutcome, ...]) -> tuple[LicenseOutcome, ...]:
+        if not value:
+            raise ValueError("is empty; list approved (and approved_with_conditions if accepted)")
+        if LicenseOutcome.REJECTED in value:
+            raise ValueError("must not include 'rejected': a rejected license review cannot pass")
+        return value
+
+    @field_validator("deny")
+    @classmethod
+    def _denied_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for license_id in value:
+            problem = validate_license_id(license_id)
+            if problem:
+                raise ValueError(f"{license_id!r} {problem}")
+        return value
+
+
+class Integrity(_Frozen):
+    """Re-verification of artifact bytes at promotion."""
+
+    reverify_on_promotion: bool = Field(
+        False, description="Re-hash the version's artifacts when a protected target is set."
+    )
+    reverify_budget_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+
+
+class Lineage(_Frozen):
+    """How the gate treats the ancestors of derived artifacts (fine-tunes, adapters)."""
+
+    accept_external_pinned: bool = Field(
+        False,
+        description="Accept a base that is not in this registry when pinned to a commit and "
+        "declared with its digest.",
+    )
+
+
+class Policy(_Frozen):
+    """A complete, validated supply-chain policy."""
+
+    version: Literal[1] = Field(description="Policy schema version; only 1 exists.")
+    mode: Mode = Mode.ENFORCE
+    reserved_tag_prefix: str = "supplychain."
+    protected: Protected
+    profiles: dict[str, Profile]
+    artifact_classes: dict[ArtifactClass, ArtifactClassRule]
+    sources: Sources
+    formats: Formats = Field(default_factory=Formats)
+    licenses: Licenses = Field(default_factory=Licenses)
+    integrity: Integrity = Field(default_factory=Integrity)
+    lineage: Lineage = Field(default_factory=Lineage)
+
+    @field_validator("reserved_tag_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9_\-]*(\.[a-z0-9_\-]+)*\.", value):
+            raise ValueError("must be lowercase dotted words ending in '.', e.g. 'supplychain.'")
+        if value.startswith("mlflow."):
+            raise ValueError("must not be inside MLflow's own 'mlflow.' namespace")
+        return value
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Policy:
+        if not self.protected.aliases and not self.protected.stages:
+            raise ValueError("protected: lists no aliases and no stages, so nothing would be "
+                             "enforced; protect at least one alias (e.g. production)")
+        if not self.profiles:
+            raise ValueError("profiles: is empty; define the profile your protected targets use")
+        for kind, mapping in (("aliases", self.protected.aliases),
+                              ("stages", self.protected.stages)):
+            for target, profile in mapping.items():
+                if profile not in self.profiles:
+                    raise ValueError(
+                        f"protected.{kind}.{target}: names profile {profile!r}, which is not "
+                        f"defined; defined profiles: {', '.join(sorted(self.profiles))}"
+                    )
+        used = set(self.protected.aliases.values()) | set(self.protected.stages.values())
+        for name in self.profiles:
+            if name not in used:
+                raise ValueError(
+                    f"profiles.{name}: no protected alias or stage uses this profile; "
+                    "map a target to it under protected: or delete it"
+                )
+        for name, rule in self.artifact_classes.items():
+            self._resolve_chain(name, rule)
+        needs_intake = any(Requirement.INTAKE_COMPLETE in p.require for p in self.profiles.values())
+        if needs_intake and not self.artifact_classes:
+            raise ValueError("artifact_classes: is empty but a profile requires intake_complete; "
+                             "define the required fields for each artifact class you register")
+        return self
+
+    def _resolve_chain(self, name: ArtifactClass, rule: ArtifactClassRule) -> None:
+        seen = [name]
+        while rule.extends is not None:
+            parent = rule.extends
+            if parent in seen:
+                chain = " -> ".join(c.value for c in [*seen, parent])
+                raise ValueError(f"artifact_classes.{name.value}.extends: cycle {chain}")
+            if parent not in self.artifact_classes:
+                raise ValueError(
+                    f"artifact_classes.{name.value}.extends: {parent.value!r} is not defined "
+                    "in artifact_classes"
+                )
+            seen.append(parent)
+            rule = self.artifact_classes[parent]
+
+    # -- derived views ---------------------------------------------------------------------
+
+    def required_fields(self, artifact_class: ArtifactClass) -> tuple[str, ...]:
+        """Every field ``artifact_class`` requires, own and inherited, without duplicates."""
+        ordered: list[str] = []
+        rule: ArtifactClassRule | None = self.artifact_classes.get(artifact_class)
+        chain: list[ArtifactClassRule] = []
+        while rule is not None:
+            chain.append(rule)
+            rule = self.artifact_classes.get(rule.extends) if rule.extends else None
+        for link in reversed(chain):
+            ordered.extend(f for f in link.required if f not in ordered)
+        return tuple(ordered)
+
+    def profile_for_alias(self, alias: str) -> str | None:
+        return self.protected.aliases.get(alias)
+
+    def profile_for_stage(self, stage: str) -> str | None:
+        for name, profile in self.protected.stages.items():
+            if name.lower() == stage.lower():
+                return profile
+        return None
+
+    @property
+    def digest(self) -> str:
+        """Stable ``sha256:`` digest of the canonical JSON form of this policy."""
+        return digest_of(self.model_dump(mode="json"))
