@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
 from typing_extensions import assert_never
 
 from mlflow_supplychain.intake.fields import FIELDS, ArtifactClass, parse_source_hashes
@@ -148,8 +149,8 @@ def _check_source(ctx: _Context) -> None:
     req = Requirement.SOURCE_ALLOWED
     source = ctx.evidence.source or ""
     allowed = ctx.policy.sources.allow
-    fix = "log the model to MLflow's artifact store (log_model) and register that, or import " \
-          "it with 'mlflow-supplychain intake import'."
+    fix = ("log the model to MLflow's artifact store (log_model) and register that, or import "
+           "it with 'mlflow-supplychain intake import'.")
     if not source:
         ctx.deny(req, "source.missing", "the version has no source URI.", fix, "source")
     elif is_public_hub(source):

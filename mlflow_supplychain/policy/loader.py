@@ -28,16 +28,16 @@ class _StrictLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise yaml.constructor.ConstructorError(
                 None, None, "YAML aliases (*name) are not allowed in policy files; "
                 "write the value out", event.start_mark)
-        node = super().compose_node(parent, index)
-        if getattr(node, "anchor", None):
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if getattr(event, "anchor", None):
             raise yaml.constructor.ConstructorError(
-                None, None, "YAML anchors (&name) are not allowed in policy files",
-                node.start_mark)
-        return node
+                None, None, "YAML anchors (&name) are not allowed in policy files; "
+                "write the value out", event.start_mark)
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         seen: dict[Any, int] = {}

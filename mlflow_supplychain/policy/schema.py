@@ -299,10 +299,10 @@ class Policy(_Frozen):
     profiles: dict[str, Profile]
     artifact_classes: dict[ArtifactClass, ArtifactClassRule]
     sources: Sources
-    formats: Formats = Field(default_factory=Formats)
-    licenses: Licenses = Field(default_factory=Licenses)
-    integrity: Integrity = Field(default_factory=Integrity)
-    lineage: Lineage = Field(default_factory=Lineage)
+    formats: Formats = Formats()
+    licenses: Licenses = Licenses()
+    integrity: Integrity = Integrity()
+    lineage: Lineage = Lineage()
 
     @field_validator("reserved_tag_prefix")
     @classmethod
