@@ -86,3 +86,21 @@ class PromotionDenied(SupplyChainError):
     """The policy denies the requested promotion."""
 
     exit_code = ExitCode.DENIED
+
+
+class GovernanceError(SupplyChainError):
+    """A transition-request operation cannot be carried out."""
+
+
+class RequestNotFound(GovernanceError):
+    """No transition request has that id."""
+
+
+class RequestConflict(GovernanceError):
+    """The request is not in a state that allows the operation (or a duplicate exists)."""
+
+
+class ApprovalRefused(GovernanceError):
+    """The caller may not approve, reject or cancel this request."""
+
+    exit_code = ExitCode.DENIED

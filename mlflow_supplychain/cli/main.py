@@ -6,6 +6,7 @@ stderr and exit code 2 (or the error's own code), so users see diagnostics, not 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -15,11 +16,35 @@ from collections.abc import Sequence
 import click
 
 from mlflow_supplychain import __version__
-from mlflow_supplychain.cli import gate_cmd, policy_cmd
 from mlflow_supplychain.errors import ExitCode, SupplyChainError
 
+# Subcommands are imported only when invoked: `scan` must start fast and must not pay for
+# SQLAlchemy, Alembic or MLflow imports that only the server-facing commands need.
+COMMANDS: dict[str, str] = {
+    "policy": "mlflow_supplychain.cli.policy_cmd:policy",
+    "gate": "mlflow_supplychain.cli.gate_cmd:gate",
+    "audit": "mlflow_supplychain.cli.audit_cmd:audit",
+    "db": "mlflow_supplychain.cli.audit_cmd:database",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A click group that imports each subcommand's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mlflow-supplychain")
 @click.option("-v", "--verbose", count=True, help="More log output (repeat for debug).")
 def cli(verbose: int) -> None:
@@ -31,9 +56,6 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
 
-
-cli.add_command(policy_cmd.policy)
-cli.add_command(gate_cmd.gate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from typing_extensions import assert_never
 
 from mlflow_supplychain.intake.fields import FIELDS, ArtifactClass, parse_source_hashes
 from mlflow_supplychain.intake.licenses import license_keys
+from mlflow_supplychain.policy.approvals import approver_problem
 from mlflow_supplychain.policy.decision import Decision, Violation
 from mlflow_supplychain.policy.evidence import (
     AncestorState,
@@ -295,14 +296,11 @@ def _check_approvals(ctx: _Context) -> None:
                             else ctx.policy.profile_for_stage(t.name))
         if approved_profile != this_profile:
             continue
-        principals = {f"user:{approval.approver}"} | {f"group:{g}" for g in approval.approver_groups}
         if approval.evidence_digest != ctx.evidence_digest:
             rejected.append(f"{approval.approver}: stale (evidence changed since approval)")
-        elif not principals & set(rule.approvers):
-            rejected.append(f"{approval.approver}: not an authorised approver")
-        elif rule.separation_of_duties and approval.approver in (ctx.evidence.creator,
-                                                                approval.requester):
-            rejected.append(f"{approval.approver}: requested or created this version")
+        elif (problem := approver_problem(rule, approval.approver, approval.approver_groups,
+                                          approval.requester, ctx.evidence.creator)):
+            rejected.append(problem)
         else:
             valid.add(approval.approver)
     if len(valid) >= rule.min:

@@ -108,3 +108,11 @@ def test_policy_cli_does_not_import_mlflow() -> None:
             f"main(['policy','validate',{POLICY!r}]); print('mlflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_every_listed_command_loads() -> None:
+    from mlflow_supplychain.cli.main import COMMANDS, cli
+
+    for name in COMMANDS:
+        assert main([name, "--help"]) == ExitCode.OK
+    assert sorted(cli.list_commands(None)) == sorted(COMMANDS)  # type: ignore[arg-type]

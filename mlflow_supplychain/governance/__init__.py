@@ -1,0 +1,1 @@
+"""Governance state kept in the MLflow database: transition requests, approvals, audit log."""

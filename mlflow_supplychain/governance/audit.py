@@ -1,0 +1,83 @@
+"""Append to, verify and export the hash-chained audit log (I/O over ``governance.chain``).
+
+``append`` runs inside the caller's transaction, so an approval and its audit record commit
+together or not at all. Appenders serialise on the single head row, so concurrent workers
+(several processes, PostgreSQL) still produce one unbroken chain.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from mlflow_supplychain.digests import canonical_json
+from mlflow_supplychain.errors import Problem, RegistryError
+from mlflow_supplychain.governance.chain import AuditRecord, ChainReport, record_hash, verify_chain
+from mlflow_supplychain.governance.tables import audit_events, audit_head
+
+MAX_PAYLOAD = 64 * 1024
+_BATCH = 1000
+
+
+def append(conn: Connection, *, actor: str, action: str, subject: str,
+           payload: Mapping[str, Any], policy_digest: str, ts_ms: int) -> AuditRecord:
+    """Append one event and return it as stored.
+
+    Raises:
+        RegistryError: the governance tables are missing (run ``mlflow-supplychain db upgrade``).
+    """
+    body = canonical_json(dict(payload)).decode("utf-8")
+    if len(body) > MAX_PAYLOAD:
+        body = canonical_json({"truncated": True, "size": len(body)}).decode("utf-8")
+    bumped = conn.execute(update(audit_head).where(audit_head.c.id == 1)
+                          .values(seq=audit_head.c.seq + 1))
+    if bumped.rowcount != 1:
+        raise RegistryError("The audit log head is missing", [Problem(
+            "supplychain_audit_head", "has no row 1",
+            "run 'mlflow-supplychain db upgrade' against the MLflow database")])
+    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)
+                        .where(audit_head.c.id == 1)).one()
+    seq, prev = int(head.seq), str(head.hash)
+    fields = {"seq": seq, "ts": ts_ms, "actor": actor[:256], "action": action[:64],
+              "subject": subject[:600], "payload": body, "policy_digest": policy_digest,
+              "prev_hash": prev}
+    digest = record_hash(**fields)  # type: ignore[arg-type]
+    conn.execute(audit_events.insert().values(**fields, hash=digest))
+    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=digest))
+    return AuditRecord(**fields, hash=digest)  # type: ignore[arg-type]
+
+
+def iter_records(conn: Connection, *, since_ms: int | None = None) -> Iterator[AuditRecord]:
+    """Every stored record in ``seq`` order (streamed in batches), optionally from a time on."""
+    last = 0
+    while True:
+        query = select(audit_events).where(audit_events.c.seq > last)
+        if since_ms is not None:
+            query = query.where(audit_events.c.ts >= since_ms)
+        rows = conn.execute(query.order_by(audit_events.c.seq).limit(_BATCH)).all()
+        if not rows:
+            return
+        for row in rows:
+            yield AuditRecord(**row._mapping)
+        last = int(rows[-1].seq)
+
+
+def verify(conn: Connection) -> ChainReport:
+    """Verify the whole chain against the stored head."""
+    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)
+                        .where(audit_head.c.id == 1)).one_or_none()
+    if head is None:
+        return ChainReport(False, 0, None, "the audit head row is missing")
+    return verify_chain(iter_records(conn), int(head.seq), str(head.hash))
+
+
+def export_jsonl(conn: Connection, *, since_ms: int | None = None) -> Iterator[str]:
+    """One JSON line per record (payload decoded), for SIEMs and auditors."""
+    for rec in iter_records(conn, since_ms=since_ms):
+        data = rec.as_dict()
+        data["payload"] = json.loads(rec.payload)
+        yield json.dumps(data, sort_keys=True)

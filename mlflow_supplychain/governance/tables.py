@@ -1,0 +1,81 @@
+"""Our own tables in the MLflow database. All prefixed ``supplychain_``; MLflow's are never touched.
+
+Schema changes go through Alembic migrations in ``governance/migrations`` (own version table
+``supplychain_alembic_version``), never ``create_all``, so upgrades are safe on a shared
+PostgreSQL database with several server workers.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+VERSION_TABLE = "supplychain_alembic_version"
+DIGEST_LEN = 71  # "sha256:" + 64 hex
+
+metadata = MetaData()
+
+transition_requests = Table(
+    "supplychain_transition_requests", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_name", String(256), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("target", String(300), nullable=False),
+    Column("requester", String(256), nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("evidence_digest", String(DIGEST_LEN), nullable=False),
+    Column("policy_digest", String(DIGEST_LEN), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("resolved_by", String(256), nullable=True),
+    Column("resolution_comment", Text, nullable=True),
+    Index("supplychain_tr_model_version", "model_name", "version"),
+    Index("supplychain_tr_status", "status"),
+)
+
+approvals = Table(
+    "supplychain_approvals", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", Integer,
+           ForeignKey("supplychain_transition_requests.id", ondelete="CASCADE"), nullable=False),
+    Column("approver", String(256), nullable=False),
+    Column("approver_groups", Text, nullable=False),
+    Column("evidence_digest", String(DIGEST_LEN), nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("request_id", "approver", name="supplychain_approval_once"),
+)
+
+audit_events = Table(
+    "supplychain_audit_events", metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(600), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("policy_digest", String(DIGEST_LEN), nullable=False),
+    Column("prev_hash", String(DIGEST_LEN), nullable=False),
+    Column("hash", String(DIGEST_LEN), nullable=False),
+    Index("supplychain_audit_ts", "ts"),
+)
+
+# One row (id=1): the chain's head. Appenders update it first, which serialises them on both
+# PostgreSQL (row lock) and SQLite (database write lock), so the chain never forks.
+audit_head = Table(
+    "supplychain_audit_head", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(DIGEST_LEN), nullable=False),
+)

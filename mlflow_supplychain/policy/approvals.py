@@ -1,0 +1,30 @@
+"""Who may approve a promotion: one pure rule shared by the engine and the approval workflow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from mlflow_supplychain.policy.schema import ApprovalRule
+
+
+def principals(user: str, groups: Iterable[str]) -> set[str]:
+    """The policy principals a user holds: ``user:<name>`` and one ``group:<g>`` per group."""
+    return {f"user:{user}"} | {f"group:{g}" for g in groups}
+
+
+def approver_problem(rule: ApprovalRule, approver: str, groups: Iterable[str],
+                     requester: str | None, creator: str | None) -> str | None:
+    """Why ``approver`` may not approve under ``rule``, or ``None`` when they may.
+
+    Separation of duties (when the rule asks for it): the approver is neither the person who
+    requested the promotion nor the creator of the model version.
+    """
+    if not principals(approver, groups) & set(rule.approvers):
+        return (f"{approver} is not an authorised approver (authorised: "
+                f"{', '.join(rule.approvers)})")
+    if rule.separation_of_duties:
+        if approver == requester:
+            return f"{approver} requested this promotion and cannot also approve it"
+        if approver == creator:
+            return f"{approver} created this model version and cannot approve its promotion"
+    return None
