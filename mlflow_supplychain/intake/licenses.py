@@ -227,7 +227,13 @@ def validate_license_id(expression: str) -> str | None:
     """
     if not expression.strip():
         return "is empty"
-    info = _licensing().validate(expression, strict=True)
+    try:
+        info = _licensing().validate(expression, strict=True)
+    except (ExpressionError, AttributeError) as exc:
+        # license-expression 30.4 crashes with AttributeError on some syntax errors
+        # ("MIT AND"): its ExpressionError has no token_string. Report, never raise.
+        detail = str(exc) if isinstance(exc, ExpressionError) else "incomplete expression"
+        return f"is not a valid license expression ({detail})"
     if not info.errors:
         return None
     unknown = [s for s in info.invalid_symbols if s and not _is_named(s)]
