@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import stat
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from mlflow_supplychain.digests import is_sha256_hex
 from mlflow_supplychain.errors import EvidenceError, IntegrityError, Problem
 from mlflow_supplychain.intake.fields import FIELDS, ArtifactClass
 from mlflow_supplychain.intake.records import (
+    BRANCH_IN_URL,
     TAG_PREFIX,
     IntakeRecord,
     record_from_fields,
@@ -51,7 +51,6 @@ DEFAULT_EXPERIMENT = "supplychain-imports"
 ARTIFACT_PATH = "model"
 SKIPPED_DIRS = (".git", ".cache")
 """Hub client bookkeeping (git metadata, huggingface_hub's .cache), never model files."""
-_BRANCH_IN_URL = re.compile(r"/(?:tree|resolve|blob|raw)/[^/]+")
 _CHUNK = 1 << 20
 
 
@@ -81,7 +80,7 @@ def check_pinned_source(source_url: str, revision: str) -> None:
     if url_problem is not None:
         problems.append(Problem("--source-url", f"{source_url!r} {url_problem}",
                                 "pass the repository URL, e.g. https://huggingface.co/org/model"))
-    elif _BRANCH_IN_URL.search(urlsplit(source_url).path):
+    elif BRANCH_IN_URL.search(urlsplit(source_url).path):
         problems.append(Problem("--source-url", f"{source_url!r} points into a branch or file view",
                                 "pass the repository URL only; the commit goes in --revision"))
     if FIELDS["source_revision"].validate(revision) is not None:

@@ -53,7 +53,10 @@ def validation_problem(err: Any, where: LocateFn, record_type: type[BaseModel]) 
         return Problem(f"{where(loc)} {dotted}", msg, _missing_fix(record_type, loc, dotted))
     elif kind in {"enum", "literal_error"}:
         msg = f"{msg} (got {err.get('input')!r})"
-    return Problem(f"{where(loc)} {dotted}".rstrip(), msg, _FIXES.get(kind, ""))
+    fix = _FIXES.get(kind, "")
+    if kind == "value_error" and dotted in FIELDS:
+        fix = f"for example: {FIELDS[dotted].example}"
+    return Problem(f"{where(loc)} {dotted}".rstrip(), msg, fix)
 
 
 def _missing_fix(record_type: type[BaseModel], loc: tuple[str | int, ...], dotted: str) -> str:

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -47,6 +49,8 @@ from mlflow_supplychain.intake.licenses import license_terms
 from mlflow_supplychain.intake.record_problems import LocateFn, validation_problem
 
 TAG_PREFIX = "supplychain.intake."
+BRANCH_IN_URL = re.compile(r"/(?:tree|resolve|blob|raw)/[^/]+")
+"""A hub URL that names a branch or file view: the revision belongs in source_revision."""
 MAX_TAG_VALUE = 100_000
 """MLflow's limit on a model-version tag value (``MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH`` in
 ``mlflow/utils/validation.py``, 100,000 characters since MLflow 3). A unit test keeps this in
@@ -194,6 +198,9 @@ class _Common(_Record):
     def _pinned_source(self) -> _Common:
         if self.source_revision is not None and self.source_url is None:
             raise _fail("source_url", "is required when source_revision is set (a revision of what?)")
+        if self.source_url is not None and BRANCH_IN_URL.search(urlsplit(self.source_url).path):
+            raise _fail("source_url", "points into a branch or file view (/tree/, /resolve/, "
+                        "/blob/); give the repository URL and put the commit in source_revision")
         if self.source_url is not None and self.source_revision is None:
             raise _fail("source_revision", "is required when source_url is set: without a pinned "
                         "commit the source can change under the same URL")

@@ -87,6 +87,8 @@ BAD_RECORDS = [
     ("url without revision", BASE + "source_url: https://huggingface.co/o/m\n", "source_revision",
      "without a pinned commit"),
     ("revision without url", BASE + f"source_revision: '{REV}'\n", "source_url", "a revision of what"),
+    ("url into a branch", BASE + f"source_url: https://huggingface.co/o/m/tree/main\nsource_revision: '{REV}'\n",
+     "source_url", "branch or file view"),
     ("url with credentials", BASE + f"source_url: https://u:p@h.co/m\nsource_revision: '{REV}'\n",
      "source_url", "credentials"),
     ("bad hash", BASE + "source_sha256: {model.safetensors: abc}\n", "source_sha256", "64-character"),
