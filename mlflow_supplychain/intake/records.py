@@ -411,4 +411,6 @@ def missing_for_policy(record: IntakeRecord, required: tuple[str, ...]) -> list[
 
 def record_json(record: IntakeRecord) -> str:
     """The record as pretty JSON (for ``intake show --format json``)."""
-    return json.dumps(record.model_dump(mode="json", exclude_none=True), indent=2)
+    data = record.model_dump(mode="json", exclude_none=True)
+    ordered = {"artifact_class": data.pop("artifact_class"), **data}  # the class first, as in files
+    return json.dumps(ordered, indent=2)

@@ -141,3 +141,12 @@ def test_load_record_names_missing_file(tmp_path: Path) -> None:
 def test_record_from_tags_rejects_unknown_tag() -> None:
     with pytest.raises(EvidenceError, match="supplychain.intake.ownr"):
         record_from_fields({"artifact_class": "base_model", "owner": "me", "ownr": "x"})
+
+
+def test_shown_record_is_a_valid_record_file() -> None:
+    from mlflow_supplychain.cli.intake_cmd import _record_yaml
+
+    record = parse_record_text(render_template(ArtifactClass.ADAPTER))
+    shown = _record_yaml(record)
+    assert shown.startswith("artifact_class: adapter\n")
+    assert parse_record_text(shown) == record
