@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -194,6 +194,20 @@ def apply_intake(name: str, version: str | int,
 
 # -- lineage ---------------------------------------------------------------------------------
 
+class RegistrySearch(Protocol):
+    """What lineage reading needs: ``MlflowClient`` has it, and so does MLflow's registry store
+    (``SqlAlchemyStore``), so the server-side gate can read lineage without calling itself
+    over HTTP."""
+
+    def search_registered_models(self, filter_string: str | None = None, max_results: int = ...,
+                                 order_by: list[str] | None = None,
+                                 page_token: str | None = None) -> Any: ...
+
+    def search_model_versions(self, filter_string: str | None = None, max_results: int = ...,
+                              order_by: list[str] | None = None,
+                              page_token: str | None = None) -> Any: ...
+
+
 def _pages(fetch: Callable[[str | None], Any]) -> Iterator[Any]:
     token: str | None = None
     while True:
@@ -209,13 +223,15 @@ def _flags(tags: Mapping[str, str]) -> tuple[str, ...]:
     return (f"scan verdict {verdict}",) if verdict in FLAGGING_VERDICTS else ()
 
 
-def read_version_facts(*, client: MlflowClient | None = None) -> list[VersionFacts]:
+def read_version_facts(*, client: RegistrySearch | None = None) -> list[VersionFacts]:
     """Facts about every model version in the registry (prompts excluded), for lineage.
+
+    ``client`` is an ``MlflowClient`` (default: MLFLOW_TRACKING_URI) or a registry store.
 
     Raises:
         RegistryError: MLflow cannot be reached.
     """
-    mlflow_client = client_or_default(client)
+    mlflow_client: RegistrySearch = client if client is not None else MlflowClient()
     aliases: dict[tuple[str, str], list[str]] = {}
     prompts: set[str] = set()
     models = _pages(lambda token: call_registry("list registered models",
@@ -243,7 +259,7 @@ def read_version_facts(*, client: MlflowClient | None = None) -> list[VersionFac
 
 
 def read_lineage(name: str | None = None, version: str | int | None = None, *,
-                 client: MlflowClient | None = None, policy: Policy | None = None) -> LineageGraph:
+                 client: RegistrySearch | None = None, policy: Policy | None = None) -> LineageGraph:
     """The lineage graph of the registry, or the part connected to ``name`` (and ``version``).
 
     With ``policy``, a version missing fields its class requires is ``unknown``.
@@ -263,7 +279,7 @@ def read_lineage(name: str | None = None, version: str | int | None = None, *,
     return part
 
 
-def lineage_evidence(name: str, version: str | int, *, client: MlflowClient | None = None,
+def lineage_evidence(name: str, version: str | int, *, client: RegistrySearch | None = None,
                      policy: Policy | None = None) -> tuple[Ancestor, ...]:
     """``Evidence.lineage`` for one version: its ancestors, nearest first, with their states
     and license reviews (for the engine's lineage and license-inheritance rules)."""
