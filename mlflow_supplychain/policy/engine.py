@@ -247,10 +247,14 @@ def _check_license_conditions(ctx: _Context, license_id: str, outcome: str | Non
 
 def _check_license_inheritance(ctx: _Context) -> None:
     """A derived version's review may not be more permissive than any ancestor's."""
+    lineage_checked = Requirement.LINEAGE_VERIFIED in ctx.profile.require
     for ancestor in ctx.evidence.lineage:
         if ancestor.license is None:
             continue
         for problem in inheritance_problems(ancestor.uri, ancestor.license, ctx.evidence.intake):
+            if (problem.code == "license.base_rejected" and lineage_checked
+                    and ancestor.state is AncestorState.REJECTED):
+                continue  # reported once, as lineage.rejected
             ctx.deny(Requirement.LICENSE_APPROVED, problem.code, problem.message, problem.fix,
                      problem.field)
 

@@ -142,3 +142,15 @@ def test_require_conditions_policy_key_is_validated() -> None:
         parse_policy(GOOD + "licenses: {require_conditions: [not-a-license]}\n")
     with pytest.raises(PolicyError, match="approved_with_conditions"):
         parse_policy(GOOD + "licenses: {allowed_outcomes: [approved], require_conditions: [gemma]}\n")
+
+
+def test_rejected_base_is_reported_once() -> None:
+    base = {"license.id": "Apache-2.0", "license.outcome": "rejected"}
+    evidence = _fine_tune(PERMISSIVE_REVIEW, base)
+    rejected = evidence.model_copy(update={"lineage": (
+        Ancestor(uri=BASE_URI, state=AncestorState.REJECTED, license=base),)})
+    assert [c for c, _ in _violations(approve(POLICY, rejected, PROD))] == ["lineage.rejected"]
+    # a profile without lineage_verified still sees it, through the license rule
+    staging = Target.parse("staging")
+    decision = evaluate(POLICY, rejected, staging)
+    assert "license.base_rejected" in [v.code for v in decision.violations]
