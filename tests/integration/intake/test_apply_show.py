@@ -103,3 +103,22 @@ def test_cli_exit_codes(client: MlflowClient, model_name: str, tmp_path: Path,
     assert main(["intake", "show", "--name", model_name, "--version", version]) == 2
     assert "intake apply" in capsys.readouterr().err
     assert main(["intake", "show", "--name", model_name, "--version", "999"]) == 2
+
+
+def test_python_api_right_after_log_model(env_tracking_uri: str, client: MlflowClient,
+                                          model_name: str, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow
+    from sklearn.linear_model import LogisticRegression
+
+    monkeypatch.setenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    register_version(client, f"{model_name}-setup", tmp_path)  # makes sure the experiment exists
+    exp_id = client.get_experiment_by_name("intake-tests").experiment_id
+    with mlflow.start_run(experiment_id=exp_id) as run:  # MLFLOW_TRACKING_URI, no global state
+        info = mlflow.sklearn.log_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]),
+                                        name="model", registered_model_name=model_name,
+                                        pip_requirements=["scikit-learn"])
+    record = {"artifact_class": "base_model", "owner": "ds@example.com",
+              "eval": {"ref": run.info.run_id}}
+    applied = apply_intake(model_name, info.registered_model_version, record, client=client)
+    assert show_intake(model_name, info.registered_model_version, client=client) == applied
