@@ -277,10 +277,12 @@ def import_directory(directory: str | os.PathLike[str], *, source_url: str, revi
         merged = _merge_record(record, owner=owner, artifact_class=artifact_class,
                                source_url=source_url, revision=revision, verified=verified)
         tags = {TAG_PREFIX + k: v for k, v in record_to_fields(merged).items()}
+        # fail on a bad name or missing permission before uploading anything
+        if not registry_has(mlflow_client.get_registered_model, name):
+            call_registry(f"create registered model {name}", mlflow_client.create_registered_model,
+                          name)
         run_id, source = _log_files(mlflow_client, staging, experiment, actual, declared,
                                     source_url, revision)
-    if not registry_has(mlflow_client.get_registered_model, name):
-        call_registry(f"create registered model {name}", mlflow_client.create_registered_model, name)
     mv = call_registry(f"register a version of {name}", mlflow_client.create_model_version, name,
                source, run_id=run_id, tags=tags,
                description=f"Imported from {source_url} at {revision}")
