@@ -30,6 +30,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     StrictStr,
     ValidationError,
     model_validator,
@@ -178,7 +179,7 @@ class Deployment(_Record):
 
 
 class Rollback(_Record):
-    version: Annotated[int, Field(gt=0, strict=False)]
+    version: Annotated[StrictInt, Field(gt=0)]  # strict: YAML `yes` must not become 1
 
 
 class _Common(_Record):

@@ -117,6 +117,7 @@ BAD_RECORDS = [
      "base_model", "tuned from what"),
     ("security status", BASE + "security_review: {status: ok}\n", "security_review.status", "passed"),
     ("security without reviewer", BASE + "security_review: {status: passed}\n", "security_review.reviewer", "required"),
+    ("rollback boolean", BASE + "rollback: {version: yes}\n", "rollback.version", "valid integer"),
     ("rollback zero", BASE + "rollback: {version: 0}\n", "rollback.version", "greater than 0"),
     ("empty targets", BASE + "deployment: {targets: []}\n", "deployment.targets", "at least 1"),
     ("target with comma", BASE + "deployment: {targets: ['a,b']}\n", "deployment.targets", "without commas"),
