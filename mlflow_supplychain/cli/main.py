@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "gate": "mlflow_supplychain.cli.gate_cmd:gate",
     "audit": "mlflow_supplychain.cli.audit_cmd:audit",
     "db": "mlflow_supplychain.cli.audit_cmd:database",
+    "intake": "mlflow_supplychain.cli.intake_cmd:intake",
+    "lineage": "mlflow_supplychain.cli.lineage_cmd:lineage",
 }
 
 

@@ -209,11 +209,18 @@ _SPECS: tuple[FieldSpec, ...] = (
     FieldSpec("base_model.uri", "The base this artifact derives from, pinned.",
               "models:/llama-base/3", _base_model_uri),
     FieldSpec("base_model.digest", "Artifact digest of that base.", "sha256:" + "0" * 64, _digest),
+    FieldSpec("base_model.license", "License of the base, for inheritance checks when the base "
+              "is external (a registered base's own review is read from the registry).",
+              "llama3.1", _license_id),
     FieldSpec("finetune.summary", "How the fine-tune was trained.", "LoRA r=16, 3 epochs", _text),
     FieldSpec("finetune.data_lineage", "Training data sources and their licenses.",
               "internal-tickets-2026Q1 (proprietary)", _text),
     FieldSpec("security_review.status", "Outcome of the security review.", "passed",
               _enum(SecurityReviewStatus)),
+    FieldSpec("security_review.reviewer", "Who did the security review.", "appsec@example.com",
+              _owner),
+    FieldSpec("security_review.date", "When the security review was done.", "2026-01-31",
+              _iso_date),
     FieldSpec("deployment.targets", "Where the model may be deployed.", "eu-prod-serving", _text),
     FieldSpec("rollback.version", "Registered version to fall back to.", "2", _version_number),
 )

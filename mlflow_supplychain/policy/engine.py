@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from typing_extensions import assert_never
 
-from mlflow_supplychain.intake.fields import FIELDS, ArtifactClass, parse_source_hashes
+from mlflow_supplychain.intake.fields import FIELDS, ArtifactClass, LicenseOutcome, parse_source_hashes
+from mlflow_supplychain.intake.inheritance import inheritance_problems
 from mlflow_supplychain.intake.licenses import license_keys
 from mlflow_supplychain.policy.approvals import approver_problem
 from mlflow_supplychain.policy.decision import Decision, Violation
@@ -225,6 +226,38 @@ def _check_license(ctx: _Context) -> None:
                      f"{', '.join(allowed)}.",
                      "get the license re-reviewed, or use a model under another license.",
                      "license.outcome")
+    if license_id is not None:
+        _check_license_conditions(ctx, license_id, outcome)
+    _check_license_inheritance(ctx)
+
+
+def _check_license_conditions(ctx: _Context, license_id: str, outcome: str | None) -> None:
+    wanted = {k.lower() for k in ctx.policy.licenses.require_conditions}
+    hits = [k for k in license_keys(license_id) if k.lower() in wanted]
+    if not hits:
+        return
+    conditions = ctx.evidence.intake.get("license.conditions", "").strip()
+    if outcome != LicenseOutcome.APPROVED_WITH_CONDITIONS.value or not conditions:
+        ctx.deny(Requirement.LICENSE_APPROVED, "license.conditions_required",
+                 f"license {license_id!r} includes {', '.join(hits)}, which the policy accepts "
+                 "only as approved_with_conditions with the conditions written down.",
+                 "set license.outcome=approved_with_conditions and list the obligations (e.g. "
+                 "attribution, acceptable-use policy) in license.conditions.",
+                 "license.conditions")
+
+
+def _check_license_inheritance(ctx: _Context) -> None:
+    """A derived version's review may not be more permissive than any ancestor's."""
+    lineage_checked = Requirement.LINEAGE_VERIFIED in ctx.profile.require
+    for ancestor in ctx.evidence.lineage:
+        if ancestor.license is None:
+            continue
+        for problem in inheritance_problems(ancestor.uri, ancestor.license, ctx.evidence.intake):
+            if (problem.code == "license.base_rejected" and lineage_checked
+                    and ancestor.state is AncestorState.REJECTED):
+                continue  # reported once, as lineage.rejected
+            ctx.deny(Requirement.LICENSE_APPROVED, problem.code, problem.message, problem.fix,
+                     problem.field)
 
 
 def _check_eval(ctx: _Context) -> None:

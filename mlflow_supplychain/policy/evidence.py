@@ -96,8 +96,15 @@ class AncestorState(str, enum.Enum):
 
 
 class Ancestor(_Frozen):
+    """One ancestor of a derived version (its base, the base's base...), nearest first."""
+
     uri: str
     state: AncestorState
+    license: dict[str, str] | None = Field(
+        None,
+        description="The ancestor's license review fields ('license.id', 'license.outcome', "
+        "'license.commercial_use'...), for inheritance checks; None when unknown.",
+    )
 
 
 class Evidence(_Frozen):

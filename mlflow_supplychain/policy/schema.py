@@ -250,6 +250,9 @@ class Licenses(_Frozen):
     allowed_outcomes: tuple[LicenseOutcome, ...] = (
         LicenseOutcome.APPROVED, LicenseOutcome.APPROVED_WITH_CONDITIONS)
     deny: tuple[str, ...] = ()
+    require_conditions: tuple[str, ...] = Field(
+        (), description="Licenses (SPDX ids or named model licenses) that may only pass as "
+        "approved_with_conditions, with the conditions written in license.conditions.")
 
     @field_validator("allowed_outcomes")
     @classmethod
@@ -260,7 +263,7 @@ class Licenses(_Frozen):
             raise ValueError("must not include 'rejected': a rejected license review cannot pass")
         return value
 
-    @field_validator("deny")
+    @field_validator("deny", "require_conditions")
     @classmethod
     def _denied_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for license_id in value:
@@ -268,6 +271,16 @@ class Licenses(_Frozen):
             if problem:
                 raise ValueError(f"{license_id!r} {problem}")
         return value
+
+    @model_validator(mode="after")
+    def _conditions_can_pass(self) -> Licenses:
+        if self.require_conditions and (
+            LicenseOutcome.APPROVED_WITH_CONDITIONS not in self.allowed_outcomes
+        ):
+            raise ValueError("require_conditions lists licenses that may only pass as "
+                             "approved_with_conditions, but allowed_outcomes excludes it; add "
+                             "approved_with_conditions to allowed_outcomes or deny the licenses")
+        return self
 
 
 class Integrity(_Frozen):

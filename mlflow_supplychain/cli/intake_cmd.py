@@ -1,0 +1,194 @@
+"""``mlflow-supplychain intake``: templates, validation, apply/show on the registry, import."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+import yaml
+
+from mlflow_supplychain.errors import EvidenceError, ExitCode, Problem
+from mlflow_supplychain.intake.fields import ArtifactClass
+from mlflow_supplychain.intake.licenses import MODEL_LICENSES, license_terms, validate_license_id
+from mlflow_supplychain.intake.record_files import load_record
+from mlflow_supplychain.intake.records import IntakeRecord, missing_for_policy, record_json
+from mlflow_supplychain.intake.templates import render_template
+from mlflow_supplychain.policy.loader import load_policy, parse_policy
+from mlflow_supplychain.policy.schema import Policy
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+CLASSES = click.Choice([c.value for c in ArtifactClass])
+tracking_uri_option = click.option(
+    "--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None,
+    help="MLflow tracking server (default: $MLFLOW_TRACKING_URI).")
+
+
+def _mlflow_client(tracking_uri: str | None) -> MlflowClient:
+    from mlflow import MlflowClient  # imported here: commands that need no server stay fast
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def _starter_policy() -> Policy:
+    text = resources.files("mlflow_supplychain.policy").joinpath("starter.yaml").read_text("utf-8")
+    return parse_policy(text, source="starter policy")
+
+
+def _record_yaml(record: IntakeRecord) -> str:
+    data = json.loads(record_json(record))
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+@click.group()
+def intake() -> None:
+    """Write, check and apply intake records; import models from a hub, pinned."""
+
+
+@intake.command()
+@click.option("--class", "artifact_class", type=CLASSES, required=True, help="Artifact class.")
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Mark the fields this policy requires (default: the starter policy).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write here instead of stdout (refuses to overwrite).")
+def template(artifact_class: str, policy_file: Path | None, output: Path | None) -> ExitCode:
+    """Print a commented YAML intake record for an artifact class."""
+    loaded = load_policy(policy_file) if policy_file else _starter_policy()
+    text = render_template(ArtifactClass(artifact_class), loaded)
+    if output is None:
+        click.echo(text, nl=False)
+        return ExitCode.OK
+    if output.exists():
+        raise EvidenceError(f"Refusing to overwrite {output}",
+                            [Problem(str(output), "already exists", "choose another path")])
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output}; fill it in, then: mlflow-supplychain intake validate {output}",
+               err=True)
+    return ExitCode.OK
+
+
+@intake.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also check the record has every field this policy requires for its class.")
+def validate(file: Path, policy_file: Path | None) -> ExitCode:
+    """Validate a record file. Exit 0 valid, 1 incomplete for the policy, 2 invalid."""
+    record = load_record(file)
+    if policy_file is not None:
+        loaded = load_policy(policy_file)
+        missing = missing_for_policy(record, loaded.required_fields(ArtifactClass(record.artifact_class)))
+        if missing:
+            click.echo(f"{file}: valid, but the policy requires for a {record.artifact_class}: "
+                       f"{', '.join(missing)}", err=True)
+            return ExitCode.DENIED
+    click.echo(f"{file}: valid {record.artifact_class} record", err=True)
+    return ExitCode.OK
+
+
+@intake.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", required=True, help="Registered model name.")
+@click.option("--version", required=True, help="Model version.")
+@tracking_uri_option
+def apply(file: Path, name: str, version: str, tracking_uri: str | None) -> ExitCode:
+    """Validate FILE and write it as the version's supplychain.intake.* tags."""
+    from mlflow_supplychain.intake.registry_io import apply_intake
+
+    record = apply_intake(name, version, file, client=_mlflow_client(tracking_uri))
+    click.echo(f"applied {file} to models:/{name}/{version} ({record.artifact_class})", err=True)
+    return ExitCode.OK
+
+
+@intake.command()
+@click.option("--name", required=True, help="Registered model name.")
+@click.option("--version", required=True, help="Model version.")
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml")
+@tracking_uri_option
+def show(name: str, version: str, fmt: str, tracking_uri: str | None) -> ExitCode:
+    """Print the intake record stored on a version (exit 2 if it is missing or invalid)."""
+    from mlflow_supplychain.intake.registry_io import show_intake
+
+    record = show_intake(name, version, client=_mlflow_client(tracking_uri))
+    click.echo(record_json(record) if fmt == "json" else _record_yaml(record), nl=fmt == "json")
+    return ExitCode.OK
+
+
+@intake.command(name="import")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--source-url", required=True, help="Hub repository URL (provenance only).")
+@click.option("--revision", required=True, help="Full commit hash the files were downloaded at.")
+@click.option("--name", required=True, help="Registered model name to create the version in.")
+@click.option("--class", "artifact_class", type=CLASSES, required=True, help="Artifact class.")
+@click.option("--expected-hashes", type=click.Path(dir_okay=False, path_type=Path),
+              help="Declared hashes: JSON {path: sha256} or sha256sum output.")
+@click.option("--record", "record_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Intake record with the rest of the facts (owner, license review...).")
+@click.option("--owner", help="Owner, when no --record gives one.")
+@click.option("--experiment", default="supplychain-imports", show_default=True,
+              help="Experiment for the import run.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@tracking_uri_option
+def import_(directory: Path, source_url: str, revision: str, name: str, artifact_class: str,
+            expected_hashes: Path | None, record_file: Path | None, owner: str | None,
+            experiment: str, fmt: str, tracking_uri: str | None) -> ExitCode:
+    """Verify DIRECTORY against declared hashes and register it from MLflow's artifact store.
+
+    Exit 0 imported, 1 a hash does not match (names the files), 2 bad input (e.g. a branch
+    name as --revision).
+    """
+    from mlflow_supplychain.intake.mirror import (
+        check_pinned_source,
+        import_directory,
+        parse_expected_hashes,
+    )
+
+    check_pinned_source(source_url, revision)  # before reading anything else
+    expected = parse_expected_hashes(expected_hashes) if expected_hashes else None
+    record = load_record(record_file) if record_file else None
+    result = import_directory(directory, source_url=source_url, revision=revision, name=name,
+                              artifact_class=ArtifactClass(artifact_class),
+                              expected_hashes=expected, record=record, owner=owner,
+                              experiment=experiment, client=_mlflow_client(tracking_uri))
+    if fmt == "json":
+        click.echo(json.dumps({"name": result.name, "version": result.version,
+                               "run_id": result.run_id, "source": result.source,
+                               "files": dict(result.files), "verified": list(result.verified)},
+                              indent=2))
+    click.echo(f"imported {len(result.files)} file(s) ({len(result.verified)} verified against "
+               f"declared hashes) as models:/{result.name}/{result.version}, source "
+               f"{result.source}", err=True)
+    return ExitCode.OK
+
+
+@intake.command()
+@click.argument("license_id", required=False)
+def licenses(license_id: str | None) -> ExitCode:
+    """List the named model licenses, or show what is known about LICENSE_ID."""
+    if license_id is None:
+        for key, model in sorted(MODEL_LICENSES.items()):
+            click.echo(f"{key:24} {model.title}")
+        return ExitCode.OK
+    problem = validate_license_id(license_id)
+    if problem is not None:
+        raise EvidenceError(f"License {license_id!r} is invalid",
+                            [Problem(license_id, problem, "")])
+    terms = license_terms(license_id)
+
+    def word(value: bool | None) -> str:
+        return {True: "yes", False: "no", None: "unknown"}[value]
+
+    click.echo(f"license:              {license_id}")
+    click.echo(f"commercial use:       {word(terms.commercial_use)}")
+    click.echo(f"redistribution:       {word(terms.redistribution)}")
+    click.echo(f"derivatives:          {word(terms.derivatives)}")
+    click.echo(f"field-of-use limits:  {word(terms.field_of_use_limits)}")
+    click.echo(f"output limits:        {word(terms.output_limits)}")
+    carried = ", ".join(sorted(terms.carried_by_derivatives)) or "none"
+    click.echo(f"derivatives must keep: {carried}")
+    for note in terms.notes:
+        click.echo(f"  - {note}")
+    return ExitCode.OK

@@ -1,0 +1,316 @@
+"""Mirror-and-pin import: bring files downloaded from a hub into MLflow's controlled storage.
+
+The cure for "the hub is a trusted source": production never pulls from the hub. An operator
+downloads a model at a pinned commit, then ``import_directory``:
+
+1. refuses mutable revisions (branch names, ``main``, ``latest``, tags, short hashes) and
+   source URLs that embed a branch (``/tree/main``), before touching anything;
+2. copies every file into a private staging directory while hashing it (so the bytes that are
+   verified are the bytes that are uploaded: nothing can change them in between), refusing
+   symlinks and special files;
+3. compares every declared hash (``--expected-hashes`` and/or the record's ``source_sha256``)
+   with the staged files: a mismatch or a declared file that is missing stops the import;
+4. logs the staged files to a run in MLflow's own artifact store and registers a version whose
+   source is that controlled location, with the intake record as tags, in one call.
+
+The hub URL and revision are recorded only as provenance (``source_url``, ``source_revision``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import stat
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from mlflow import MlflowClient
+
+from mlflow_supplychain.digests import is_sha256_hex
+from mlflow_supplychain.errors import EvidenceError, IntegrityError, Problem
+from mlflow_supplychain.intake.fields import FIELDS, ArtifactClass
+from mlflow_supplychain.intake.records import (
+    BRANCH_IN_URL,
+    TAG_PREFIX,
+    IntakeRecord,
+    record_from_fields,
+    record_to_fields,
+)
+from mlflow_supplychain.intake.registry_io import call_registry, client_or_default, registry_has
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_EXPERIMENT = "supplychain-imports"
+ARTIFACT_PATH = "model"
+SKIPPED_DIRS = (".git", ".cache")
+"""Hub client bookkeeping (git metadata, huggingface_hub's .cache), never model files."""
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import registered."""
+
+    name: str
+    version: str
+    run_id: str
+    source: str
+    files: Mapping[str, str]
+    """Every imported file: relative POSIX path -> sha256 hex."""
+    verified: tuple[str, ...]
+    """Files whose hash was declared and matched."""
+    record: IntakeRecord
+
+
+def check_pinned_source(source_url: str, revision: str) -> None:
+    """Refuse a mutable revision or a source URL that embeds one.
+
+    Raises:
+        EvidenceError: naming the value and how to find the commit hash.
+    """
+    problems = []
+    url_problem = FIELDS["source_url"].validate(source_url)
+    if url_problem is not None:
+        problems.append(Problem("--source-url", f"{source_url!r} {url_problem}",
+                                "pass the repository URL, e.g. https://huggingface.co/org/model"))
+    elif BRANCH_IN_URL.search(urlsplit(source_url).path):
+        problems.append(Problem("--source-url", f"{source_url!r} points into a branch or file view",
+                                "pass the repository URL only; the commit goes in --revision"))
+    if FIELDS["source_revision"].validate(revision) is not None:
+        problems.append(Problem(
+            "--revision",
+            f"{revision!r} is not a commit hash; branch names, 'main', 'latest', tags and short "
+            "hashes can point at different files tomorrow",
+            "pass the full 40-character commit hash (Hugging Face: "
+            "huggingface_hub.model_info(repo, revision=...).sha, or the repo's History page; "
+            "git: git rev-parse HEAD), and download exactly that revision"))
+    if problems:
+        raise EvidenceError("Refusing to import from a mutable source", problems)
+
+
+def parse_expected_hashes(path: Path) -> dict[str, str]:
+    """Read declared hashes: a JSON object ``{"path": "<sha256>"}`` or ``sha256sum`` output.
+
+    Raises:
+        EvidenceError: unreadable file, or a line/entry that is not a sha256 and a path.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvidenceError(f"Cannot read expected hashes {path}", [Problem(
+            str(path), f"{type(exc).__name__}: {exc}", "check the path")]) from None
+    problems: list[Problem] = []
+    hashes: dict[str, str] = {}
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise EvidenceError(f"Expected hashes {path} are invalid", [Problem(
+                str(path), f"is not valid JSON ({exc})", 'write {"path": "<sha256>", ...}')]) from None
+        for key, value in data.items():
+            if isinstance(value, str) and is_sha256_hex(value.lower()):
+                hashes[key] = value.lower()
+            else:
+                problems.append(Problem(f"{path} {key}", f"{value!r} is not a sha256 hex digest",
+                                        "use the 64-hex-character sha256 of the file"))
+    else:
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            digest, _, name = line.strip().partition(" ")
+            name = name.strip().removeprefix("*")
+            if not is_sha256_hex(digest.lower()) or not name:
+                problems.append(Problem(f"{path}:{number}", f"{line.strip()!r} is not "
+                                        "'<sha256>  <path>'", "use sha256sum output"))
+            else:
+                hashes[name.removeprefix("./")] = digest.lower()
+    if problems:
+        raise EvidenceError(f"Expected hashes {path} are invalid", problems)
+    if not hashes:
+        raise EvidenceError(f"Expected hashes {path} are empty", [Problem(
+            str(path), "declares no files", "list the sha256 of every file you import")])
+    return hashes
+
+
+def stage_files(directory: Path, staging: Path) -> dict[str, str]:
+    """Copy every regular file under ``directory`` to ``staging`` while hashing it.
+
+    Returns relative POSIX path -> sha256 hex of the staged bytes.
+
+    Raises:
+        EvidenceError: the directory is missing or empty, or holds a symlink or special file.
+    """
+    # TODO(merge): use integrity.manifest.build_manifest for hashing once the scan branch lands
+    if not directory.is_dir():
+        raise EvidenceError(f"Cannot import {directory}", [Problem(
+            str(directory), "is not a directory", "pass the directory the model was downloaded to")])
+    problems: list[Problem] = []
+    hashes: dict[str, str] = {}
+    for root, dirs, files in os.walk(directory, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS or Path(root) != directory)
+        for entry in [*dirs, *sorted(files)]:
+            full = Path(root) / entry
+            info = full.lstat()
+            rel = full.relative_to(directory).as_posix()
+            if stat.S_ISLNK(info.st_mode):
+                problems.append(Problem(rel, "is a symlink",
+                                        "replace it with the file it points to (hub caches use "
+                                        "symlinks: download with local_dir and no symlinks)"))
+            elif entry in files and not stat.S_ISREG(info.st_mode):
+                problems.append(Problem(rel, "is not a regular file", "remove it"))
+            elif entry in files:
+                hashes[rel] = _copy_hashing(full, staging / rel)
+    if problems:
+        raise EvidenceError(f"Cannot import {directory}", problems)
+    if not hashes:
+        raise EvidenceError(f"Cannot import {directory}", [Problem(
+            str(directory), "contains no files", "download the model files first")])
+    return hashes
+
+
+def _copy_hashing(src: Path, dst: Path) -> str:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with open(src, "rb") as fin, open(dst, "xb") as fout:
+        while chunk := fin.read(_CHUNK):
+            digest.update(chunk)
+            fout.write(chunk)
+    return digest.hexdigest()
+
+
+def compare_hashes(actual: Mapping[str, str], expected: Mapping[str, str]) -> list[Problem]:
+    """Every declared hash that the local files do not match (key ``""``: any file)."""
+    problems = []
+    present = set(actual.values())
+    for path, digest in sorted(expected.items()):
+        if path == "":
+            if digest not in present:
+                problems.append(Problem(digest, "no local file has this declared sha256",
+                                        "download the exact upstream files"))
+        elif path not in actual:
+            problems.append(Problem(path, "is declared but missing locally",
+                                    "download it too, or remove it from the declared hashes"))
+        elif actual[path] != digest:
+            problems.append(Problem(path, f"has sha256 {actual[path]}, declared {digest}",
+                                    "re-download the file at the pinned revision; do not import "
+                                    "files that differ from upstream"))
+    return problems
+
+
+def _declared(record: IntakeRecord | None, expected: Mapping[str, str] | None) -> dict[str, str]:
+    declared = dict(expected or {})
+    if record is not None and record.source_sha256 is not None:
+        from_record = ({"": record.source_sha256} if isinstance(record.source_sha256, str)
+                       else dict(record.source_sha256))
+        clash = [p for p in from_record if p in declared and declared[p] != from_record[p]]
+        if clash:
+            raise EvidenceError("Declared hashes disagree", [Problem(
+                p, "has different hashes in --expected-hashes and the record's source_sha256",
+                "fix whichever is wrong") for p in clash])
+        declared.update(from_record)
+    return declared
+
+
+def _merge_record(record: IntakeRecord | None, *, owner: str | None, artifact_class: ArtifactClass,
+                  source_url: str, revision: str, verified: Mapping[str, str]) -> IntakeRecord:
+    fields = record_to_fields(record) if record is not None else {}
+    imposed = {"artifact_class": artifact_class.value, "source_url": source_url,
+               "source_revision": revision}
+    clash = [Problem(f"record {name}", f"is {fields[name]!r}, but the import says {value!r}",
+                     "make the record agree with the import options")
+             for name, value in imposed.items() if name in fields and fields[name] != value]
+    if clash:
+        raise EvidenceError("The intake record disagrees with the import", clash)
+    fields |= imposed
+    fields["source_sha256"] = json.dumps(dict(sorted(verified.items())), separators=(",", ":"))
+    if owner is not None:
+        fields["owner"] = owner
+    if "owner" not in fields:
+        raise EvidenceError("The imported version needs an owner", [Problem(
+            "--owner", "is missing", "pass --owner TEAM, or --record FILE with an owner")])
+    return record_from_fields(fields, source="import")
+
+
+def import_directory(directory: str | os.PathLike[str], *, source_url: str, revision: str,
+                     name: str, artifact_class: ArtifactClass,
+                     expected_hashes: Mapping[str, str] | None = None,
+                     record: IntakeRecord | None = None, owner: str | None = None,
+                     experiment: str = DEFAULT_EXPERIMENT,
+                     client: MlflowClient | None = None) -> ImportResult:
+    """Verify a downloaded model against its declared hashes and register it from MLflow's own
+    artifact store.
+
+    Raises:
+        EvidenceError: mutable revision, no declared hashes, bad record, symlinks (exit 2).
+        IntegrityError: a declared hash does not match or a declared file is missing (exit 1).
+        RegistryError: MLflow cannot be reached or refuses a write.
+    """
+    check_pinned_source(source_url, revision)
+    declared = _declared(record, expected_hashes)
+    if not declared:
+        raise EvidenceError("Nothing to verify the files against", [Problem(
+            "--expected-hashes", "no file hashes are declared",
+            "pass --expected-hashes FILE (the hub's sha256 of each file) or declare "
+            "source_sha256 in --record; an import that verifies nothing is refused")])
+    mlflow_client = client_or_default(client)
+    with tempfile.TemporaryDirectory(prefix="supplychain-import-") as tmp:
+        staging = Path(tmp) / ARTIFACT_PATH
+        actual = stage_files(Path(directory), staging)
+        mismatches = compare_hashes(actual, declared)
+        if mismatches:
+            raise IntegrityError(f"{len(mismatches)} file(s) do not match their declared hashes; "
+                                 "nothing was imported", mismatches)
+        verified = {p: d for p, d in actual.items() if p in declared or d in
+                    {v for k, v in declared.items() if k == ""}}
+        undeclared = sorted(set(actual) - set(verified))
+        if undeclared:
+            logger.warning("importing %d file(s) without a declared upstream hash (recorded with "
+                           "their local sha256 in the run only): %s", len(undeclared),
+                           ", ".join(undeclared))
+        merged = _merge_record(record, owner=owner, artifact_class=artifact_class,
+                               source_url=source_url, revision=revision, verified=verified)
+        tags = {TAG_PREFIX + k: v for k, v in record_to_fields(merged).items()}
+        # fail on a bad name or missing permission before uploading anything
+        if not registry_has(mlflow_client.get_registered_model, name):
+            call_registry(f"create registered model {name}", mlflow_client.create_registered_model,
+                          name)
+        run_id, source = _log_files(mlflow_client, staging, experiment, actual, declared,
+                                    source_url, revision)
+    mv = call_registry(f"register a version of {name}", mlflow_client.create_model_version, name,
+               source, run_id=run_id, tags=tags,
+               description=f"Imported from {source_url} at {revision}")
+    logger.info("imported %s@%s as models:/%s/%s (%d files)", source_url, revision, name,
+                mv.version, len(actual))
+    return ImportResult(name=name, version=str(mv.version), run_id=run_id, source=source,
+                        files=actual, verified=tuple(sorted(verified)), record=merged)
+
+
+def _log_files(client: MlflowClient, staging: Path, experiment: str, actual: Mapping[str, str],
+               declared: Mapping[str, str], source_url: str, revision: str) -> tuple[str, str]:
+    exp = call_registry(f"look up experiment {experiment}", client.get_experiment_by_name, experiment)
+    exp_id = exp.experiment_id if exp is not None else call_registry(
+        f"create experiment {experiment}", client.create_experiment, experiment)
+    run = call_registry("create the import run", client.create_run, exp_id,
+                tags={"supplychain.import.source_url": source_url,
+                      "supplychain.import.revision": revision})
+    run_id = run.info.run_id
+    listing = {"source_url": source_url, "revision": revision,
+               "files": [{"path": p, "sha256": d, "declared": p in declared}
+                         for p, d in sorted(actual.items())]}
+    with tempfile.TemporaryDirectory() as meta:
+        listing_path = Path(meta) / "supplychain-import.json"
+        listing_path.write_text(json.dumps(listing, indent=2), encoding="utf-8")
+        call_registry("log the import listing", client.log_artifact, run_id, str(listing_path))
+    call_registry("upload the files to MLflow's artifact store", client.log_artifacts, run_id,
+          str(staging), ARTIFACT_PATH)
+    # MLflow prints run links on stdout when a run ends; keep stdout for our own output
+    with contextlib.redirect_stdout(sys.stderr):
+        call_registry("finish the import run", client.set_terminated, run_id)
+    return run_id, f"{run.info.artifact_uri.rstrip('/')}/{ARTIFACT_PATH}"

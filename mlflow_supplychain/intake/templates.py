@@ -1,0 +1,102 @@
+"""Commented YAML templates of intake records, one per artifact class.
+
+Every template validates as-is (a test keeps it so), and marks which fields the record schema
+requires and which the policy requires for promotion, so a data scientist fills in facts
+instead of guessing field names. Example values are placeholders: the all-zero hashes and run
+id will not pass the gate, so an unedited template cannot slip through.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from mlflow_supplychain.intake.fields import FIELDS, ArtifactClass, parse_source_hashes
+from mlflow_supplychain.intake.record_problems import model_in
+from mlflow_supplychain.intake.records import RECORD_TYPES
+from mlflow_supplychain.policy.schema import Policy
+
+_EXAMPLE_OVERRIDES: dict[str, Any] = {
+    "license.outcome": "approved",
+    "license.commercial_use": True,
+    "license.redistribution": True,
+    "license.derivatives": True,
+    "license.date": dt.date(2026, 1, 31),
+    "security_review.date": dt.date(2026, 1, 31),
+    "rollback.version": 2,
+    "deployment.targets": ["eu-prod-serving"],
+}
+# sections that are optional for a class and would change its meaning if filled with examples
+_COMMENTED_WHEN_OPTIONAL = {"base_model", "finetune"}
+
+
+def _example(name: str) -> Any:
+    if name in _EXAMPLE_OVERRIDES:
+        return _EXAMPLE_OVERRIDES[name]
+    if name == "source_sha256":
+        return parse_source_hashes(FIELDS[name].example)
+    return FIELDS[name].example
+
+
+def _scalar(value: Any) -> str:
+    dumped: str = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return dumped.removesuffix("\n...").removesuffix("...").strip()
+
+
+def _flags(name: str, schema_required: bool, policy_required: set[str]) -> str:
+    flags = []
+    if schema_required:
+        flags.append("required" if "." not in name else "required in this section")
+    if name in policy_required:
+        flags.append("policy requires")
+    return f" [{', '.join(flags)}]" if flags else " [optional]"
+
+
+def _lines(model: type[BaseModel], prefix: str, indent: str, policy_required: set[str]) -> list[str]:
+    out: list[str] = []
+    for key, info in model.model_fields.items():
+        if key == "artifact_class":
+            continue
+        name = f"{prefix}{key}"
+        section = model_in(info.annotation)
+        if section is not None:
+            sub = _lines(section, f"{name}.", indent + "  ", policy_required)
+            header = [f"{indent}{key}:{' # required section' if info.is_required() else ''}", *sub]
+            if key in _COMMENTED_WHEN_OPTIONAL and not info.is_required():
+                # removing the "# " after the indent restores the section exactly
+                header = [f"{indent}# {line[len(indent):]}" for line in header]
+                header.insert(0, f"{indent}# Uncomment when this artifact was tuned from a base:")
+            out.extend(header)
+            continue
+        spec = FIELDS[name]
+        out.append(f"{indent}# {spec.summary}{_flags(name, info.is_required(), policy_required)}")
+        value = _example(name)
+        if isinstance(value, dict):
+            out.append(f"{indent}{key}:")
+            out.extend(f"{indent}  {_scalar(k)}: {_scalar(v)}" for k, v in value.items())
+        else:
+            out.append(f"{indent}{key}: {_scalar(value)}")
+    return out
+
+
+def render_template(artifact_class: ArtifactClass, policy: Policy | None = None) -> str:
+    """A commented YAML intake record for ``artifact_class`` that validates as written.
+
+    With ``policy``, fields it requires for this class are marked ``[policy requires]``.
+    """
+    policy_required = set(policy.required_fields(artifact_class)) if policy else set()
+    head = [
+        f"# mlflow-supplychain intake record, artifact class {artifact_class.value}.",
+        "# Replace every example value with the facts of your model, delete optional lines you",
+        "# do not use, then:",
+        "#   mlflow-supplychain intake validate record.yaml --policy policy.yaml",
+        "#   mlflow-supplychain intake apply record.yaml --name NAME --version VERSION",
+        "# Quote values YAML would read as numbers or booleans (e.g. a commit of only digits).",
+        "",
+        f"artifact_class: {artifact_class.value}",
+    ]
+    body = _lines(RECORD_TYPES[artifact_class], "", "", policy_required)
+    return "\n".join(head + body) + "\n"
