@@ -15,11 +15,12 @@ from collections.abc import Sequence
 import click
 
 from mlflow_supplychain import __version__
-from mlflow_supplychain.cli import gate_cmd, policy_cmd
+from mlflow_supplychain.cli import scan_cmd
+from mlflow_supplychain.cli.lazy import LazyGroup, lazy_command
 from mlflow_supplychain.errors import ExitCode, SupplyChainError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mlflow-supplychain")
 @click.option("-v", "--verbose", count=True, help="More log output (repeat for debug).")
 def cli(verbose: int) -> None:
@@ -32,8 +33,13 @@ def cli(verbose: int) -> None:
                         stream=sys.stderr)
 
 
-cli.add_command(policy_cmd.policy)
-cli.add_command(gate_cmd.gate)
+# policy and gate import pydantic (~100 ms): load them on use so scan/hash start fast
+cli.add_command(lazy_command("policy", "mlflow_supplychain.cli.policy_cmd:policy",
+                             help="Validate and author policy files."))
+cli.add_command(lazy_command("gate", "mlflow_supplychain.cli.gate_cmd:gate",
+                             help="Evaluate promotions against a policy."))
+cli.add_command(scan_cmd.scan)
+cli.add_command(scan_cmd.hash_)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
