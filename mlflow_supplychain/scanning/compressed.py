@@ -35,12 +35,10 @@ class _ZlibReader:
     def read(self, size: int = -1) -> bytes:
         size = size if size and size > 0 else 1 << 20
         while len(self._pending) < size and not self._d.eof:
-            chunk = self._f.read(1 << 16)
+            chunk = self._d.unconsumed_tail or self._f.read(1 << 16)
             if not chunk:
                 raise EOFError("compressed data ends early")
             self._pending += self._d.decompress(chunk, size)
-            while self._d.unconsumed_tail and len(self._pending) < size:
-                self._pending += self._d.decompress(self._d.unconsumed_tail, size)
         data, self._pending = self._pending[:size], self._pending[size:]
         return data
 

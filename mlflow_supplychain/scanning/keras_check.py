@@ -17,7 +17,7 @@ from mlflow_supplychain.scanning.inspector import Inspection
 
 _BLOCK = 8 << 20
 _OVERLAP = 4096
-_CONFIG_START = re.compile(rb'\{\s*"class_name"\s*:')
+_CONFIG_START = re.compile(rb'\{\s*"(?:class_name|module)"\s*:')
 _LAMBDA = re.compile(rb'"class_name"\s*:\s*"(Lambda|TFOpLambda)"')
 _FIX_LAMBDA = ("replace Lambda layers with built-in layers or a registered layer class "
                "shipped as reviewed code, and save weights separately")
