@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -52,7 +53,7 @@ class Manifest:
             IntegrityError: two entries share a path.
         """
         ordered = tuple(sorted(entries, key=lambda e: e.path))
-        for first, second in zip(ordered, ordered[1:]):
+        for first, second in pairwise(ordered):
             if first.path == second.path:
                 raise IntegrityError("Manifest has duplicate paths", [Problem(
                     first.path, "appears twice", "each file may appear once")])

@@ -16,6 +16,7 @@ import struct
 import tarfile
 import zipfile
 from collections.abc import Callable
+from itertools import pairwise
 from typing import BinaryIO
 
 from mlflow_supplychain.scanning.findings import Code
@@ -133,7 +134,7 @@ def _zip_listing(ins: Inspection, infos: list[zipfile.ZipInfo], member: str | No
                 f"{limits.max_unpacked})", member, fix="split the artifact")
         bad.update(seen)
     spans.sort()
-    for (_, end, first), (start, _, second) in zip(spans, spans[1:]):
+    for (_, end, first), (start, _, second) in pairwise(spans):
         if start < end:
             ins.add(Code.ARCHIVE_BOMB, f"members {first!r} and {second!r} overlap (overlapping "
                     "zip bomb)", member, fix="re-create the archive")
@@ -151,7 +152,7 @@ def _open_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, f: BinaryIO) -> Bin
             name_len, extra_len = struct.unpack("<HH", header[26:30])
             start = info.header_offset + 30 + name_len + extra_len
             return Window(f, start, info.file_size)  # type: ignore[return-value]
-    return zf.open(info)
+    return zf.open(info)  # type: ignore[return-value]
 
 
 def inspect_tar(ins: Inspection, f: BinaryIO, member: str | None, depth: int) -> None:

@@ -95,7 +95,7 @@ def inspect_compressed(ins: Inspection, kind: Kind, f: BinaryIO, member: str | N
     except _DECOMPRESS_ERRORS as exc:
         ins.add(Code.DECOMPRESSION_FAILED, f"{kind.value} data cannot be decompressed: {exc}",
                 member, fix="re-create the file")
-    except Exception as exc:  # noqa: BLE001 - third-party decoders raise their own types
+    except Exception as exc:
         if type(exc).__module__.split(".")[0] in ("zstandard", "lz4"):
             ins.add(Code.DECOMPRESSION_FAILED, f"{kind.value} data cannot be decompressed: "
                     f"{exc}", member, fix="re-create the file")

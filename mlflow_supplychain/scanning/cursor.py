@@ -22,7 +22,7 @@ class Truncated(Exception):
 class Cursor:
     """Position ``pos`` in ``buf``, which holds the bytes at absolute offset ``base``."""
 
-    __slots__ = ("f", "buf", "pos", "base", "end", "seekable")
+    __slots__ = ("base", "buf", "end", "f", "pos", "seekable")
 
     def __init__(self, f: BinaryIO, start: int = 0, end: int | None = None) -> None:
         self.f = f

@@ -62,13 +62,13 @@ class Code(str, enum.Enum):
     UNREADABLE = "SC502"
 
     @property
-    def format(self) -> str:
+    def policy_format(self) -> str:
         """The policy format name this finding classifies its file as."""
         return _FORMAT[self]
 
     @property
     def default_severity(self) -> Severity:
-        return _SEVERITY.get(self.format, Severity.HIGH)
+        return _SEVERITY.get(self.policy_format, Severity.HIGH)
 
 
 _FORMAT: dict[Code, str] = {
@@ -151,11 +151,11 @@ class Finding:
 
     @property
     def format(self) -> str:
-        return self.code.format
+        return self.code.policy_format
 
     @property
     def is_error(self) -> bool:
-        return self.code.format == ERROR
+        return self.code.policy_format == ERROR
 
     def as_dict(self) -> dict[str, Any]:
         return {"code": self.code.value, "name": self.code.name.lower(),

@@ -40,7 +40,7 @@ def inspect_gguf(ins: Inspection, f: BinaryIO, member: str | None) -> None:
 
 
 def _check(cur: Cursor, size: int | None) -> None:
-    magic, version = struct.unpack("<4sI", cur.take(8))
+    _magic, version = struct.unpack("<4sI", cur.take(8))
     if version not in (2, 3):
         raise GgufProblem(f"unsupported version {version}")
     tensors, kvs = struct.unpack("<QQ", cur.take(16))

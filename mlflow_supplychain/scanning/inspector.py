@@ -46,7 +46,7 @@ class Inspection:
     def add(self, code: Code, message: str, member: str | None, offset: int | None = None,
             fix: str = "") -> None:
         self.findings.append(Finding.of(code, message, self.where(member, offset), fix))
-        self.formats.add(code.format)
+        self.formats.add(code.policy_format)
 
     def saw(self, format_name: str) -> None:
         self.formats.add(format_name)
@@ -107,7 +107,9 @@ class Inspection:
 
             inspect_npy(self, f, member, depth)
         elif kind is Kind.SAFETENSORS:
-            from mlflow_supplychain.scanning.safetensors_check import inspect_safetensors
+            from mlflow_supplychain.scanning.safetensors_check import (
+                inspect_safetensors,
+            )
 
             inspect_safetensors(self, f, member)
         elif kind is Kind.GGUF:
@@ -132,9 +134,9 @@ class Inspection:
 
     def _fallback(self, f: BinaryIO, head: bytes, member: str | None, depth: int) -> None:
         """Text, JSON, protocol 0/1 pickle, or unknown."""
-        if head[:1] and head[0] in _TRIAL_FIRST and ARG[head[0]] is not None:
-            if self._trial_pickle(f, member, depth):
-                return
+        if (head[:1] and head[0] in _TRIAL_FIRST and ARG[head[0]] is not None
+                and self._trial_pickle(f, member, depth)):
+            return
         if kind_is_text(head):
             self.saw("json" if head.lstrip()[:1] in (b"{", b"[") else "text")
             return
@@ -187,10 +189,10 @@ class Inspection:
             kind = formats.sniff(head)
             if kind not in formats.CONTAINERS:
                 return
-            label = f"{member or ''}@{offset}".lstrip("@") if member else f"@{offset}"
+            label = f"{member}@{offset}" if member else f"@{offset}"
             if cursor.seekable:
-                self.stream(Window(cursor.f, offset, length), label, depth + 1, size=length,
-                            storage=True)
+                window: BinaryIO = Window(cursor.f, offset, length)  # type: ignore[assignment]
+                self.stream(window, label, depth + 1, size=length, storage=True)
                 return
             if offset != cursor.offset:
                 return  # a short string already consumed from a forward-only stream

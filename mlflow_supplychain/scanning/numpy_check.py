@@ -55,7 +55,7 @@ def _read_header(f: BinaryIO) -> str:
         raise ValueError("header lacks descr, fortran_order or shape")
     descr = header["descr"]
     if not isinstance(descr, (str, list)):
-        raise ValueError("descr is neither a string nor a field list")
+        raise ValueError("descr is neither a string nor a field list")  # noqa: TRY004 - bad input
     return _types(descr)
 
 

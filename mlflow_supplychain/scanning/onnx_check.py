@@ -10,7 +10,8 @@ from __future__ import annotations
 import io
 import mmap
 import posixpath
-from typing import BinaryIO
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 from mlflow_supplychain.scanning.findings import Code
 from mlflow_supplychain.scanning.inspector import Inspection
@@ -29,7 +30,7 @@ class WireError(Exception):
     """The bytes are not a valid protobuf message."""
 
 
-def _fields(buf: memoryview, start: int, end: int):  # type: ignore[no-untyped-def]
+def _fields(buf: memoryview, start: int, end: int) -> Iterator[tuple[int, int, Any]]:
     """Yield ``(field number, wire type, value or (start, end))`` over ``buf[start:end]``."""
     pos = start
     while pos < end:
@@ -80,7 +81,7 @@ class _Walker:
         self.local_domains: set[str] = set()
         self.escapes: set[str] = set()
 
-    def is_model(self) -> list[tuple[int, int, object]] | None:
+    def is_model(self) -> list[tuple[int, int, Any]] | None:
         """The top-level fields when the buffer is a ModelProto, else None."""
         try:
             fields = list(_fields(self.buf, 0, len(self.buf)))
@@ -91,7 +92,7 @@ class _Walker:
             return None
         return fields
 
-    def model(self, fields: list[tuple[int, int, object]]) -> None:
+    def model(self, fields: list[tuple[int, int, Any]]) -> None:
         for number, wire, value in fields:
             if wire != 2:
                 continue

@@ -36,10 +36,11 @@ class Global:
 class Obj:
     """The result of REDUCE / NEWOBJ / OBJ / INST: ``callee(*args)`` with a BUILD state."""
 
-    __slots__ = ("callee", "args", "state")
+    __slots__ = ("args", "callee", "state")
 
     def __init__(self, callee: object, args: object) -> None:
-        self.callee, self.args, self.state = callee, args, None
+        self.callee, self.args = callee, args
+        self.state: object = None
 
 
 class _Opaque:
@@ -94,14 +95,14 @@ class _Malformed(Exception):
 
 
 def walk(cursor: Cursor, facts: WalkFacts, *, on_payload: PayloadHook | None = None,
-         limits: WalkLimits = WalkLimits(), depth: int = 0) -> bool:
+         limits: WalkLimits | None = None, depth: int = 0) -> bool:
     """Walk one pickle from the cursor's position through its STOP opcode.
 
     Returns True when STOP was reached; otherwise ``facts.problem`` says why the walk ended
     (truncated, invalid opcode, stack underflow, limits exceeded). Never raises for bad input.
     """
     try:
-        _run(cursor, facts, on_payload, limits, depth)
+        _run(cursor, facts, on_payload, limits or WalkLimits(), depth)
         return True
     except Truncated as exc:
         facts.problem, facts.problem_offset = f"truncated: {exc}", cursor.offset

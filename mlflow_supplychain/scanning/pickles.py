@@ -27,6 +27,7 @@ from mlflow_supplychain.scanning.pickle_walk import (
 CALLS_FIRST_ARGUMENT = frozenset({"torch._tensor._rebuild_from_type_v2"})
 """Allowlisted callables that call their first argument: it must be callable too."""
 
+DEFAULT_WALK_LIMITS = WalkLimits()
 _FIX_GLOBAL = ("re-save the model in a weights-only format (safetensors, ONNX, skops), or, if "
                "this global is trusted, add it to the policy's formats.pickle_allowlist")
 
@@ -42,7 +43,7 @@ class PickleResult:
 
 
 def analyse(cursor: Cursor, where: Location, allowlist: Allowlist, *,
-            on_payload: PayloadHook | None = None, limits: WalkLimits = WalkLimits(),
+            on_payload: PayloadHook | None = None, limits: WalkLimits = DEFAULT_WALK_LIMITS,
             consecutive: bool = True) -> PickleResult:
     """Walk the pickle at the cursor and judge it. With ``consecutive`` (files written by
     several ``pickle.dump`` calls, e.g. legacy ``torch.save``), following pickles that start

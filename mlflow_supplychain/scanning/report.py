@@ -49,7 +49,7 @@ def _rule(code: Code) -> dict[str, Any]:
         "id": code.value,
         "name": "".join(part.capitalize() for part in code.name.split("_")),
         "shortDescription": {"text": words[0].upper() + words[1:]},
-        "fullDescription": {"text": f"{words} (classifies the file as '{code.format}')"},
+        "fullDescription": {"text": f"{words} (classifies the file as '{code.policy_format}')"},
         "defaultConfiguration": {"level": _LEVEL[severity]},
         "properties": {"tags": ["security", "supply-chain"],
                        "security-severity": _SECURITY_SEVERITY[severity]},

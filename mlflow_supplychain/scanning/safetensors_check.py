@@ -64,26 +64,29 @@ def check_header(header: bytes, data_size: int) -> int:
 
 
 def _tensor_span(name: str, entry: Any) -> tuple[int, int, str]:
-    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-        raise HeaderProblem(f"tensor {name!r} must have exactly dtype, shape and data_offsets")
-    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-    if dtype not in DTYPE_BITS:
+    # hot path (hundreds of tensors per header): plain type checks, no generators
+    try:
+        if len(entry) != 3:
+            raise KeyError
+        dtype, shape, (begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
+    except (TypeError, KeyError, ValueError):
+        raise HeaderProblem(f"tensor {name!r} must have exactly dtype, shape and "
+                            "data_offsets [begin, end]") from None
+    bits = DTYPE_BITS.get(dtype) if type(dtype) is str else None
+    if bits is None:
         raise HeaderProblem(f"tensor {name!r} has unknown dtype {dtype!r}")
-    if not isinstance(shape, list) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+    if type(shape) is not list:
         raise HeaderProblem(f"tensor {name!r} has an invalid shape")
-    if (not isinstance(offsets, list) or len(offsets) != 2
-            or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0
-                       for o in offsets) or offsets[0] > offsets[1]):
-        raise HeaderProblem(f"tensor {name!r} has invalid data_offsets")
-    count = 1
     for dim in shape:
-        count *= dim
-    bits = count * DTYPE_BITS[dtype]
-    if bits % 8 or offsets[1] - offsets[0] != bits // 8:
-        raise HeaderProblem(f"tensor {name!r}: data_offsets span {offsets[1] - offsets[0]} "
+        if type(dim) is not int or dim < 0:
+            raise HeaderProblem(f"tensor {name!r} has an invalid shape")
+        bits *= dim
+    if type(begin) is not int or type(end) is not int or not 0 <= begin <= end:
+        raise HeaderProblem(f"tensor {name!r} has invalid data_offsets")
+    if bits % 8 or end - begin != bits // 8:
+        raise HeaderProblem(f"tensor {name!r}: data_offsets span {end - begin} "
                             f"bytes but dtype and shape need {bits / 8:g}")
-    return offsets[0], offsets[1], name
+    return begin, end, name
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -17,7 +17,12 @@ from pathlib import Path
 from mlflow_supplychain.errors import Problem, ScanError
 from mlflow_supplychain.scanning.allowlist import Allowlist
 from mlflow_supplychain.scanning.findings import Code, Finding, Location
-from mlflow_supplychain.scanning.format_policy import DEFAULT, FormatPolicy, FormatsLike, from_formats
+from mlflow_supplychain.scanning.format_policy import (
+    DEFAULT,
+    FormatPolicy,
+    FormatsLike,
+    from_formats,
+)
 from mlflow_supplychain.scanning.inspector import Inspection
 from mlflow_supplychain.scanning.limits import DEFAULT_LIMITS, ScanLimits
 from mlflow_supplychain.scanning.mlmodel_check import check_model_dir, find_model_dirs
@@ -47,10 +52,10 @@ def scan_path(path: str | os.PathLike[str], *, formats: FormatsLike | FormatPoli
             str(root), exc.strerror or str(exc), "check the path")]) from None
     if stat.S_ISDIR(info.st_mode):
         entries = _walk(root)
-        display = lambda rel: rel  # noqa: E731 - paths relative to the scanned directory
+        display = lambda rel: rel
     else:
         entries = [(root.name, info)]
-        display = lambda rel: str(root)  # noqa: E731
+        display = lambda rel: str(root)
     total = sum(i.st_size for _, i in entries if stat.S_ISREG(i.st_mode))
     done = 0
     inspections: dict[str, tuple[Inspection, int]] = {}
@@ -127,7 +132,7 @@ def _mlflow_checks(root: Path, inspections: dict[str, tuple[Inspection, int]]) -
             ins = target[0]
             ins.findings.append(Finding.of(finding.code, finding.message,
                                            Location(ins.file), finding.fix))
-            ins.saw(finding.code.format)
+            ins.saw(finding.code.policy_format)
 
 
 def _result(rel: str, ins: Inspection, size: int, policy: FormatPolicy) -> FileResult:

@@ -11,7 +11,11 @@ import pytest
 from mlflow_supplychain.digests import digest_of, is_digest
 from mlflow_supplychain.errors import IntegrityError
 from mlflow_supplychain.integrity.hashing import BUFFER_SIZE, hash_file, hash_files
-from mlflow_supplychain.integrity.manifest import Manifest, ManifestEntry, build_manifest
+from mlflow_supplychain.integrity.manifest import (
+    Manifest,
+    ManifestEntry,
+    build_manifest,
+)
 
 
 def _tree(root: Path) -> Path:

@@ -142,21 +142,20 @@ def zip_with_duplicates() -> bytes:
     import warnings
 
     out = io.BytesIO()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), zipfile.ZipFile(out, "w") as zf:
         warnings.simplefilter("ignore")
-        with zipfile.ZipFile(out, "w") as zf:
-            zf.writestr("a.txt", "one")
-            zf.writestr("a.txt", "two")
+        zf.writestr("a.txt", "one")
+        zf.writestr("a.txt", "two")
     return out.getvalue()
 
 
 def zip_bomb(size: int = 64 << 20) -> bytes:
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        with zf.open("zeros.bin", "w", force_zip64=True) as member:
-            chunk = b"\x00" * (1 << 20)
-            for _ in range(size >> 20):
-                member.write(chunk)
+    chunk = b"\x00" * (1 << 20)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf, \
+            zf.open("zeros.bin", "w", force_zip64=True) as member:
+        for _ in range(size >> 20):
+            member.write(chunk)
     return out.getvalue()
 
 
