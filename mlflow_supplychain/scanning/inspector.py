@@ -9,6 +9,7 @@ an error finding. No check raises for bad input: damage becomes an error finding
 from __future__ import annotations
 
 import io
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -22,6 +23,8 @@ from mlflow_supplychain.scanning.limits import ScanLimits
 from mlflow_supplychain.scanning.opcodes import ARG
 from mlflow_supplychain.scanning.pickle_walk import WalkLimits
 from mlflow_supplychain.scanning.window import Window
+
+logger = logging.getLogger(__name__)
 
 _TRIAL_FIRST = frozenset(b"(]})cNISVKJUXTldFGLMCBPi\x8c\x95")
 """Plausible first opcodes of protocol 0/1 pickles (which have no header)."""
@@ -60,6 +63,13 @@ class Inspection:
         except OSError as exc:
             self.add(Code.UNREADABLE, f"cannot read: {exc.strerror or exc}", None,
                      fix="check permissions")
+        except (RecursionError, MemoryError, Exception) as exc:  # noqa: BLE001
+            # Fail closed: a scanner bug on hostile input must yield "could not decide" for
+            # this file, never a crash of the whole scan and never a clean verdict.
+            logger.warning("scanner failed on %s: %s: %s", path, type(exc).__name__, exc)
+            self.add(Code.UNREADABLE, f"scanner could not analyse the file "
+                     f"({type(exc).__name__}: {exc})", None,
+                     fix="report this file to the mlflow-supplychain maintainers")
 
     def stream(self, f: BinaryIO, member: str | None, depth: int, *,
                size: int | None = None, storage: bool = False) -> None:

@@ -118,3 +118,20 @@ def test_scanner_memory_stays_bounded_on_a_large_pickle(tmp_path) -> None:  # ty
     assert scan_path(target).verdict_name == "sandboxed"
     assert time.perf_counter() - started < 0.5
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 32 * 1024  # KiB
+
+
+def test_deeply_nested_json_headers_are_errors(scan_bytes: ScanBytes) -> None:
+    deep = b'{"a":' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    assert scan_bytes(p.safetensors_raw(deep, b"")).verdict_name is None
+    assert scan_bytes(p.zip_of({"schema.json": deep})).verdict_name is None
+
+
+def test_scanner_bug_is_an_error_finding_not_a_crash(scan_bytes: ScanBytes, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from mlflow_supplychain.scanning import inspector
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise KeyError("bug")
+
+    monkeypatch.setattr(inspector.Inspection, "_dispatch", boom)
+    result = scan_bytes(b"\x80\x04N.")
+    assert result.verdict_name is None and codes(result) == {"UNREADABLE"}
