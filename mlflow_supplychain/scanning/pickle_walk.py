@@ -149,11 +149,14 @@ def _run(cur: Cursor, facts: WalkFacts, on_payload: PayloadHook | None,
                     _skip_joblib_array(cur, target, facts, on_payload, limits, depth)
             continue
         if kind in (op.LEN1, op.LEN4, op.LEN8):
-            width = 1 if kind == op.LEN1 else 4 if kind == op.LEN4 else 8
-            raw = cur.take(width)
-            size = int.from_bytes(raw, "little", signed=(code == 0x54))
-            if size < 0:
-                raise _Malformed(f"negative length at offset {at}")
+            if kind == op.LEN1 and cur.pos < len(cur.buf):
+                size = cur.buf[cur.pos]
+                cur.pos += 1
+            else:
+                width = 1 if kind == op.LEN1 else 4 if kind == op.LEN4 else 8
+                size = int.from_bytes(cur.take(width), "little", signed=(code == 0x54))
+                if size < 0:
+                    raise _Malformed(f"negative length at offset {at}")
             if code in op.STRING_PAYLOAD and size <= MAX_STRING:
                 text = cur.take(size)
                 try:
@@ -173,8 +176,13 @@ def _run(cur: Cursor, facts: WalkFacts, on_payload: PayloadHook | None,
             cur.skip(size)
             stack.append(LONG_STR if code in op.STRING_PAYLOAD else BYTES)
             continue
-        if kind == op.U1:
-            arg = cur.take(1)[0]
+        if kind == op.U1:  # the commonest argument (BINPUT, BINGET, BININT1): inline read
+            p = cur.pos
+            if p < len(cur.buf):
+                arg = cur.buf[p]
+                cur.pos = p + 1
+            else:
+                arg = cur.take(1)[0]
         elif kind == op.U2:
             arg = int.from_bytes(cur.take(2), "little")
         elif kind == op.I4:
