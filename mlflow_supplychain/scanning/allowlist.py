@@ -87,6 +87,7 @@ KNOWN_DANGEROUS_BUILTINS: frozenset[str] = frozenset({
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DUNDER = re.compile(r"__\w+__")
+_PYX_UNPICKLE = re.compile(r"__pyx_unpickle_[A-Z_]\w*")
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,8 @@ class Allowlist:
             if not _plain(name, dotted=False):
                 return GlobalCheck(False, False, "attribute traversal or dunder name inside an "
                                    "allowlisted module")
-            return GlobalCheck(True, name[:1].isupper())
+            # CamelCase names are classes; Cython's __pyx_unpickle_<Class> rebuilds one
+            return GlobalCheck(True, name[:1].isupper() or bool(_PYX_UNPICKLE.fullmatch(name)))
         return GlobalCheck(False, False, describe(module, name))
 
 

@@ -99,8 +99,12 @@ def _requirements(path: Path, rel: str) -> Iterator[ModelFinding]:
         yield ModelFinding(rel, Code.MLMODEL_INVALID, f"cannot parse: {exc}",
                            "re-log the model with mlflow")
         return
+    build_tools = set(_build_dependencies(path)) if path.name == "python_env.yaml" else set()
     for line in lines:
         problem = requirement_problem(line)
+        if problem is not None and line in build_tools \
+                and problem[0] is Code.REQUIREMENT_UNPINNED:
+            continue  # MLflow itself writes an unpinned 'wheel' build dependency
         if problem is not None:
             code, message = problem
             yield ModelFinding(rel, code, message,
@@ -136,6 +140,12 @@ def _yaml_requirements(doc: Any) -> list[str]:
         if isinstance(entry, dict) and isinstance(entry.get("pip"), list):
             lines.extend(str(e) for e in entry["pip"])
     return lines
+
+
+def _build_dependencies(path: Path) -> list[str]:
+    doc = _load_yaml(path)
+    entries = doc.get("build_dependencies") if isinstance(doc, dict) else None
+    return [e for e in entries or [] if isinstance(e, str)]
 
 
 def _load_yaml(path: Path) -> Any:

@@ -47,6 +47,16 @@ def test_mlflow_code_findings(tmp_path: Path, kwargs: dict, code: str) -> None:
     assert report.verdict_name == "prohibited"
 
 
+def test_real_mlflow_sklearn_model_is_not_prohibited(tmp_path: Path) -> None:
+    mlflow_sklearn = pytest.importorskip("mlflow.sklearn")
+    from sklearn.linear_model import Ridge
+
+    model = Ridge().fit([[0.0], [1.0]], [0.0, 1.0])
+    mlflow_sklearn.save_model(model, tmp_path / "m")
+    report = scan_path(tmp_path / "m")
+    assert report.verdict_name == "sandboxed", [f.message for f in report.findings]
+
+
 def test_unpinned_requirements_are_sandboxed(tmp_path: Path) -> None:
     report = scan_path(p.mlflow_model_dir(tmp_path / "m", requirements="numpy>=1.0\n"))
     assert {f.code.name for f in report.findings} == {"REQUIREMENT_UNPINNED"}

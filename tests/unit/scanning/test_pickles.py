@@ -167,6 +167,18 @@ def test_benign_sklearn_pickles_every_protocol(scan_bytes: ScanBytes) -> None:
         assert result.verdict_name == "sandboxed", result.findings
 
 
+def test_benign_sklearn_cython_reconstructors(scan_bytes: ScanBytes) -> None:
+    pytest.importorskip("sklearn")
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    model = HistGradientBoostingClassifier(max_iter=3).fit(rng.random((60, 3)),
+                                                           rng.integers(0, 3, 60))
+    data = pickle.dumps(model, protocol=5)
+    assert b"__pyx_unpickle_" in data
+    assert scan_bytes(data).verdict_name == "sandboxed"
+
+
 def test_torch_checkpoints_when_torch_is_installed(tmp_path) -> None:  # type: ignore[no-untyped-def]
     torch = pytest.importorskip("torch")
     from mlflow_supplychain.scanning.scanner import scan_path
