@@ -41,6 +41,8 @@ class Inspection:
     formats: set[str] = field(default_factory=set)
     kind: str = ""
     """The outermost detected kind (``pickle``, ``zip``, ``safetensors``...)."""
+    external_data: set[str] = field(default_factory=set)
+    """Files this (ONNX) model loads as raw tensor data, relative to its directory."""
 
     # -- helpers used by the checks --------------------------------------------------------
     def where(self, member: str | None, offset: int | None = None) -> Location:

@@ -80,6 +80,7 @@ class _Walker:
         self.custom: set[str] = set()
         self.local_domains: set[str] = set()
         self.escapes: set[str] = set()
+        self.locations: set[str] = set()
 
     def is_model(self) -> list[tuple[int, int, Any]] | None:
         """The top-level fields when the buffer is a ModelProto, else None."""
@@ -141,8 +142,12 @@ class _Walker:
         for number, wire, value in _fields(self.buf, *span):
             if number == 13 and wire == 2:  # external_data: key = 1, value = 2
                 entry = {n: _text(self.buf, v) for n, w, v in _fields(self.buf, *value) if w == 2}
-                if entry.get(1) == "location" and escapes(entry.get(2, "")):
-                    self.escapes.add(entry.get(2, ""))
+                if entry.get(1) == "location":
+                    location = entry.get(2, "")
+                    if escapes(location):
+                        self.escapes.add(location)
+                    else:
+                        self.locations.add(posixpath.normpath(location.replace("\\", "/")))
 
 
 def escapes(location: str) -> bool:
@@ -181,6 +186,8 @@ def inspect_onnx(ins: Inspection, f: BinaryIO, member: str | None) -> bool:
             ins.add(Code.ONNX_EXTERNAL_DATA_ESCAPE, f"external data location {location!r} "
                     "points outside the model directory", member,
                     fix="keep external data files next to the model with relative names")
+        if member is None:
+            ins.external_data.update(walker.locations)
         ins.saw("onnx")
         return True
     finally:

@@ -9,6 +9,7 @@ file's verdict; by default the built-in policy (same as the policy schema's defa
 from __future__ import annotations
 
 import os
+import posixpath
 import stat
 import time
 from collections.abc import Callable, Iterable
@@ -77,6 +78,7 @@ def scan_path(path: str | os.PathLike[str], *, formats: FormatsLike | FormatPoli
         inspections[rel] = (ins, entry_info.st_size)
     if stat.S_ISDIR(info.st_mode):
         _mlflow_checks(root, inspections)
+        _onnx_external_data(inspections)
     if progress is not None:
         progress(total, total, "")
     files = tuple(_result(rel, ins, size, policy) for rel, (ins, size) in inspections.items())
@@ -133,6 +135,21 @@ def _mlflow_checks(root: Path, inspections: dict[str, tuple[Inspection, int]]) -
             ins.findings.append(Finding.of(finding.code, finding.message,
                                            Location(ins.file), finding.fix))
             ins.saw(finding.code.policy_format)
+
+
+def _onnx_external_data(inspections: dict[str, tuple[Inspection, int]]) -> None:
+    """Raw files an ONNX model in the tree names as external data are tensor data of that
+    model (format ``onnx``), not unknown files."""
+    for rel, (ins, _) in inspections.items():
+        base = posixpath.dirname(rel)
+        for location in ins.external_data:
+            target = inspections.get(posixpath.normpath(posixpath.join(base, location)))
+            if target is None or target[0].kind not in ("unknown", "empty"):
+                continue
+            data = target[0]
+            data.findings = [f for f in data.findings if f.code is not Code.UNKNOWN_FORMAT]
+            data.formats = {"onnx"}
+            data.kind = "onnx_external_data"
 
 
 def _result(rel: str, ins: Inspection, size: int, policy: FormatPolicy) -> FileResult:

@@ -101,6 +101,19 @@ def test_onnx(scan_bytes: ScanBytes) -> None:
     assert scan_bytes(p.onnx_model(external="weights/w.bin")).verdict_name == "permitted"
 
 
+def test_onnx_external_data_file_is_tensor_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from mlflow_supplychain.scanning.scanner import scan_path
+
+    (tmp_path / "model.onnx").write_bytes(p.onnx_model(external="weights/w.bin"))
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "w.bin").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "stray.bin").write_bytes(bytes(range(256)) * 4)
+    report = scan_path(tmp_path)
+    verdicts = {f.path: (f.kind, f.verdict_name) for f in report.files}
+    assert verdicts["weights/w.bin"] == ("onnx_external_data", "permitted")
+    assert verdicts["stray.bin"] == ("unknown", "prohibited")
+
+
 def test_onnx_written_by_the_onnx_package(scan_bytes: ScanBytes) -> None:
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
