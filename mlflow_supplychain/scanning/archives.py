@@ -10,11 +10,13 @@ file, so seeking past pickle payloads does not read them.
 
 from __future__ import annotations
 
+import lzma
 import re
 import stat
 import struct
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from itertools import pairwise
 from typing import BinaryIO
@@ -80,7 +82,7 @@ def inspect_zip(ins: Inspection, f: BinaryIO, member: str | None, depth: int) ->
                     continue
                 ins.stream(stream, label, depth + 1, size=info.file_size, storage=storage)
             except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError,
-                    RuntimeError, struct.error) as exc:
+                    RuntimeError, struct.error, zlib.error, lzma.LZMAError) as exc:
                 ins.add(Code.ARCHIVE_MALFORMED, f"unreadable member: {exc}", label,
                         fix="re-create the archive")
 

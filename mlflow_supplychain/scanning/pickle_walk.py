@@ -11,12 +11,16 @@ look for nested pickles or archives.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mlflow_supplychain.scanning import opcodes as op
 from mlflow_supplychain.scanning.cursor import Cursor, Truncated
+from mlflow_supplychain.scanning.joblib_arrays import (
+    ArrayLayoutError,
+    is_joblib_wrapper,
+    skip_array,
+)
 
 KEEP = 64
 """Elements kept per symbolic container (enough for joblib's array metadata)."""
@@ -111,6 +115,8 @@ def walk(cursor: Cursor, facts: WalkFacts, *, on_payload: PayloadHook | None = N
     except (IndexError, KeyError):
         facts.problem = "stack or memo underflow (invalid pickle)"
         facts.problem_offset = cursor.offset
+    except ArrayLayoutError as exc:
+        facts.problem, facts.problem_offset = str(exc), cursor.offset
     except (ValueError, OverflowError) as exc:
         facts.problem, facts.problem_offset = f"invalid argument: {exc}", cursor.offset
     return False
@@ -145,8 +151,8 @@ def _run(cur: Cursor, facts: WalkFacts, on_payload: PayloadHook | None,
             stack = _simple(code, at, stack, meta, memo, facts)
             if code == 0x62:  # BUILD: joblib writes raw array data right after it
                 target = stack[-1]
-                if isinstance(target, Obj) and _is_joblib_wrapper(target.callee):
-                    _skip_joblib_array(cur, target, facts, on_payload, limits, depth)
+                if isinstance(target, Obj) and is_joblib_wrapper(target.callee):
+                    _joblib_array(cur, target, facts, on_payload, limits, depth)
             continue
         if kind in (op.LEN1, op.LEN4, op.LEN8):
             if kind == op.LEN1 and cur.pos < len(cur.buf):
@@ -370,56 +376,22 @@ def _line_op(code: int, line: bytes, at: int, stack: list[object], memo: dict[in
         memo[int(line)] = stack[-1]
 
 
-# -- joblib inline arrays -----------------------------------------------------------------
+def _joblib_array(cur: Cursor, wrapper: Obj, facts: WalkFacts, on_payload: PayloadHook | None,
+                  limits: WalkLimits, depth: int) -> None:
+    """Skip the array joblib wrote after this wrapper's BUILD (walking it when it is an
+    object array, which joblib writes as a whole nested pickle)."""
 
-_DESCR = re.compile(r"[<>|=]?([bBiufcmMOSUV])(\d*)")
-
-
-def _is_joblib_wrapper(callee: object) -> bool:
-    return (isinstance(callee, Global) and callee.name == "NumpyArrayWrapper"
-            and callee.module.endswith("numpy_pickle"))
-
-
-def _skip_joblib_array(cur: Cursor, wrapper: Obj, facts: WalkFacts,
-                       on_payload: PayloadHook | None, limits: WalkLimits, depth: int) -> None:
-    """joblib writes each array's bytes (or, for object arrays, a whole nested pickle)
-    straight after the wrapper's BUILD; size it from the wrapper state and skip it."""
-    state = wrapper.state
-    if not isinstance(state, dict):
-        raise _Malformed("joblib array wrapper without a readable state")
-    shape, dtype = state.get("shape"), state.get("dtype")
-    descr, dstate = _dtype_parts(dtype)
-    if descr is None or not isinstance(shape, tuple) or not all(isinstance(d, int) for d in shape):
-        raise _Malformed("cannot size a joblib array (unreadable dtype or shape)")
-    match = _DESCR.fullmatch(descr)
-    if match is None:
-        raise _Malformed(f"cannot size a joblib array of dtype {descr!r}")
-    letter, digits = match.group(1), match.group(2)
-    flags = dstate[7] if isinstance(dstate, tuple) and len(dstate) >= 8 else 0
-    if letter == "O" or (isinstance(flags, int) and flags & 1):
+    def nested() -> None:
         if depth >= limits.max_depth:
             raise _Malformed("nested pickles too deep")
         if not walk(cur, facts, on_payload=on_payload, limits=limits, depth=depth + 1):
             raise _Malformed(f"nested object-array pickle: {facts.problem}")
-        return
-    elsize = dstate[5] if isinstance(dstate, tuple) and len(dstate) >= 6 else -1
-    if isinstance(elsize, int) and elsize > 0 and letter in "SUV":
-        itemsize = elsize
-    elif digits:
-        itemsize = int(digits) * (4 if letter == "U" else 1)
-    else:
-        raise _Malformed(f"cannot size a joblib array of dtype {descr!r}")
-    count = 1
-    for dim in shape:
-        count *= dim
-    if isinstance(state.get("numpy_array_alignment_bytes"), int):
-        cur.skip(cur.take(1)[0])
-    cur.skip(count * itemsize)
 
-
-def _dtype_parts(dtype: object) -> tuple[str | None, object]:
+    state = wrapper.state
+    dtype = state.get("dtype") if isinstance(state, dict) else None
+    descr, dstate = None, None
     if (isinstance(dtype, Obj) and isinstance(dtype.callee, Global)
             and dtype.callee.name == "dtype" and isinstance(dtype.args, tuple)
             and dtype.args and isinstance(dtype.args[0], str)):
-        return dtype.args[0], dtype.state
-    return None, None
+        descr, dstate = dtype.args[0], dtype.state
+    skip_array(cur, state, descr, dstate, nested)
