@@ -66,7 +66,7 @@ def inspect_zip(ins: Inspection, f: BinaryIO, member: str | None, depth: int) ->
     special = _special_members(names)
     with zf:
         for info in infos:
-            if info.is_dir() or info.filename in bad:
+            if info.filename in bad or info.is_dir():
                 continue
             label = _join(member, info.filename)
             if info.flag_bits & 0x1:
@@ -110,6 +110,11 @@ def _zip_listing(ins: Inspection, infos: list[zipfile.ZipInfo], member: str | No
     for info in infos:
         name = info.filename
         label = _join(member, name)
+        if not name:
+            ins.add(Code.ARCHIVE_MALFORMED, "member with an empty name", label,
+                    fix="re-create the archive")
+            bad.add(name)
+            continue
         why = unsafe_name(name)
         if why:
             ins.add(Code.ARCHIVE_TRAVERSAL, f"member name {why} (path traversal)", label,
