@@ -61,7 +61,7 @@ def hash_(path: Path, fmt: str, follow_symlinks: bool) -> ExitCode:
     from mlflow_supplychain.integrity.manifest import build_manifest
 
     started = time.perf_counter()
-    manifest = build_manifest(path, follow_symlinks=follow_symlinks)
+    manifest = build_manifest(path, follow_symlinks=follow_symlinks, progress=_progress_bar())
     seconds = time.perf_counter() - started
     if fmt == "json":
         click.echo(json.dumps(manifest.as_dict(), indent=2))

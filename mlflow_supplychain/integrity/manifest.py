@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path, PurePosixPath
@@ -69,8 +70,11 @@ class Manifest:
 
 
 def build_manifest(path: str | os.PathLike[str], *, follow_symlinks: bool = False,
-                   workers: int | None = None) -> Manifest:
+                   workers: int | None = None,
+                   progress: Callable[[int, int, str], None] | None = None) -> Manifest:
     """Hash the file or directory tree at ``path`` into a :class:`Manifest`.
+
+    ``progress(bytes done, bytes total, last file)`` is called as files finish.
 
     Raises:
         IntegrityError: ``path`` is missing or unreadable, a symlink is found while
@@ -91,9 +95,25 @@ def build_manifest(path: str | os.PathLike[str], *, follow_symlinks: bool = Fals
     else:
         raise _special(str(root))
     by_abs = {abs_path: rel for rel, abs_path in files.items()}
-    entries = [ManifestEntry(by_abs[p], d.size, d.sha256)
-               for p, d in hash_files(by_abs, workers=workers, follow_symlinks=follow_symlinks)]
+    total = _total_size(by_abs, follow_symlinks) if progress is not None else 0
+    entries = []
+    done = 0
+    for abs_path, digest in hash_files(by_abs, workers=workers, follow_symlinks=follow_symlinks):
+        entries.append(ManifestEntry(by_abs[abs_path], digest.size, digest.sha256))
+        if progress is not None:
+            done += digest.size
+            progress(done, total, by_abs[abs_path])
     return Manifest.from_entries(entries)
+
+
+def _total_size(paths: dict[str, str], follow_symlinks: bool) -> int:
+    total = 0
+    for path in paths:
+        try:
+            total += os.stat(path, follow_symlinks=follow_symlinks).st_size
+        except OSError:
+            pass  # hash_files reports it
+    return total
 
 
 def _walk(root: Path, *, follow_symlinks: bool) -> dict[str, str]:

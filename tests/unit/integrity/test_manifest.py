@@ -101,6 +101,13 @@ def test_duplicate_paths_are_rejected() -> None:
         Manifest.from_entries([entry, entry])
 
 
+def test_progress_reports_every_byte(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "model")
+    seen: list[tuple[int, int, str]] = []
+    manifest = build_manifest(root, progress=lambda done, total, name: seen.append((done, total, name)))
+    assert len(seen) == 3 and seen[-1][0] == seen[-1][1] == manifest.total_size
+
+
 def test_hash_files_yields_every_file_once(tmp_path: Path) -> None:
     paths = []
     for i in range(50):
