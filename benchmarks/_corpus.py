@@ -54,6 +54,7 @@ def build(root: Path) -> list[tuple[Path, bool]]:
         "torch_legacy_raw.pt": p.legacy_torch_raw(evil=True),
         "torch_legacy_tar.pt": p.tar_of({"sys_info": pickle.dumps({}, protocol=2),
                                          "pickle": evil2, "storages": pickle.dumps(0)}),
+        "torch_legacy_tar_storage_entry.pt": p.legacy_torch_tar("storages"),
         **{f"compressed.{k}": p.compressed(k, evil4) for k in ("gzip", "bz2", "xz", "zstd")},
         "object_array.npy": p.npy(np.array([p.Exec()], dtype=object)),
         "keras_lambda.keras": p.keras_archive(p.LAMBDA_LAYER),
@@ -111,6 +112,8 @@ def build(root: Path) -> list[tuple[Path, bool]]:
         import torch
     except ImportError:
         return paths
+    (root / "torch_legacy_tar_ok.pt").write_bytes(p.legacy_torch_tar(None))
+    paths.append((root / "torch_legacy_tar_ok.pt", False))
     torch.save({"w": torch.zeros(8, 8), "b": torch.ones(8)}, root / "torch_state.pt")
     torch.save({"w": torch.zeros(8)}, root / "torch_legacy.pt", _use_new_zipfile_serialization=False)
     paths += [(root / "torch_state.pt", False), (root / "torch_legacy.pt", False)]

@@ -118,8 +118,9 @@ class Allowlist:
             return GlobalCheck(True, True)
         if any(_within(module, m) for m in self._extra_modules) and _plain(name, dotted=True):
             return GlobalCheck(True, True)
-        if module == "torch" and name.endswith("Storage") and _plain(name, dotted=False):
-            return GlobalCheck(True, False)  # storage types named in persistent ids
+        if module == "torch" and name.endswith(("Storage", "Tensor")) \
+                and _plain(name, dotted=False):
+            return GlobalCheck(True, False)  # storage/tensor types named by torch.save
         if _within_any(module, FAMILIES) and not _within_any(module, FAMILY_EXCLUSIONS):
             if not _plain(name, dotted=False):
                 return GlobalCheck(False, False, "attribute traversal or dunder name inside an "

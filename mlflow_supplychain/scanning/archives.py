@@ -23,7 +23,12 @@ from typing import BinaryIO
 
 from mlflow_supplychain.scanning.findings import Code
 from mlflow_supplychain.scanning.inspector import Inspection
-from mlflow_supplychain.scanning.window import Window
+from mlflow_supplychain.scanning.opcodes import PICKLE_HEADS
+from mlflow_supplychain.scanning.torch_legacy import (
+    LEGACY_MEMBERS,
+    inspect_legacy_member,
+)
+from mlflow_supplychain.scanning.window import Forward, Window
 
 _STORAGE = re.compile(r"(^|.*/)data/\d+$")
 _FIX_LAYOUT = "rebuild the archive with plain relative member names and no links"
@@ -202,8 +207,18 @@ def inspect_tar(ins: Inspection, f: BinaryIO, member: str | None, depth: int) ->
                             member, fix="split the artifact")
                     return
                 stream = tf.extractfile(entry)
-                if stream is not None:
-                    ins.stream(stream, label, depth + 1, size=entry.size)  # type: ignore[arg-type]
+                if stream is None:
+                    continue
+                head = stream.read(2)
+                if stream.seekable():
+                    stream.seek(0)
+                    source: BinaryIO = stream  # type: ignore[assignment]
+                else:
+                    source = Forward(stream, prefix=head)  # type: ignore[arg-type,assignment]
+                if entry.name in LEGACY_MEMBERS and head in PICKLE_HEADS:
+                    inspect_legacy_member(ins, source, label, entry.name)
+                else:
+                    ins.stream(source, label, depth + 1, size=entry.size)
     except (tarfile.TarError, OSError, ValueError, EOFError) as exc:
         ins.add(Code.ARCHIVE_MALFORMED, f"unreadable tar: {exc}", member,
                 fix="re-create the archive")

@@ -81,6 +81,8 @@ class WalkFacts:
     problem_offset: int | None = None
     too_complex: bool = False
     opcodes: int = 0
+    value: object = None
+    """Symbolic value left by the last STOP (ints, strings, small tuples, globals)."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ def _run(cur: Cursor, facts: WalkFacts, on_payload: PayloadHook | None,
         if kind == op.NONE:
             if code == 0x2E:  # STOP
                 facts.opcodes += ops
+                facts.value = stack[-1] if stack else None
                 return
             stack = _simple(code, at, stack, meta, memo, facts)
             if code == 0x62:  # BUILD: joblib writes raw array data right after it

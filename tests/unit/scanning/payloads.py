@@ -110,6 +110,28 @@ def legacy_torch_raw(evil: bool = True) -> bytes:
     return b"".join(parts) + struct.pack("<q", 4) + b"\x00" * 16
 
 
+def legacy_torch_tar(evil_in: str | None = None) -> bytes:
+    """The pre-1.6 torch.save tar layout (sys_info, pickle, storages, tensors), with
+    ``os.system`` hidden in the named member's second entry when ``evil_in`` is given."""
+    import torch
+
+    storages = pickle.dumps(2, protocol=2)
+    for i in range(2):
+        location = Exec() if evil_in == "storages" and i == 1 else "cpu"
+        storages += pickle.dumps((str(i), location, torch.FloatStorage), protocol=2)
+        storages += struct.pack("<q", 3) + b"\x00" * 12
+    storages += pickle.dumps([], protocol=2)
+    tensors = pickle.dumps(2, protocol=2)
+    for i in range(2):
+        header = (i, str(i), torch.FloatTensor)
+        tensors += pickle.dumps((i, Exec(), torch.FloatTensor) if evil_in == "tensors" and i == 1
+                                else header, protocol=2)
+        tensors += struct.pack("<i", 1) + b"\x00" * 4 + struct.pack("<qqq", 3, 1, 0)
+    return tar_of({"sys_info": pickle.dumps({"protocol_version": 1001}, protocol=2),
+                   "pickle": pickle.dumps({"w": 1}, protocol=2), "storages": storages,
+                   "tensors": tensors})
+
+
 # -- containers -------------------------------------------------------------------------------
 
 def torch_like_zip(pickle_bytes: bytes, member: str = "archive/data.pkl") -> bytes:

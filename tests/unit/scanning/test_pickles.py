@@ -89,6 +89,16 @@ def test_legacy_torch_tar(scan_bytes: ScanBytes) -> None:
     assert scan_bytes(data).verdict_name == "prohibited"
 
 
+@pytest.mark.parametrize("evil_in", [None, "storages", "tensors"])
+def test_legacy_torch_tar_layout_walks_every_entry(scan_bytes: ScanBytes,
+                                                   evil_in: str | None) -> None:
+    pytest.importorskip("torch")
+    result = scan_bytes(p.legacy_torch_tar(evil_in))
+    assert result.verdict_name == ("sandboxed" if evil_in is None else "prohibited")
+    if evil_in:
+        assert result.findings[0].location.member == evil_in
+
+
 @pytest.mark.parametrize("kind", ["gzip", "bz2", "xz", "lzma", "zlib", "zstd"])
 def test_compressed_pickles(scan_bytes: ScanBytes, kind: str) -> None:
     if kind == "zstd":
