@@ -14,7 +14,6 @@ import lzma
 import re
 import stat
 import struct
-import tarfile
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -24,10 +23,6 @@ from typing import BinaryIO
 from mlflow_supplychain.scanning.findings import Code
 from mlflow_supplychain.scanning.inspector import Inspection
 from mlflow_supplychain.scanning.opcodes import PICKLE_HEADS
-from mlflow_supplychain.scanning.torch_legacy import (
-    LEGACY_MEMBERS,
-    inspect_legacy_member,
-)
 from mlflow_supplychain.scanning.window import Forward, Window
 
 _STORAGE = re.compile(r"(^|.*/)data/\d+$")
@@ -170,6 +165,13 @@ def _open_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, f: BinaryIO) -> Bin
 def inspect_tar(ins: Inspection, f: BinaryIO, member: str | None, depth: int) -> None:
     """Check a tar's entries (legacy ``torch.save`` tar checkpoints included) and inspect
     each regular member."""
+    import tarfile  # only tars need it (it pulls in shutil): keeps zip scans' start-up small
+
+    from mlflow_supplychain.scanning.torch_legacy import (
+        LEGACY_MEMBERS,
+        inspect_legacy_member,
+    )
+
     limits = ins.limits
     seen: set[str] = set()
     total = 0
