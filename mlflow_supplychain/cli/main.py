@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "db": "mlflow_supplychain.cli.audit_cmd:database",
     "intake": "mlflow_supplychain.cli.intake_cmd:intake",
     "lineage": "mlflow_supplychain.cli.lineage_cmd:lineage",
+    "scan": "mlflow_supplychain.cli.scan_cmd:scan",
+    "hash": "mlflow_supplychain.cli.scan_cmd:hash_",
 }
 
 

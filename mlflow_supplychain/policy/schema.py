@@ -222,10 +222,13 @@ def is_public_hub(uri: str) -> bool:
 class Formats(_Frozen):
     """Which detected formats are permitted, sandboxed or prohibited."""
 
-    permitted: tuple[str, ...] = ("safetensors", "onnx", "gguf", "numpy", "json", "text")
-    sandboxed: tuple[str, ...] = ("pickle_allowlisted",)
+    permitted: tuple[str, ...] = ("safetensors", "onnx", "gguf", "numpy", "json", "text",
+                                  "keras", "hdf5")
+    sandboxed: tuple[str, ...] = ("pickle_allowlisted", "requirements_unpinned")
     prohibited: tuple[str, ...] = ("pickle_unsafe", "cloudpickle", "keras_lambda",
-                                   "onnx_custom_op", "unknown")
+                                   "onnx_custom_op", "unknown", "keras_custom_object",
+                                   "onnx_external_data_escape", "archive_unsafe", "mlflow_code",
+                                   "requirements_untrusted_source")
     pickle_allowlist: tuple[str, ...] = Field(
         (), description="Extra 'module.qualname' globals (or 'module.*') pickles may import."
     )

@@ -1,0 +1,254 @@
+"""Scanner benchmark: our scanner vs picklescan, modelscan, fickling and modelaudit.
+
+    pip install -e '.[bench]'   # peers and torch, never needed by the test suite
+    python benchmarks/bench_scan.py [--workdir DIR] [--skip-big] [--skip-modelaudit]
+
+1. Detection on a generated, labelled corpus (malicious files with harmless payloads, benign
+   real files): flagged / missed / false positives / errors per tool.
+2. Wall time (CLI, start-up included) and peak RSS on a ~1 GiB torch checkpoint and a
+   ~221 MiB protocol-5 scikit-learn pickle, plus our in-process time on the pickle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _corpus
+
+BIN = Path(sys.executable).parent
+FLAGGED, CLEAN, ERROR = "flagged", "clean", "error"
+
+
+# -- per-file verdicts of each tool ----------------------------------------------------------
+
+def ours(path: Path) -> str:
+    from mlflow_supplychain.scanning.scanner import scan_path
+
+    verdict = scan_path(path).verdict_name
+    return CLEAN if verdict in ("permitted", "sandboxed") else FLAGGED  # error = fail closed
+
+
+def picklescan(path: Path) -> str:
+    from picklescan.scanner import scan_file_path
+
+    result = scan_file_path(str(path))
+    if result.infected_files:
+        return FLAGGED
+    return ERROR if result.scan_err else CLEAN
+
+
+def modelscan(path: Path) -> str:
+    from modelscan.modelscan import ModelScan
+
+    result = ModelScan().scan(path)
+    if result.get("issues"):
+        return FLAGGED
+    return ERROR if result.get("errors") else CLEAN
+
+
+def fickling(path: Path) -> str:
+    import fickling as fk
+    from fickling.analysis import Severity
+
+    try:
+        result = fk.scan_file(str(path), graceful=True)
+    except Exception:  # noqa: BLE001 - a peer's failure is a data point
+        return ERROR
+    if result.severity not in (Severity.LIKELY_SAFE,):
+        errors = getattr(result, "errors", None)
+        return ERROR if errors and result.severity <= Severity.SUSPICIOUS else FLAGGED
+    return CLEAN
+
+
+def modelaudit_all(corpus: Path, files: list[Path]) -> tuple[dict[Path, str], float]:
+    out = corpus.parent / "modelaudit.json"
+    started = time.perf_counter()
+    subprocess.run([str(BIN / "modelaudit"), "scan", str(corpus), "--format", "json", "-o",
+                    str(out)], capture_output=True, check=False, timeout=1800)
+    seconds = time.perf_counter() - started
+    verdicts = {f: CLEAN for f in files}
+    try:
+        report = json.loads(out.read_text())
+    except (OSError, ValueError):
+        return {f: ERROR for f in files}, seconds
+    for issue in report.get("issues", []):
+        if issue.get("severity") not in ("critical", "warning"):
+            continue
+        location = str(issue.get("location") or "")
+        for f in files:
+            if location == str(f) or location.startswith((f"{f}:", f"{f} ")):
+                verdicts[f] = FLAGGED
+    return verdicts, seconds
+
+
+def detection(corpus: Path, labelled: list[tuple[Path, bool]], skip_modelaudit: bool) -> None:
+    tools: dict[str, Callable[[Path], str]] = {
+        "mlflow-supplychain": ours, "picklescan": picklescan, "modelscan": modelscan,
+        "fickling": fickling}
+    results: dict[str, tuple[dict[Path, str], float]] = {}
+    for name, tool in tools.items():
+        tool(labelled[0][0])  # warm imports
+        started = time.perf_counter()
+        verdicts = {}
+        for path, _ in labelled:
+            try:
+                verdicts[path] = tool(path)
+            except Exception:  # noqa: BLE001
+                verdicts[path] = ERROR
+        results[name] = (verdicts, time.perf_counter() - started)
+    if not skip_modelaudit:
+        results["modelaudit (CLI)"] = modelaudit_all(corpus, [p for p, _ in labelled])
+    bad = [p for p, evil in labelled if evil]
+    good = [p for p, evil in labelled if not evil]
+    print(f"\n## Detection: {len(bad)} malicious, {len(good)} benign files\n")
+    print("| tool | detected | missed | false positives | errors on benign | seconds |")
+    print("|---|---|---|---|---|---|")
+    for name, (verdicts, seconds) in results.items():
+        hit = sum(verdicts[p] == FLAGGED for p in bad)
+        fp = sum(verdicts[p] == FLAGGED for p in good)
+        err = sum(verdicts[p] == ERROR for p in good)
+        print(f"| {name} | {hit}/{len(bad)} | {len(bad) - hit} | {fp}/{len(good)} | {err} | "
+              f"{seconds:.2f} |")
+    for name, (verdicts, _) in results.items():
+        missed = [p.name for p in bad if verdicts[p] != FLAGGED]
+        false = [p.name for p in good if verdicts[p] == FLAGGED]
+        print(f"\n{name}: missed {missed or '-'}; false positives {false or '-'}")
+
+
+# -- big files ----------------------------------------------------------------------------------
+
+def make_big(workdir: Path) -> dict[str, Path]:
+    files = {}
+    pkl = workdir / "sklearn_221MiB_p5.pkl"
+    if not pkl.exists():
+        import numpy as np
+        from sklearn.neighbors import KNeighborsClassifier
+
+        rows = (221 << 20) // (8 * 100)
+        x = np.random.default_rng(0).random((rows, 100))
+        model = KNeighborsClassifier(algorithm="brute").fit(x, np.arange(rows) % 2)
+        with open(pkl, "wb") as f:
+            pickle.dump(model, f, protocol=5)
+    files["221 MiB sklearn pickle (p5)"] = pkl
+    forest = workdir / "forest_100_trees_p5.pkl"
+    if not forest.exists():
+        import numpy as np
+        from sklearn.ensemble import RandomForestRegressor
+
+        rng = np.random.default_rng(0)
+        x, y = rng.random((20000, 20)), rng.random(20000)
+        model = RandomForestRegressor(n_estimators=100, n_jobs=2, random_state=0).fit(x, y)
+        with open(forest, "wb") as f:
+            pickle.dump(model, f, protocol=5)
+    files["174 MiB random forest, 100 trees (p5)"] = forest
+    try:
+        import torch
+    except ImportError:
+        print("torch not installed: skipping the 1 GiB checkpoint")
+        return files
+    ckpt = workdir / "torch_1GiB.pt"
+    if not ckpt.exists():
+        state = {f"layer{i}.weight": torch.full((1024, 1024), float(i)) for i in range(256)}
+        torch.save(state, ckpt)
+    files["1 GiB torch checkpoint"] = ckpt
+    return files
+
+
+def timed(cmd: list[str], runs: int) -> tuple[float, int, int]:
+    """Median wall seconds, peak RSS (MiB, from /usr/bin/time) and exit code."""
+    walls, rss, code = [], 0, 0
+    for _ in range(runs):
+        started = time.perf_counter()
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True,
+                              text=True, check=False, timeout=1800)
+        walls.append(time.perf_counter() - started)
+        code = proc.returncode
+        try:
+            rss = max(rss, int(proc.stderr.strip().splitlines()[-1]) // 1024)
+        except (ValueError, IndexError):
+            pass
+    return statistics.median(walls), rss, code
+
+
+def big_files(files: dict[str, Path], skip_modelaudit: bool) -> None:
+    print("\n## Large files (CLI wall time, median of 5 (modelaudit: 1); warm page cache)\n")
+    print("| file | tool | seconds | ratio to picklescan | peak RSS MiB | exit |")
+    print("|---|---|---|---|---|---|")
+    for label, path in files.items():
+        subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=False)  # warm cache
+        commands = {
+            "mlflow-supplychain": [str(BIN / "mlflow-supplychain"), "scan", str(path)],
+            "picklescan": [str(BIN / "picklescan"), "-p", str(path)],
+            "modelscan": [str(BIN / "modelscan"), "-p", str(path)],
+            "fickling": [str(BIN / "fickling"), "--check-safety", str(path)],
+        }
+        if not skip_modelaudit:
+            commands["modelaudit"] = [str(BIN / "modelaudit"), "scan", str(path)]
+        base = ours_wall = None
+        rows = []
+        for tool, cmd in commands.items():
+            wall, rss, code = timed(cmd, 1 if tool == "modelaudit" else 5)
+            if tool == "picklescan":
+                base = wall
+            if tool == "mlflow-supplychain":
+                ours_wall = wall
+            rows.append((tool, wall, rss, code))
+        for tool, wall, rss, code in rows:
+            ratio = f"{wall / base:.2f}" if base else "-"
+            print(f"| {label} | {tool} | {wall:.3f} | {ratio} | {rss} | {code} |")
+        del ours_wall
+        if path.suffix == ".pkl":
+            import fickling as fk
+
+            from mlflow_supplychain.scanning.scanner import scan_path
+
+            best = min(_once(scan_path, path) for _ in range(5))
+            print(f"| {label} | mlflow-supplychain in-process | {best * 1000:.1f} ms | | | |")
+            peer = min(_once(lambda p: fk.scan_file(str(p), graceful=True), path)
+                       for _ in range(3))
+            print(f"| {label} | fickling in-process | {peer * 1000:.1f} ms | | | |")
+
+
+def _once(fn: Callable[[Path], object], path: Path) -> float:
+    started = time.perf_counter()
+    fn(path)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, help="keep generated files here")
+    parser.add_argument("--skip-big", action="store_true")
+    parser.add_argument("--skip-modelaudit", action="store_true",
+                        help="modelaudit takes ~9 s per invocation here")
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-scan-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        corpus = workdir / "corpus"
+        shutil.rmtree(corpus, ignore_errors=True)
+        labelled = _corpus.build(corpus)
+        detection(corpus, labelled, args.skip_modelaudit)
+        if not args.skip_big:
+            big_files(make_big(workdir), args.skip_modelaudit)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(f"\nmachine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Integrity primitives: streaming sha256 engines and the canonical artifact manifest."""

@@ -1,0 +1,158 @@
+"""Scan a file or a directory tree into a :class:`ScanReport`.
+
+Each regular file is inspected by content (see :mod:`.inspector`); MLflow model directories
+(those with an ``MLmodel`` file) get the MLflow-specific checks on top. Symbolic links and
+special files in a tree are findings, not followed. The policy's format section decides each
+file's verdict; by default the built-in policy (same as the policy schema's defaults).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from mlflow_supplychain.errors import Problem, ScanError
+from mlflow_supplychain.scanning.allowlist import Allowlist
+from mlflow_supplychain.scanning.findings import Code, Finding, Location
+from mlflow_supplychain.scanning.format_policy import (
+    DEFAULT,
+    FormatPolicy,
+    FormatsLike,
+    from_formats,
+)
+from mlflow_supplychain.scanning.inspector import Inspection
+from mlflow_supplychain.scanning.limits import DEFAULT_LIMITS, ScanLimits
+from mlflow_supplychain.scanning.mlmodel_check import check_model_dir, find_model_dirs
+from mlflow_supplychain.scanning.results import FileResult, ScanReport
+
+Progress = Callable[[int, int, str], None]
+"""``(bytes done, bytes total, current file)``."""
+
+
+def scan_path(path: str | os.PathLike[str], *, formats: FormatsLike | FormatPolicy | None = None,
+              limits: ScanLimits = DEFAULT_LIMITS, progress: Progress | None = None) -> ScanReport:
+    """Scan the file or directory at ``path``.
+
+    ``formats`` is the policy's ``Formats`` section (default: the built-in policy).
+
+    Raises:
+        ScanError: ``path`` does not exist or cannot be listed.
+    """
+    started = time.perf_counter()
+    policy = _policy(formats)
+    allowlist = Allowlist(policy.pickle_allowlist)
+    root = Path(path)
+    try:
+        info = os.lstat(root)
+    except OSError as exc:
+        raise ScanError(f"Cannot scan {root}", [Problem(
+            str(root), exc.strerror or str(exc), "check the path")]) from None
+    is_dir = stat.S_ISDIR(info.st_mode)
+    entries = _walk(root) if is_dir else [(root.name, info)]
+
+    def display(rel: str) -> str:
+        return rel if is_dir else str(root)
+
+    total = sum(i.st_size for _, i in entries if stat.S_ISREG(i.st_mode))
+    done = 0
+    inspections: dict[str, tuple[Inspection, int]] = {}
+    for rel, entry_info in entries:
+        ins = Inspection(display(rel), allowlist, limits)
+        if stat.S_ISLNK(entry_info.st_mode):
+            ins.kind = "symlink"
+            ins.add(Code.ARCHIVE_SYMLINK, "symbolic link in the artifact (not followed)", None,
+                    fix="replace the link with the file it points to")
+        elif not stat.S_ISREG(entry_info.st_mode):
+            ins.kind = "special"
+            ins.add(Code.UNREADABLE, "not a regular file (FIFO, socket or device)", None,
+                    fix="remove it from the artifact")
+        else:
+            if progress is not None:
+                progress(done, total, rel)
+            ins.path(str(root / rel) if stat.S_ISDIR(info.st_mode) else str(root))
+            done += entry_info.st_size
+        inspections[rel] = (ins, entry_info.st_size)
+    if stat.S_ISDIR(info.st_mode):
+        _mlflow_checks(root, inspections)
+        _onnx_external_data(inspections)
+    if progress is not None:
+        progress(total, total, "")
+    files = tuple(_result(rel, ins, size, policy) for rel, (ins, size) in inspections.items())
+    return ScanReport(str(root), files, time.perf_counter() - started)
+
+
+def scan_paths(paths: Iterable[str | os.PathLike[str]], **kwargs: object) -> ScanReport:
+    """Scan several paths into one report.
+
+    Raises:
+        ScanError: a path does not exist or cannot be listed.
+    """
+    report: ScanReport | None = None
+    for path in paths:
+        one = scan_path(path, **kwargs)  # type: ignore[arg-type]
+        report = one if report is None else report.merged(one)
+    if report is None:
+        raise ScanError("Nothing to scan", [Problem("", "no path given", "pass a path")])
+    return report
+
+
+def _policy(formats: FormatsLike | FormatPolicy | None) -> FormatPolicy:
+    if formats is None:
+        return DEFAULT
+    if isinstance(formats, FormatPolicy):
+        return formats
+    return from_formats(formats)
+
+
+def _walk(root: Path) -> list[tuple[str, os.stat_result]]:
+    """(relative POSIX path, lstat) of every non-directory entry, sorted; links not followed."""
+    found: list[tuple[str, os.stat_result]] = []
+
+    def fail(exc: OSError) -> None:
+        raise ScanError(f"Cannot scan {root}", [Problem(
+            str(exc.filename), exc.strerror or str(exc), "check permissions")])
+
+    for directory, dirs, files in os.walk(root, onerror=fail):
+        rel_dir = Path(directory).relative_to(root)
+        for name in [*files, *(d for d in dirs if os.path.islink(os.path.join(directory, d)))]:
+            rel = (rel_dir / name).as_posix()
+            found.append((rel, os.lstat(os.path.join(directory, name))))
+    found.sort()
+    return found
+
+
+def _mlflow_checks(root: Path, inspections: dict[str, tuple[Inspection, int]]) -> None:
+    for model_dir in find_model_dirs(list(inspections)):
+        for finding in check_model_dir(root, model_dir):
+            target = inspections.get(finding.path)
+            if target is None:
+                continue
+            ins = target[0]
+            ins.findings.append(Finding.of(finding.code, finding.message,
+                                           Location(ins.file), finding.fix))
+            ins.saw(finding.code.policy_format)
+
+
+def _onnx_external_data(inspections: dict[str, tuple[Inspection, int]]) -> None:
+    """Raw files an ONNX model in the tree names as external data are tensor data of that
+    model (format ``onnx``), not unknown files."""
+    for rel, (ins, _) in inspections.items():
+        base = posixpath.dirname(rel)
+        for location in ins.external_data:
+            target = inspections.get(posixpath.normpath(posixpath.join(base, location)))
+            if target is None or target[0].kind not in ("unknown", "empty"):
+                continue
+            data = target[0]
+            data.findings = [f for f in data.findings if f.code is not Code.UNKNOWN_FORMAT]
+            data.formats = {"onnx"}
+            data.kind = "onnx_external_data"
+
+
+def _result(rel: str, ins: Inspection, size: int, policy: FormatPolicy) -> FileResult:
+    names = frozenset(ins.formats)
+    return FileResult(ins.file, ins.kind or "unknown", tuple(sorted(names)),
+                      policy.worst(set(names)), tuple(ins.findings), size)
