@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import click
 
 from mlflow_supplychain import __version__
-from mlflow_supplychain.cli import gate_cmd, policy_cmd
+from mlflow_supplychain.cli import gate_cmd, policy_cmd, server_cmd
 from mlflow_supplychain.errors import ExitCode, SupplyChainError
 
 
@@ -34,6 +34,7 @@ def cli(verbose: int) -> None:
 
 cli.add_command(policy_cmd.policy)
 cli.add_command(gate_cmd.gate)
+cli.add_command(server_cmd.server)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -82,7 +82,14 @@ def validate_license_id(expression: str) -> str | None:
     """
     if not expression.strip():
         return "is empty"
-    info = _licensing().validate(expression, strict=True)
+    try:
+        info = _licensing().validate(expression, strict=True)
+    except ExpressionError as exc:
+        return f"is not a valid license expression ({exc})"
+    except AttributeError:
+        # license-expression 30.4 crashes with AttributeError while reporting some syntax
+        # errors ('MIT OR'); callers (the registry store) must get a message, not a 500.
+        return "is not a valid license expression (check the AND/OR operands and parentheses)"
     if not info.errors:
         return None
     unknown = [s for s in info.invalid_symbols if s and not _is_named(s)]
