@@ -116,7 +116,10 @@ def run_server(policy: Path, data_dir: Path, *, backend_store_uri: str | None = 
     if extra_args:
         argv += ["--", *extra_args]
     log_path = data_dir / "server.log"
-    child_env = {**os.environ, "MLFLOW_SUPPLYCHAIN_POLICY_RELOAD_SECONDS": "0.5", **(env or {})}
+    # MLflow's job runner spawns several huey consumers per server; tests do not need it and
+    # on a small CI machine they compete for CPU with the server under test.
+    child_env = {**os.environ, "MLFLOW_SUPPLYCHAIN_POLICY_RELOAD_SECONDS": "0.5",
+                 "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
     child_env.pop("MLFLOW_TRACKING_URI", None)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=child_env,
