@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import requests
@@ -49,10 +49,10 @@ def vanilla_server(data_dir: Path, backend: str | None, workers: int) -> Iterato
     argv = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend,
             "--artifacts-destination", str(data_dir / "artifacts"), "--host", "127.0.0.1",
             "--port", str(port), "--workers", str(workers)]
-    log = open(data_dir / "server.log", "wb")
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # as run_server does
-    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
-                               start_new_session=True)
+    with open(data_dir / "server.log", "wb") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                   start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -65,7 +65,6 @@ def vanilla_server(data_dir: Path, backend: str | None, workers: int) -> Iterato
     finally:
         os.killpg(process.pid, 15)
         process.wait(timeout=30)
-        log.close()
 
 
 class Target:

@@ -126,7 +126,13 @@ def plan_server(*, policy_file: Path, data_dir: Path, backend_store_uri: str | N
         env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = _read_or_create_secret(
             data_dir / FLASK_SECRET_FILE, lambda: secrets.token_urlsafe(32))
     app_name = "supplychain"
+    if "--waitress-opts" in extra:
+        app_name = "supplychain-wsgi"  # see server/wsgi.py: MLflow cannot run factories there
     if auth:
+        if "--waitress-opts" in extra:
+            raise ServerSetupError("--auth cannot be combined with waitress", [Problem(
+                "--waitress-opts", "MLflow 3.17 cannot start app factories under waitress",
+                "use the default uvicorn server or --gunicorn-opts with --auth")])
         app_name = "supplychain-auth"
         if not environ.get("MLFLOW_AUTH_CONFIG_PATH"):
             config = _write_auth_config(

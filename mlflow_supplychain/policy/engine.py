@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing_extensions import assert_never
+from typing import assert_never
 
 from mlflow_supplychain.intake.fields import FIELDS, ArtifactClass, parse_source_hashes
 from mlflow_supplychain.intake.licenses import license_keys
@@ -21,7 +21,13 @@ from mlflow_supplychain.policy.evidence import (
     TargetKind,
     evidence_digest,
 )
-from mlflow_supplychain.policy.schema import Mode, Policy, Profile, Requirement, is_public_hub
+from mlflow_supplychain.policy.schema import (
+    Mode,
+    Policy,
+    Profile,
+    Requirement,
+    is_public_hub,
+)
 
 _MUTABLE_MODEL_REF = re.compile(
     r"^models:/(?:[^/@]+@[^/]+|[^/@]+/(?:latest|staging|production|archived|none))/?$",

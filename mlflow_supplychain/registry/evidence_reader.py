@@ -132,7 +132,10 @@ def registered_model_is_prompt(store: Any, session: Session, name: str) -> bool:
 class EvidenceProvider(Protocol):
     """Fills some Evidence fields for a version; runs only when the profile needs them."""
 
-    requirements: frozenset[Requirement]
+    @property
+    def requirements(self) -> frozenset[Requirement]:
+        """The requirements whose evidence this provider supplies."""
+        ...
 
     def provide(self, record: VersionRecord, policy: Policy,
                 intake: Mapping[str, str]) -> Mapping[str, Any]:

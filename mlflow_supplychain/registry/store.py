@@ -19,7 +19,9 @@ from mlflow.environment_variables import MLFLOW_ENABLE_WORKSPACES
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
-from mlflow.store.model_registry.sqlalchemy_workspace_store import WorkspaceAwareSqlAlchemyStore
+from mlflow.store.model_registry.sqlalchemy_workspace_store import (
+    WorkspaceAwareSqlAlchemyStore,
+)
 
 from mlflow_supplychain.policy.evidence import Target, TargetKind
 from mlflow_supplychain.registry.evidence_reader import default_reader
@@ -43,11 +45,11 @@ class _GatedRegistry:
 
     # registered models
 
-    def create_registered_model(self, name: str, tags: Any = None, description: Any = None,
-                                **kwargs: Any) -> Any:
+    def create_registered_model(self, name: Any, tags: Any = None, description: Any = None,
+                                deployment_job_id: Any = None) -> Any:
         self.gate.check_create_registered_model(name, tags)
         return super().create_registered_model(  # type: ignore[misc]
-            name, tags=tags, description=description, **kwargs)
+            name, tags=tags, description=description, deployment_job_id=deployment_job_id)
 
     def set_registered_model_tag(self, name: str, tag: Any) -> None:
         self.gate.check_registered_model_tag(self, name, tag.key, tag.value or "")

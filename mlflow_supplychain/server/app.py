@@ -120,8 +120,7 @@ def _webhooks_admin_only() -> Any:
 
     if "/mlflow/webhooks" not in request.path or request.method not in _WEBHOOK_WRITE_METHODS:
         return None
-    from mlflow.server.auth import sender_is_admin
-    from mlflow.server.auth import make_forbidden_response
+    from mlflow.server.auth import make_forbidden_response, sender_is_admin
 
     return None if sender_is_admin() else make_forbidden_response()
 

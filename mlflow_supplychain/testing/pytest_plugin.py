@@ -136,8 +136,8 @@ def run_server(policy: Path, data_dir: Path, *, backend_store_uri: str | None = 
 @contextlib.contextmanager
 def postgres_database(admin_uri: str) -> Iterator[str]:
     """Create a uniquely named database next to ``admin_uri``'s; yield its URI; drop it."""
-    import psycopg2
-    from psycopg2 import sql
+    import psycopg2  # type: ignore[import-untyped]
+    from psycopg2 import sql  # type: ignore[import-untyped]
 
     name = "mlflow_sc_" + uuid.uuid4().hex[:12]
     base, _, _ = admin_uri.rpartition("/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import requests
@@ -26,8 +27,8 @@ def call(url: str, root: str, method: str, endpoint: str, body: dict[str, Any] |
 def new_version(client: Any, name: str, tags: dict[str, str] | None = None,
                 source: str = "s3://corp-models/fraud/1") -> str:
     """Register ``name`` (if needed) and create a version; return its number."""
-    try:
+    from mlflow.exceptions import MlflowException
+
+    with contextlib.suppress(MlflowException):  # already exists
         client.create_registered_model(name)
-    except Exception:  # noqa: BLE001 - already exists
-        pass
     return str(client.create_model_version(name, source, tags=tags or {}).version)

@@ -25,7 +25,7 @@ def _mlflow_server(tmp_path, registry_uri: str, env: dict[str, str]) -> subproce
             "--host", "127.0.0.1", "--port", str(free_port()), "--workers", "1"]
     child_env = {**os.environ, **env}
     return subprocess.run(argv, env=child_env, capture_output=True, text=True, timeout=120,
-                          start_new_session=True)
+                          start_new_session=True, check=False)
 
 
 def test_app_refuses_an_ungoverned_registry(tmp_path):
@@ -88,3 +88,28 @@ def _wait_for(url: str, predicate, timeout: float = 20.0) -> dict:
         if predicate(status) or time.monotonic() > deadline:
             return status
         time.sleep(0.3)
+
+
+def test_gunicorn_serves_the_gated_app(tmp_path):
+    with run_server(ENFORCE, tmp_path / "data", workers=2,
+                    extra_args=("--gunicorn-opts", "--timeout 60")) as server:
+        client = server.client()
+        version = new_version(client, "gunicorn-model")
+        with pytest.raises(MlflowException, match="PERMISSION_DENIED|denied"):
+            client.set_registered_model_alias("gunicorn-model", "production", version)
+        status = requests.get(server.url + "/ajax-api/2.0/mlflow-supplychain/status",
+                              timeout=10).json()
+        assert status["store"]["type"] == "SupplyChainRegistryStore"
+        assert "gunicorn" in server.log_text().lower()
+
+
+def test_waitress_serves_the_gated_app(tmp_path):
+    pytest.importorskip("waitress")
+    with run_server(ENFORCE, tmp_path / "data",
+                    extra_args=("--waitress-opts", "--threads=4")) as server:
+        client = server.client()
+        version = new_version(client, "waitress-model")
+        with pytest.raises(MlflowException, match="PERMISSION_DENIED|denied"):
+            client.set_registered_model_alias("waitress-model", "production", version)
+        assert requests.get(server.url + "/api/2.0/mlflow-supplychain/status",
+                            timeout=10).status_code == 200

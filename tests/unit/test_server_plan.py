@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_supplychain.cli.server_cmd import ServerSetupError, normalise_backend_uri, plan_server
+from mlflow_supplychain.cli.server_cmd import (
+    ServerSetupError,
+    normalise_backend_uri,
+    plan_server,
+)
 from mlflow_supplychain.errors import PolicyError
 
 ENFORCE = Path(__file__).parents[1] / "integration" / "policies" / "enforce.yaml"
