@@ -55,11 +55,14 @@ def vanilla_server(data_dir: Path, backend: str | None, workers: int) -> Iterato
                                    start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 180
+        while True:
             with contextlib.suppress(requests.RequestException):
                 if requests.get(url + "/health", timeout=2).status_code == 200:
                     break
+            if process.poll() is not None or time.monotonic() > deadline:
+                log_text = (data_dir / "server.log").read_text(errors="replace")
+                raise RuntimeError("vanilla server did not start:\n" + log_text[-3000:])
             time.sleep(0.25)
         yield url
     finally:

@@ -52,6 +52,7 @@ class VersionRecord:
     stage: str
     user_id: str | None
     tags: Mapping[str, str] = field(default_factory=dict)
+    workspace: str | None = None
 
     @property
     def is_prompt(self) -> bool:
@@ -77,21 +78,23 @@ def read_version(store: Any, session: Session, name: str, version: int) -> Versi
                SqlModelVersionTag.version == SqlModelVersion.version]
     if hasattr(SqlModelVersionTag, "workspace") and hasattr(SqlModelVersion, "workspace"):
         join_on.append(SqlModelVersionTag.workspace == SqlModelVersion.workspace)
+    workspace_column = getattr(SqlModelVersion, "workspace", sqlalchemy.null())
     rows = (
         _query(store, session, SqlModelVersion)
         .outerjoin(SqlModelVersionTag, sqlalchemy.and_(*join_on))
         .filter(SqlModelVersion.name == name, SqlModelVersion.version == version,
                 SqlModelVersion.current_stage != STAGE_DELETED_INTERNAL)
         .with_entities(SqlModelVersion.source, SqlModelVersion.current_stage,
-                       SqlModelVersion.user_id, SqlModelVersionTag.key, SqlModelVersionTag.value)
+                       SqlModelVersion.user_id, workspace_column, SqlModelVersionTag.key,
+                       SqlModelVersionTag.value)
         .all()
     )
     if not rows:
         return None
     first = rows[0]
-    tags = {key: value or "" for _, _, _, key, value in rows if key is not None}
+    tags = {key: value or "" for *_, key, value in rows if key is not None}
     return VersionRecord(name=name, version=str(version), source=first[0], stage=first[1],
-                         user_id=first[2], tags=tags)
+                         user_id=first[2], tags=tags, workspace=first[3])
 
 
 def protected_alias_versions(store: Any, session: Session, name: str,
@@ -99,9 +102,11 @@ def protected_alias_versions(store: Any, session: Session, name: str,
     """Protected aliases of registered model ``name`` -> the version each points to."""
     if not aliases:
         return {}
+    # case-insensitive, like the promotion check (MySQL collations fold case anyway)
     rows = (_query(store, session, SqlRegisteredModelAlias)
             .filter(SqlRegisteredModelAlias.name == name,
-                    SqlRegisteredModelAlias.alias.in_(list(aliases)))
+                    sqlalchemy.func.lower(SqlRegisteredModelAlias.alias).in_(
+                        [a.lower() for a in aliases]))
             .with_entities(SqlRegisteredModelAlias.alias, SqlRegisteredModelAlias.version)
             .all())
     return {alias: int(version) for alias, version in rows}

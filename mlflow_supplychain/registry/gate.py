@@ -58,6 +58,25 @@ def _is_prompt_tagged(tags: Iterable[Any] | None) -> bool:
                for t in tags or ())
 
 
+def protected_target(policy: Policy, target: Target) -> tuple[Target, str] | None:
+    """The protected spelling of ``target`` and its profile, or None when unprotected.
+
+    Aliases match case-insensitively: on MySQL (case-insensitive collations) setting
+    'PRODUCTION' would move the 'production' alias, so every spelling is guarded.
+    """
+    if target.kind is TargetKind.STAGE:
+        profile = policy.profile_for_stage(target.name)
+        return (target, profile) if profile else None
+    profile = policy.profile_for_alias(target.name)
+    if profile is not None:
+        return target, profile
+    lowered = target.name.lower()
+    for alias, name in policy.protected.aliases.items():
+        if alias.lower() == lowered:
+            return Target(kind=TargetKind.ALIAS, name=alias), name
+    return None
+
+
 def _message(summary: str, problems: Sequence[Problem]) -> str:
     return "\n".join([summary, *(f"  - {p.render()}" for p in problems)])
 
@@ -281,31 +300,46 @@ class RegistryGate:
 
     # -- promotion -------------------------------------------------------------------------
 
+    def guard(self, target: Target) -> Target | None:
+        """The protected spelling of ``target``, or None when it is not protected (cheap)."""
+        guarded = protected_target(self._holder.policy, target)
+        return guarded[0] if guarded else None
+
     def check_promotion(self, store: Any, name: str, version: Any,
                         target: Target) -> Decision | None:
         """Evaluate a promotion to ``target``; refuse it when the policy is not met.
 
-        Returns the Decision for protected targets (None for unprotected ones and prompts),
-        so the caller can :meth:`record` it after the write.
+        Returns the Decision for protected targets (None for unprotected ones, prompts and
+        missing versions, which MLflow reports itself), so the caller can :meth:`record` it
+        after the write.
+
+        Raises:
+            MlflowException: PERMISSION_DENIED when the decision blocks (enforce mode).
+        """
+        with store.ManagedSessionMaker() as session:
+            return self.check_promotion_in(store, session, name, version, target)[1]
+
+    def check_promotion_in(self, store: Any, session: Any, name: str, version: Any,
+                           target: Target) -> tuple[VersionRecord | None, Decision | None]:
+        """:meth:`check_promotion` inside the caller's (write) ``session``; also returns the
+        version record it read (None when the version does not exist).
 
         Raises:
             MlflowException: PERMISSION_DENIED when the decision blocks (enforce mode).
         """
         policy = self._holder.policy
-        profile = (policy.profile_for_alias(target.name) if target.kind is TargetKind.ALIAS
-                   else policy.profile_for_stage(target.name))
-        if profile is None:
-            return None
-        record = self._record(store, name, version)
-        if record is None or record.is_prompt:
-            return None  # MLflow reports the missing version itself
+        guarded = protected_target(policy, target)
+        record = self._record(store, name, version, session=session)
+        if guarded is None or record is None or record.is_prompt:
+            return record, None
+        target = guarded[0]
         decision = self._decide(policy, record, target)
         _logger.info("gate decision model=%r version=%s target=%s verdict=%s policy=%s user=%s",
                      name, record.version, target, decision.verdict, decision.policy_digest,
                      current_user())
         if decision.blocks:
             raise MlflowException(decision.explain(), error_code=PERMISSION_DENIED)
-        return decision
+        return record, decision
 
     def record(self, store: Any, decision: Decision | None) -> None:
         """In audit mode, record ``decision`` on the version as a reserved tag."""
@@ -337,14 +371,18 @@ class RegistryGate:
         return self._decide(policy, record, target)
 
     def _decide(self, policy: Policy, record: VersionRecord, target: Target) -> Decision:
-        profile = (policy.profile_for_alias(target.name) if target.kind is TargetKind.ALIAS
-                   else policy.profile_for_stage(target.name))
-        requirements = policy.profiles[profile].require if profile else ()
+        guarded = protected_target(policy, target)
+        if guarded is not None:
+            target = guarded[0]
+        requirements = policy.profiles[guarded[1]].require if guarded else ()
         evidence = self._reader.evidence(record, policy, requirements)
         return evaluate(policy, evidence, target)
 
-    def _record(self, store: Any, name: str, version: Any) -> VersionRecord | None:
+    def _record(self, store: Any, name: str, version: Any, *,
+                session: Any = None) -> VersionRecord | None:
         _validate_model_name(name)
         number = _validate_model_version(version)
-        with store.ManagedSessionMaker() as session:
+        if session is not None:
             return facts.read_version(store, session, name, number)
+        with store.ManagedSessionMaker() as own_session:
+            return facts.read_version(store, own_session, name, number)

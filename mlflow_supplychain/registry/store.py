@@ -18,9 +18,16 @@ from typing import Any
 from mlflow.environment_variables import MLFLOW_ENABLE_WORKSPACES
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.store.model_registry.dbmodels.models import SqlRegisteredModelAlias
 from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
 from mlflow.store.model_registry.sqlalchemy_workspace_store import (
     WorkspaceAwareSqlAlchemyStore,
+)
+from mlflow.utils.validation import (
+    _validate_model_alias_name,
+    _validate_model_alias_name_reserved,
+    _validate_model_name,
+    _validate_model_version,
 )
 
 from mlflow_supplychain.policy.evidence import Target, TargetKind
@@ -68,9 +75,27 @@ class _GatedRegistry:
         super().delete_registered_model(name)  # type: ignore[misc]
 
     def set_registered_model_alias(self, name: str, alias: str, version: Any) -> None:
-        decision = self.gate.check_promotion(self, name, version,
-                                             Target(kind=TargetKind.ALIAS, name=alias))
-        super().set_registered_model_alias(name, alias, version)  # type: ignore[misc]
+        target = self.gate.guard(Target(kind=TargetKind.ALIAS, name=alias))
+        if target is None:
+            super().set_registered_model_alias(name, alias, version)  # type: ignore[misc]
+            return
+        # A protected alias is evaluated and written in one transaction: no window between
+        # reading the evidence and moving the alias, and no second session (each costs a
+        # pool checkout and, on SQLite, three PRAGMAs). The body mirrors MLflow 3.17's
+        # SqlAlchemyStore.set_registered_model_alias, with our evidence query standing in
+        # for its existence check.
+        _validate_model_name(name)
+        _validate_model_alias_name(alias)
+        _validate_model_alias_name_reserved(alias)
+        number = _validate_model_version(version)
+        with self.ManagedSessionMaker(read_only=False) as session:  # type: ignore[attr-defined]
+            record, decision = self.gate.check_promotion_in(self, session, name, number, target)
+            if record is None:  # raises MLflow's own RESOURCE_DOES_NOT_EXIST
+                self._get_sql_model_version(session, name, number)  # type: ignore[attr-defined]
+            alias_row = SqlRegisteredModelAlias(name=name, alias=alias, version=number)
+            if record is not None and hasattr(SqlRegisteredModelAlias, "workspace"):
+                alias_row.workspace = record.workspace  # type: ignore[assignment]
+            session.merge(alias_row)
         self.gate.record(self, decision)
 
     # model versions

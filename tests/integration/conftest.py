@@ -39,3 +39,12 @@ def any_gate_server(request: pytest.FixtureRequest) -> RunningServer:
     """The key tests run on both backends (PostgreSQL skips unless configured)."""
     name = "gate_server" if request.param == "sqlite" else "pg_gate_server"
     return request.getfixturevalue(name)
+
+
+@pytest.fixture(scope="session")
+def pg3_gate_server(supplychain_server_factory: ServerFactory,
+                    supplychain_postgres_uri: str) -> RunningServer:
+    """PostgreSQL through psycopg 3 (``postgresql+psycopg://``), one worker."""
+    pytest.importorskip("psycopg")
+    uri = supplychain_postgres_uri.replace("postgresql://", "postgresql+psycopg://", 1)
+    return supplychain_server_factory(ENFORCE, postgres_uri=uri)

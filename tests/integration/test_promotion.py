@@ -97,3 +97,22 @@ def test_unprotected_alias_and_reads_are_unaffected(any_gate_server, unique_mode
     found = client.search_model_versions(f"name = '{unique_model_name}'")
     assert [mv.version for mv in found] == [version]
     assert client.get_latest_versions(unique_model_name, stages=["None"])[0].version == version
+
+
+def test_psycopg3_uri_form_is_governed(pg3_gate_server, unique_model_name):
+    client = pg3_gate_server.client()
+    version = new_version(client, unique_model_name)
+    with pytest.raises(MlflowException, match="intake.missing"):
+        client.set_registered_model_alias(unique_model_name, "production", version)
+    for key, value in COMPLIANT_INTAKE.items():
+        client.set_model_version_tag(unique_model_name, version, key, value)
+    client.set_registered_model_alias(unique_model_name, "production", version)
+    assert "postgresql+psycopg://" in " ".join(pg3_gate_server.process.args)
+
+
+def test_protected_aliases_are_guarded_in_every_case_spelling(gate_server, unique_model_name):
+    client = gate_server.client()
+    version = new_version(client, unique_model_name)
+    for alias in ("PRODUCTION", "Production"):
+        with pytest.raises(MlflowException, match="PERMISSION_DENIED|denied"):
+            client.set_registered_model_alias(unique_model_name, alias, version)
