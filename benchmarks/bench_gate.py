@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -73,9 +74,10 @@ def vanilla_server(data_dir: Path, backend: str | None, workers: int) -> Iterato
 class Target:
     """One server with a model, a compliant version and a bare version."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, keep_alive: bool = True) -> None:
         self.url = url + "/api/2.0/mlflow/"
-        self.session = requests.Session()
+        # requests' module functions open a new connection per call; see --fresh-connections
+        self.session: Any = requests.Session() if keep_alive else requests
         self.name = "bench-" + uuid.uuid4().hex[:8]
         self.post("registered-models/create", {"name": self.name})
         self.good = self.create_version()
@@ -152,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--postgres-uri", help="Admin URI; each server gets a fresh database.")
+    parser.add_argument("--fresh-connections", action="store_true",
+                        help="New TCP connection per call. Use with --workers > 1: keep-alive "
+                             "connections to multi-worker uvicorn stall ~40 ms per request "
+                             "(Nagle/delayed ACK) on vanilla MLflow too, which hides the "
+                             "server's own cost.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
@@ -164,13 +171,16 @@ def main(argv: list[str] | None = None) -> int:
         vanilla_url = stack.enter_context(vanilla_server(root / "v", backends[0], args.workers))
         governed = stack.enter_context(run_server(POLICY, root / "g", workers=args.workers,
                                                   backend_store_uri=backends[1]))
-        targets = {"vanilla": Target(vanilla_url), "governed": Target(governed.url)}
+        keep = not args.fresh_connections
+        targets = {"vanilla": Target(vanilla_url, keep_alive=keep),
+                   "governed": Target(governed.url, keep_alive=keep)}
         rows = report(measure(targets, args.iterations, args.warmup))
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     backend = "PostgreSQL" if args.postgres_uri else "SQLite"
-    print(f"{backend}, {args.workers} worker(s), {args.iterations} calls each (ms)")
+    connections = "new connection per call" if args.fresh_connections else "keep-alive"
+    print(f"{backend}, {args.workers} worker(s), {connections}, {args.iterations} calls each (ms)")
     print(f"{'call':32} {'vanilla p50':>11} {'p95':>7} {'governed p50':>12} {'p95':>7} "
           f"{'ratio p50':>9}")
     for r in rows:
