@@ -37,10 +37,9 @@ def test_app_refuses_an_ungoverned_registry(tmp_path):
     assert "supplychain+" in result.stderr
 
 
-def test_store_refuses_to_start_without_a_policy(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_SUPPLYCHAIN_POLICY"}
-    os.environ.pop("MLFLOW_SUPPLYCHAIN_POLICY", None)
-    result = _mlflow_server(tmp_path, f"supplychain+sqlite:///{tmp_path / 'mlflow.db'}", env)
+def test_store_refuses_to_start_without_a_policy(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_SUPPLYCHAIN_POLICY", raising=False)
+    result = _mlflow_server(tmp_path, f"supplychain+sqlite:///{tmp_path / 'mlflow.db'}", {})
 
     assert result.returncode != 0
     assert "MLFLOW_SUPPLYCHAIN_POLICY" in result.stderr
