@@ -316,6 +316,8 @@ class RegistryGate:
         Raises:
             MlflowException: PERMISSION_DENIED when the decision blocks (enforce mode).
         """
+        if self.guard(target) is None:
+            return None  # unprotected: no database work at all
         with store.ManagedSessionMaker() as session:
             return self.check_promotion_in(store, session, name, version, target)[1]
 
