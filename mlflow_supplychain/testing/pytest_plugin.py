@@ -5,9 +5,10 @@
   waits until ``/health`` answers; and kills the whole process group on exit.
 - :func:`postgres_database` creates a fresh, uniquely named PostgreSQL database from an admin
   URI and drops it afterwards.
-- Fixtures: ``supplychain_server_factory`` (session-scoped; servers are shared by every test
-  that asks for the same configuration), ``supplychain_postgres_uri`` (skips unless
-  ``MLFLOW_SUPPLYCHAIN_TEST_POSTGRES_URI`` is set) and ``unique_model_name``.
+- Fixtures: ``supplychain_server`` (session-scoped, SQLite, the policy from the overridable
+  ``supplychain_policy_path``), ``supplychain_server_factory`` (session-scoped; servers are
+  shared by every test that asks for the same configuration), ``supplychain_postgres_uri``
+  (skips unless ``MLFLOW_SUPPLYCHAIN_TEST_POSTGRES_URI`` is set) and ``unique_model_name``.
 
 Importing this module imports neither MLflow nor a database driver: projects that install
 the package but never use these fixtures pay nothing.
@@ -191,6 +192,24 @@ def supplychain_server_factory(tmp_path_factory: pytest.TempPathFactory
 
     with stack:
         yield start
+
+
+@pytest.fixture(scope="session")
+def supplychain_policy_path() -> Path:
+    """The policy ``supplychain_server`` enforces: the packaged starter policy.
+
+    Override this fixture (session scope) in your ``conftest.py`` to test your own policy.
+    """
+    from importlib import resources
+
+    return Path(str(resources.files("mlflow_supplychain.policy").joinpath("starter.yaml")))
+
+
+@pytest.fixture(scope="session")
+def supplychain_server(supplychain_server_factory: ServerFactory,
+                       supplychain_policy_path: Path) -> RunningServer:
+    """The common case: one SQLite server, one worker, ``supplychain_policy_path``."""
+    return supplychain_server_factory(supplychain_policy_path)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from helpers import COMPLIANT_INTAKE, ROOTS, call, new_version
 
 import mlflow_supplychain
 from mlflow_supplychain.cli.main import main
+from mlflow_supplychain.client import SupplyChainClient
 
 
 @pytest.mark.parametrize("root", ROOTS)
@@ -62,3 +63,13 @@ def test_gate_check_live_exit_codes(gate_server, unique_model_name, capsys):
     assert main(["gate", "check", "no-such-model", "1", *base]) == 2
     assert main(["gate", "check", unique_model_name, good, "--target", "production",
                  "--tracking-uri", "http://127.0.0.1:9"]) == 2
+
+
+def test_client_status_and_the_starter_policy_server(supplychain_server, unique_model_name):
+    status = SupplyChainClient(supplychain_server.url).status()
+    assert status["policy"]["path"].endswith("starter.yaml")
+    client = supplychain_server.client()
+    version = new_version(client, unique_model_name, COMPLIANT_INTAKE)
+    decision = SupplyChainClient(supplychain_server.url).evaluate(
+        unique_model_name, version, "production")
+    assert not decision.allowed and decision.profile is not None
