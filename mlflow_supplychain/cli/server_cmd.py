@@ -153,6 +153,21 @@ def plan_server(*, policy_file: Path, data_dir: Path, backend_store_uri: str | N
     return ServerPlan(argv=argv, env=env, url=f"http://{shown_host}:{port}", notes=notes)
 
 
+def _bootstrap_basic_auth(plan_env: Mapping[str, str]) -> dict[str, str]:
+    """Create the auth tables and admin user once, before any worker starts.
+
+    ``mlflow server`` does this itself only for its own ``basic-auth`` app; for a composed
+    app every worker would run the auth migrations at once and crash on "table already
+    exists" (mlflow/server/__init__.py ``_bootstrap_basic_auth``). Returns the environment
+    that tells workers it is done.
+    """
+    os.environ.update(plan_env)  # mlflow.server.auth reads its config at import
+    from mlflow.server.auth import bootstrap_admin_user
+
+    bootstrap_admin_user()
+    return {"_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED": "true"}
+
+
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.option("--policy", "policy_file", required=True,
               type=click.Path(dir_okay=False, path_type=Path), help="Policy YAML to enforce.")
@@ -184,5 +199,7 @@ def server(policy_file: Path, data_dir: Path, backend_store_uri: str | None, hos
     sys.stdout.flush()
     sys.stderr.flush()
     env = {**os.environ, **plan.env}
+    if auth:
+        env.update(_bootstrap_basic_auth(plan.env))
     os.execve(plan.argv[0], plan.argv, env)
     return ExitCode.ERROR  # pragma: no cover - execve does not return

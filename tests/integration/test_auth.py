@@ -13,7 +13,7 @@ PASSWORD = "alice-password-1234"
 
 @pytest.fixture(scope="module")
 def auth_server(supplychain_server_factory) -> RunningServer:
-    return supplychain_server_factory(ENFORCE, auth=True)
+    return supplychain_server_factory(ENFORCE, auth=True, workers=2)
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,13 @@ def _api(server, method, endpoint, auth, **kwargs):
 
 def test_requests_without_credentials_are_refused(auth_server):
     assert _api(auth_server, "GET", "mlflow-supplychain/status", None).status_code == 401
+
+
+def test_workers_start_cleanly(auth_server, admin):
+    # the server command bootstraps the auth tables once; workers must not race on them
+    for _ in range(4):
+        assert _api(auth_server, "GET", "mlflow-supplychain/status", admin).status_code == 200
+    assert "Traceback" not in auth_server.log_text()
 
 
 def test_gate_knows_the_authenticated_user(auth_server, alice, unique_model_name):
