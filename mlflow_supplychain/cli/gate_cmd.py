@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from mlflow_supplychain.client import SupplyChainClient
 from mlflow_supplychain.errors import EvidenceError, ExitCode, Problem
 from mlflow_supplychain.policy.decision import Decision
 from mlflow_supplychain.policy.engine import evaluate
@@ -23,16 +24,36 @@ def gate() -> None:
 
 
 @gate.command()
-@click.option("--evidence", "evidence_file", required=True,
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="JSON file describing the version (see README, 'Evidence file').")
+@click.argument("name", required=False)
+@click.argument("version", required=False)
+@click.option("--evidence", "evidence_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Offline: JSON file describing the version (see README, 'Evidence file').")
 @click.option("--target", required=True, help="Alias name, or stage:<Stage>.")
-@click.option("--policy", "policy_file", required=True,
-              type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Offline: the policy to evaluate against.")
+@click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI",
+              help="Live: the MLflow server running the gate (default $MLFLOW_TRACKING_URI).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               help="json prints the Decision on stdout.")
-def check(evidence_file: Path, target: str, policy_file: Path, fmt: str) -> ExitCode:
-    """Check a promotion offline. Exit 0 allowed, 1 denied, 2 error."""
+def check(name: str | None, version: str | None, evidence_file: Path | None, target: str,
+          policy_file: Path | None, tracking_uri: str | None, fmt: str) -> ExitCode:
+    """Would this promotion be allowed? Exit 0 allowed, 1 denied, 2 error.
+
+    \b
+    Live:    gate check NAME VERSION --target production --tracking-uri URL
+    Offline: gate check --evidence FILE --policy FILE --target production
+    """
+    if name is not None or version is not None:
+        if name is None or version is None or evidence_file or policy_file:
+            raise click.UsageError("live form: gate check NAME VERSION --target T "
+                                   "[--tracking-uri URL] (without --evidence/--policy)")
+        if not tracking_uri:
+            raise click.UsageError("pass --tracking-uri URL or set MLFLOW_TRACKING_URI")
+        decision = SupplyChainClient(tracking_uri).evaluate(name, version, target)
+        return report(decision, fmt)
+    if evidence_file is None or policy_file is None:
+        raise click.UsageError("offline form needs --evidence and --policy; live form needs "
+                               "NAME VERSION")
     loaded = load_policy(policy_file)
     decision = evaluate(loaded, read_evidence(evidence_file), Target.parse(target))
     return report(decision, fmt)

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "lineage": "mlflow_supplychain.cli.lineage_cmd:lineage",
     "scan": "mlflow_supplychain.cli.scan_cmd:scan",
     "hash": "mlflow_supplychain.cli.scan_cmd:hash_",
+    "server": "mlflow_supplychain.cli.server_cmd:server",
 }
 
 

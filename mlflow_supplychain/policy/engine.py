@@ -24,7 +24,13 @@ from mlflow_supplychain.policy.evidence import (
     TargetKind,
     evidence_digest,
 )
-from mlflow_supplychain.policy.schema import Mode, Policy, Profile, Requirement, is_public_hub
+from mlflow_supplychain.policy.schema import (
+    Mode,
+    Policy,
+    Profile,
+    Requirement,
+    is_public_hub,
+)
 
 _MUTABLE_MODEL_REF = re.compile(
     r"^models:/(?:[^/@]+@[^/]+|[^/@]+/(?:latest|staging|production|archived|none))/?$",
@@ -148,27 +154,42 @@ def _check_intake(ctx: _Context) -> None:
 
 
 def _check_source(ctx: _Context) -> None:
+    violation = source_violation(ctx.policy, ctx.evidence.source)
+    if violation is not None:
+        ctx.out.append(violation)
+
+
+def source_violation(policy: Policy, source: str | None) -> Violation | None:
+    """Why ``source`` is not an allowed model-version source under ``policy``, or None.
+
+    Public so the registry store can refuse a bad source when the version is created, with
+    the same judgement the gate applies at promotion.
+    """
     req = Requirement.SOURCE_ALLOWED
-    source = ctx.evidence.source or ""
-    allowed = ctx.policy.sources.allow
+    source = source or ""
+    allowed = policy.sources.allow
     fix = ("log the model to MLflow's artifact store (log_model) and register that, or import "
            "it with 'mlflow-supplychain intake import'.")
+
+    def deny(code: str, message: str, remediation: str = fix) -> Violation:
+        return Violation(code=code, requirement=req, field="source", message=message,
+                         remediation=remediation)
+
     if not source:
-        ctx.deny(req, "source.missing", "the version has no source URI.", fix, "source")
-    elif is_public_hub(source):
-        ctx.deny(req, "source.public_hub",
-                 f"source {source!r} points straight at a public model hub.", fix, "source")
-    elif not any(source.startswith(prefix) for prefix in allowed):
-        ctx.deny(req, "source.not_allowed",
-                 f"source {source!r} is not under an allowed prefix ({', '.join(allowed)}).",
-                 fix, "source")
-    elif ctx.policy.sources.deny_mutable_refs and (
+        return deny("source.missing", "the version has no source URI.")
+    if is_public_hub(source):
+        return deny("source.public_hub", f"source {source!r} points straight at a public model hub.")
+    if not any(source.startswith(prefix) for prefix in allowed):
+        return deny("source.not_allowed",
+                    f"source {source!r} is not under an allowed prefix ({', '.join(allowed)}).")
+    if policy.sources.deny_mutable_refs and (
         _MUTABLE_MODEL_REF.match(source) or _MUTABLE_URL_REF.search(source)
     ):
-        ctx.deny(req, "source.mutable_ref",
-                 f"source {source!r} is a mutable reference (alias, stage, 'latest' or branch).",
-                 "register from a fixed version (models:/<name>/<version>), a run or a logged "
-                 "model id.", "source")
+        return deny("source.mutable_ref",
+                    f"source {source!r} is a mutable reference (alias, stage, 'latest' or branch).",
+                    "register from a fixed version (models:/<name>/<version>), a run or a logged "
+                    "model id.")
+    return None
 
 
 def _check_hashes(ctx: _Context) -> None:

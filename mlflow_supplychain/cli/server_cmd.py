@@ -1,0 +1,205 @@
+"""``mlflow-supplychain server``: MLflow with the gated registry, in one command.
+
+It validates the policy, prepares the data directory (SQLite database, artifacts, and the
+secrets MLflow needs to be stable across restarts and workers: the webhook-secret encryption
+key and the Flask secret key, each generated once, mode 0600), then replaces itself with
+``mlflow server`` configured with our registry store URI and app. Extra arguments after
+``--`` go to ``mlflow server`` unchanged (e.g. ``-- --gunicorn-opts "..."``).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from mlflow_supplychain.errors import ExitCode, Problem, SupplyChainError
+from mlflow_supplychain.policy.loader import load_policy
+from mlflow_supplychain.server.policy_holder import POLICY_ENV_VAR
+
+DEFAULT_DATA_DIR = "mlflow-supplychain-data"
+WEBHOOK_KEY_FILE = "webhook-encryption.key"
+FLASK_SECRET_FILE = "flask-secret.key"  # noqa: S105 - a file name, not a secret
+ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name, not a secret
+AUTH_CONFIG_FILE = "basic_auth.ini"
+_DATABASES = ("sqlite", "postgresql", "mysql")
+
+
+class ServerSetupError(SupplyChainError):
+    """The server cannot be prepared (bad URI, unwritable data directory...)."""
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    """What ``mlflow server`` will be started with."""
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    url: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def normalise_backend_uri(uri: str) -> str:
+    """Accept the usual spellings of a database URI; return the one MLflow and SQLAlchemy use.
+
+    ``postgres://`` becomes ``postgresql://``; ``postgresql+psycopg2://`` and
+    ``postgresql+psycopg://`` (psycopg 3) are kept, the driver travels in the registry URI.
+
+    Raises:
+        ServerSetupError: not a sqlite, postgresql or mysql URI.
+    """
+    if uri.startswith("postgres://"):
+        uri = "postgresql://" + uri[len("postgres://"):]
+    scheme = uri.split(":", 1)[0]
+    if scheme.split("+", 1)[0] not in _DATABASES or "://" not in uri:
+        raise ServerSetupError("Unsupported backend store URI", [Problem(
+            "--backend-store-uri", f"{uri.split('@')[-1]!r} is not a database URI",
+            "use sqlite:///path.db, postgresql://user@host/db (or postgresql+psycopg://...) "
+            "or mysql+pymysql://user@host/db")])
+    return uri
+
+
+def _read_or_create_secret(path: Path, make: Callable[[], str]) -> str:
+    """The secret stored at ``path``, generating it (mode 0600) on first use."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        value = path.read_text(encoding="utf-8").strip()
+        if not value:
+            raise ServerSetupError(f"Secret file {path} is empty", [Problem(
+                str(path), "is empty", "delete it to generate a new one (webhook secrets "
+                "encrypted with the old key must then be re-entered)")]) from None
+        return value
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        value = make()
+        handle.write(value + "\n")
+    return value
+
+
+def _fernet_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def _write_auth_config(data_dir: Path, auth_db_uri: str) -> Path:
+    path = data_dir / AUTH_CONFIG_FILE
+    path.write_text(
+        "[mlflow]\n"
+        "default_permission = READ\n"
+        f"database_uri = {auth_db_uri}\n"
+        "admin_username = admin\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n",
+        encoding="utf-8")
+    return path
+
+
+def plan_server(*, policy_file: Path, data_dir: Path, backend_store_uri: str | None,
+                host: str, port: int, workers: int, auth: bool, auth_db_uri: str | None,
+                extra: Sequence[str], environ: Mapping[str, str]) -> ServerPlan:
+    """Prepare the data directory and compute the ``mlflow server`` command and environment.
+
+    Raises:
+        PolicyError: the policy file is missing or invalid.
+        ServerSetupError: bad backend URI, unusable data directory or secret files.
+    """
+    policy_path = policy_file.resolve()
+    policy = load_policy(policy_path)
+    try:
+        data_dir = data_dir.resolve()
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ServerSetupError(f"Data directory {data_dir} cannot be created", [Problem(
+            str(data_dir), exc.strerror or str(exc), "choose a writable --data-dir")]) from None
+    backend = normalise_backend_uri(backend_store_uri or f"sqlite:///{data_dir / 'mlflow.db'}")
+    env = {POLICY_ENV_VAR: str(policy_path)}
+    notes = [f"policy {policy_path} (mode {policy.mode.value}, digest {policy.digest})",
+             f"data directory {data_dir}"]
+    if not environ.get("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"):
+        env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"] = _read_or_create_secret(
+            data_dir / WEBHOOK_KEY_FILE, _fernet_key)
+    if not environ.get("MLFLOW_FLASK_SERVER_SECRET_KEY"):
+        env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = _read_or_create_secret(
+            data_dir / FLASK_SECRET_FILE, lambda: secrets.token_urlsafe(32))
+    app_name = "supplychain"
+    if "--waitress-opts" in extra:
+        app_name = "supplychain-wsgi"  # see server/wsgi.py: MLflow cannot run factories there
+    if auth:
+        if "--waitress-opts" in extra:
+            raise ServerSetupError("--auth cannot be combined with waitress", [Problem(
+                "--waitress-opts", "MLflow 3.17 cannot start app factories under waitress",
+                "use the default uvicorn server or --gunicorn-opts with --auth")])
+        app_name = "supplychain-auth"
+        if not environ.get("MLFLOW_AUTH_CONFIG_PATH"):
+            config = _write_auth_config(
+                data_dir, auth_db_uri or f"sqlite:///{data_dir / 'basic_auth.db'}")
+            env["MLFLOW_AUTH_CONFIG_PATH"] = str(config)
+        if not environ.get("MLFLOW_AUTH_ADMIN_PASSWORD"):
+            password_file = data_dir / ADMIN_PASSWORD_FILE
+            env["MLFLOW_AUTH_ADMIN_PASSWORD"] = _read_or_create_secret(
+                password_file, lambda: secrets.token_urlsafe(18))
+            notes.append(f"basic-auth admin user 'admin', first password in {password_file}")
+    argv = [sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", backend,
+            "--registry-store-uri", "supplychain+" + backend,
+            "--artifacts-destination", str(data_dir / "artifacts"),
+            "--host", host, "--port", str(port), "--workers", str(workers),
+            "--app-name", app_name, *extra]
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - display only
+    return ServerPlan(argv=argv, env=env, url=f"http://{shown_host}:{port}", notes=notes)
+
+
+def _bootstrap_basic_auth(plan_env: Mapping[str, str]) -> dict[str, str]:
+    """Create the auth tables and admin user once, before any worker starts.
+
+    ``mlflow server`` does this itself only for its own ``basic-auth`` app; for a composed
+    app every worker would run the auth migrations at once and crash on "table already
+    exists" (mlflow/server/__init__.py ``_bootstrap_basic_auth``). Returns the environment
+    that tells workers it is done.
+    """
+    os.environ.update(plan_env)  # mlflow.server.auth reads its config at import
+    from mlflow.server.auth import bootstrap_admin_user
+
+    bootstrap_admin_user()
+    return {"_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED": "true"}
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.option("--policy", "policy_file", required=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="Policy YAML to enforce.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=DEFAULT_DATA_DIR, show_default=True,
+              help="SQLite database, artifacts and generated secrets.")
+@click.option("--backend-store-uri", default=None,
+              help="Database URI instead of SQLite in the data directory "
+                   "(postgresql://, postgresql+psycopg2://, postgresql+psycopg://, mysql+pymysql://).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--auth", is_flag=True, help="Compose MLflow basic-auth before the gate.")
+@click.option("--auth-database-uri", default=None,
+              help="Basic-auth user database (default: SQLite in the data directory).")
+@click.argument("extra", nargs=-1, type=click.UNPROCESSED)
+def server(policy_file: Path, data_dir: Path, backend_store_uri: str | None, host: str,
+           port: int, workers: int, auth: bool, auth_database_uri: str | None,
+           extra: tuple[str, ...]) -> ExitCode:
+    """Start MLflow with the supply-chain gate (replaces this process with 'mlflow server')."""
+    plan = plan_server(policy_file=policy_file, data_dir=data_dir,
+                       backend_store_uri=backend_store_uri, host=host, port=port,
+                       workers=workers, auth=auth, auth_db_uri=auth_database_uri,
+                       extra=extra, environ=os.environ)
+    for note in plan.notes:
+        click.echo(f"mlflow-supplychain: {note}", err=True)
+    click.echo(f"mlflow-supplychain: starting MLflow at {plan.url}", err=True)
+    click.echo(plan.url)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    env = {**os.environ, **plan.env}
+    if auth:
+        env.update(_bootstrap_basic_auth(plan.env))
+    os.execve(plan.argv[0], plan.argv, env)  # noqa: S606 - our own argv, no shell
+    return ExitCode.ERROR  # pragma: no cover - execve does not return

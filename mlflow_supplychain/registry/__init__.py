@@ -1,0 +1,1 @@
+"""Registry adapter: the MLflow registry-store plugin and the facts it gathers."""

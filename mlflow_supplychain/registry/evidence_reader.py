@@ -1,0 +1,216 @@
+"""Facts about a model version, read from the registry database, turned into engine Evidence.
+
+One query reads the version row and all its tags (an outer join), which is all the intake,
+source and creator evidence there is. Other evidence comes from *providers*: small objects
+that each fill some :class:`~mlflow_supplychain.policy.evidence.Evidence` fields and run only
+when the profile being evaluated requires what they provide. Today that is the evaluation-run
+lookup; the scan attestation (sidecar) and approvals (governance tables) plug in the same way,
+by adding a provider to :func:`default_reader`, without touching the store.
+
+No artifact is downloaded and the registry is never searched: the cost does not grow with
+the size of the registry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import sqlalchemy
+from mlflow.entities.model_registry.model_version_stages import STAGE_DELETED_INTERNAL
+from mlflow.store.model_registry.dbmodels.models import (
+    SqlModelVersion,
+    SqlModelVersionTag,
+    SqlRegisteredModelAlias,
+    SqlRegisteredModelTag,
+)
+from sqlalchemy.orm import Session
+
+from mlflow_supplychain.policy.evidence import Evidence
+from mlflow_supplychain.policy.schema import Policy, Requirement
+from mlflow_supplychain.registry import tags as tagrules
+
+_logger = logging.getLogger(__name__)
+
+IS_PROMPT_TAG_KEY = "mlflow.prompt.is_prompt"
+try:  # MLflow >= 3.x keeps the placeholder sources of prompt versions here
+    from mlflow.prompt.constants import _PROMPT_SOURCE_PLACEHOLDERS as _PLACEHOLDERS
+    PROMPT_SOURCES: frozenset[str] = frozenset(_PLACEHOLDERS)
+except ImportError:  # pragma: no cover - older MLflow
+    PROMPT_SOURCES = frozenset({"dummy-source", "prompt-template"})
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """A model version as stored: what the registry knows, before any interpretation."""
+
+    name: str
+    version: str
+    source: str | None
+    stage: str
+    user_id: str | None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    workspace: str | None = None
+
+    @property
+    def is_prompt(self) -> bool:
+        """A prompt version: tagged as one *and* holding no artifacts.
+
+        The tag alone is not enough: anyone may set it on a model version, which would
+        otherwise exempt a real model from the gate. MLflow only lets prompt versions be
+        created with a placeholder source, so the pair identifies a genuine prompt.
+        """
+        return (self.tags.get(IS_PROMPT_TAG_KEY, "").lower() == "true"
+                and self.source in PROMPT_SOURCES)
+
+
+def _query(store: Any, session: Session, model: Any) -> Any:
+    # _get_query adds the workspace filter (MLflow >= 3.7); older stores have no workspaces.
+    getter = getattr(store, "_get_query", None)
+    return getter(session, model) if getter is not None else session.query(model)
+
+
+def read_version(store: Any, session: Session, name: str, version: int) -> VersionRecord | None:
+    """The live (not deleted) version ``name``/``version`` with its tags, in one query."""
+    join_on = [SqlModelVersionTag.name == SqlModelVersion.name,
+               SqlModelVersionTag.version == SqlModelVersion.version]
+    if hasattr(SqlModelVersionTag, "workspace") and hasattr(SqlModelVersion, "workspace"):
+        join_on.append(SqlModelVersionTag.workspace == SqlModelVersion.workspace)
+    workspace_column = getattr(SqlModelVersion, "workspace", sqlalchemy.null())
+    rows = (
+        _query(store, session, SqlModelVersion)
+        .outerjoin(SqlModelVersionTag, sqlalchemy.and_(*join_on))
+        .filter(SqlModelVersion.name == name, SqlModelVersion.version == version,
+                SqlModelVersion.current_stage != STAGE_DELETED_INTERNAL)
+        .with_entities(SqlModelVersion.source, SqlModelVersion.current_stage,
+                       SqlModelVersion.user_id, workspace_column, SqlModelVersionTag.key,
+                       SqlModelVersionTag.value)
+        .all()
+    )
+    if not rows:
+        return None
+    first = rows[0]
+    tags = {key: value or "" for *_, key, value in rows if key is not None}
+    return VersionRecord(name=name, version=str(version), source=first[0], stage=first[1],
+                         user_id=first[2], tags=tags, workspace=first[3])
+
+
+def protected_alias_versions(store: Any, session: Session, name: str,
+                             aliases: Sequence[str]) -> dict[str, int]:
+    """Protected aliases of registered model ``name`` -> the version each points to."""
+    if not aliases:
+        return {}
+    # case-insensitive, like the promotion check (MySQL collations fold case anyway)
+    rows = (_query(store, session, SqlRegisteredModelAlias)
+            .filter(SqlRegisteredModelAlias.name == name,
+                    sqlalchemy.func.lower(SqlRegisteredModelAlias.alias).in_(
+                        [a.lower() for a in aliases]))
+            .with_entities(SqlRegisteredModelAlias.alias, SqlRegisteredModelAlias.version)
+            .all())
+    return {alias: int(version) for alias, version in rows}
+
+
+def versions_in_stages(store: Any, session: Session, name: str,
+                       stages: Sequence[str]) -> dict[int, str]:
+    """Live versions of ``name`` whose stage is one of ``stages`` -> that stage."""
+    if not stages:
+        return {}
+    rows = (_query(store, session, SqlModelVersion)
+            .filter(SqlModelVersion.name == name, SqlModelVersion.current_stage.in_(list(stages)))
+            .with_entities(SqlModelVersion.version, SqlModelVersion.current_stage)
+            .all())
+    return {int(version): stage for version, stage in rows}
+
+
+def registered_model_is_prompt(store: Any, session: Session, name: str) -> bool:
+    """Whether registered model ``name`` is tagged as a prompt."""
+    row = (_query(store, session, SqlRegisteredModelTag)
+           .filter(SqlRegisteredModelTag.name == name,
+                   SqlRegisteredModelTag.key == IS_PROMPT_TAG_KEY)
+           .with_entities(SqlRegisteredModelTag.value)
+           .first())
+    return row is not None and (row[0] or "").lower() == "true"
+
+
+class EvidenceProvider(Protocol):
+    """Fills some Evidence fields for a version; runs only when the profile needs them."""
+
+    @property
+    def requirements(self) -> frozenset[Requirement]:
+        """The requirements whose evidence this provider supplies."""
+        ...
+
+    def provide(self, record: VersionRecord, policy: Policy,
+                intake: Mapping[str, str]) -> Mapping[str, Any]:
+        """Return ``Evidence`` field values (e.g. ``{"eval_run_found": True}``)."""
+        ...
+
+
+RunExists = Callable[[str], "bool | None"]
+
+
+@dataclass(frozen=True)
+class EvalRunProvider:
+    """Looks up the evaluation run named by ``supplychain.intake.eval.ref``."""
+
+    run_exists: RunExists
+    requirements: frozenset[Requirement] = frozenset({Requirement.EVAL_EVIDENCE})
+
+    def provide(self, record: VersionRecord, policy: Policy,
+                intake: Mapping[str, str]) -> Mapping[str, Any]:
+        ref = intake.get("eval.ref")
+        if not ref:
+            return {}
+        run_id = ref[len("runs:/"):].split("/", 1)[0] if ref.startswith("runs:/") else ref
+        return {"eval_run_found": self.run_exists(run_id)}
+
+
+def tracking_run_exists(run_id: str) -> bool | None:
+    """Whether an active run ``run_id`` exists in the server's tracking store.
+
+    Returns None when the store cannot be asked (the engine then reports the reference as
+    unverified, which denies: fail closed).
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        from mlflow.server.handlers import _get_tracking_store
+
+        run = _get_tracking_store().get_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return False
+        _logger.warning("eval run lookup failed for %s: %s", run_id, exc.error_code)
+        return None
+    except Exception as exc:  # noqa: BLE001 - any store failure means "could not verify"
+        _logger.warning("eval run lookup failed for %s: %s", run_id, type(exc).__name__)
+        return None
+    return bool(run.info.lifecycle_stage == "active")
+
+
+class EvidenceReader:
+    """Turns a :class:`VersionRecord` into engine :class:`Evidence` using providers."""
+
+    def __init__(self, providers: Sequence[EvidenceProvider] = ()) -> None:
+        self._providers = tuple(providers)
+
+    def evidence(self, record: VersionRecord, policy: Policy,
+                 requirements: Sequence[Requirement]) -> Evidence:
+        """Evidence for ``record``; providers run only for the ``requirements`` given."""
+        prefix = policy.reserved_tag_prefix
+        intake = tagrules.intake_values(record.tags, prefix)
+        creator = record.tags.get(prefix + tagrules.CREATED_BY_SUFFIX) or record.user_id
+        fields: dict[str, Any] = {}
+        needed = set(requirements)
+        for provider in self._providers:
+            if provider.requirements & needed:
+                fields.update(provider.provide(record, policy, intake))
+        return Evidence(model_name=record.name, version=record.version, source=record.source,
+                        creator=creator, intake=intake, **fields)
+
+
+def default_reader() -> EvidenceReader:
+    """The reader the store uses: every evidence source available in this release."""
+    return EvidenceReader([EvalRunProvider(tracking_run_exists)])

@@ -1,0 +1,390 @@
+"""The registry gate: what the store checks before each write, and how a "no" is reported.
+
+The store (``store.py``) stays a thin subclass that calls one method here before delegating to
+MLflow. This module gathers facts (``evidence_reader``), asks the pure core (``policy.engine``,
+``registry.tags``) and translates the answer into MLflow errors:
+
+- an unmet promotion profile, a reserved-tag write, a forbidden source, removing a promoted
+  version -> ``PERMISSION_DENIED`` (HTTP 403; never a 5xx, which MLflow's client retries);
+- an invalid intake tag value -> ``INVALID_PARAMETER_VALUE`` (HTTP 400).
+
+In audit mode nothing is refused: each would-be denial is logged at WARNING, and promotion
+decisions are also recorded on the version as a reserved ``supplychain.gate.decision.*`` tag.
+
+Prompts are never blocked (see :attr:`VersionRecord.is_prompt` for how one is recognised).
+Unprotected aliases/stages and tags outside our namespace cost one dict lookup or one
+``startswith``; only protected targets and our own tags reach the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from mlflow.entities.model_registry import ModelVersionTag
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import (
+    INVALID_PARAMETER_VALUE,
+    PERMISSION_DENIED,
+    RESOURCE_DOES_NOT_EXIST,
+)
+from mlflow.utils.validation import _validate_model_name, _validate_model_version
+
+from mlflow_supplychain.errors import Problem
+from mlflow_supplychain.policy.decision import Decision
+from mlflow_supplychain.policy.engine import evaluate, source_violation
+from mlflow_supplychain.policy.evidence import Target, TargetKind
+from mlflow_supplychain.policy.schema import Mode, Policy
+from mlflow_supplychain.registry import evidence_reader as facts
+from mlflow_supplychain.registry import tags as tagrules
+from mlflow_supplychain.registry.evidence_reader import EvidenceReader, VersionRecord
+from mlflow_supplychain.registry.identity import current_user
+from mlflow_supplychain.server.policy_holder import PolicyHolder
+
+_logger = logging.getLogger(__name__)
+
+_FIXED_MODEL_SOURCE = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>[1-9][0-9]*)/?$")
+
+
+def _tag_pairs(tags: Iterable[Any] | None) -> list[tuple[str, str]]:
+    return [(t.key, t.value or "") for t in tags or ()]
+
+
+def _is_prompt_tagged(tags: Iterable[Any] | None) -> bool:
+    return any(t.key == facts.IS_PROMPT_TAG_KEY and (t.value or "").lower() == "true"
+               for t in tags or ())
+
+
+def protected_target(policy: Policy, target: Target) -> tuple[Target, str] | None:
+    """The protected spelling of ``target`` and its profile, or None when unprotected.
+
+    Aliases match case-insensitively: on MySQL (case-insensitive collations) setting
+    'PRODUCTION' would move the 'production' alias, so every spelling is guarded.
+    """
+    if target.kind is TargetKind.STAGE:
+        profile = policy.profile_for_stage(target.name)
+        return (target, profile) if profile else None
+    profile = policy.profile_for_alias(target.name)
+    if profile is not None:
+        return target, profile
+    lowered = target.name.lower()
+    for alias, name in policy.protected.aliases.items():
+        if alias.lower() == lowered:
+            return Target(kind=TargetKind.ALIAS, name=alias), name
+    return None
+
+
+def _message(summary: str, problems: Sequence[Problem]) -> str:
+    return "\n".join([summary, *(f"  - {p.render()}" for p in problems)])
+
+
+class RegistryGate:
+    """Checks registry writes against the current policy; raises MlflowException to refuse."""
+
+    def __init__(self, holder: PolicyHolder, reader: EvidenceReader) -> None:
+        self._holder = holder
+        self._reader = reader
+
+    @property
+    def holder(self) -> PolicyHolder:
+        return self._holder
+
+    # -- refusing --------------------------------------------------------------------------
+
+    def _refuse(self, policy: Policy, error_code: int, summary: str,
+                problems: Sequence[Problem]) -> None:
+        message = _message(summary, problems)
+        if policy.mode is Mode.AUDIT:
+            _logger.warning("audit mode, not enforced: %s", message)
+            return
+        _logger.info("refused: %s", summary)
+        raise MlflowException(message, error_code=error_code)
+
+    def _refuse_tags(self, policy: Policy, summary: str, reserved: Sequence[Problem],
+                     invalid: Sequence[Problem]) -> None:
+        if reserved:
+            self._refuse(policy, PERMISSION_DENIED, summary, [*reserved, *invalid])
+        elif invalid:
+            self._refuse(policy, INVALID_PARAMETER_VALUE, summary, invalid)
+
+    # -- registered models -----------------------------------------------------------------
+
+    def check_create_registered_model(self, name: str, tags: Iterable[Any] | None) -> None:
+        """Refuse reserved tags and invalid intake tags on a new registered model.
+
+        Raises:
+            MlflowException: PERMISSION_DENIED or INVALID_PARAMETER_VALUE (enforce mode).
+        """
+        pairs = _tag_pairs(tags)
+        if not pairs or _is_prompt_tagged(tags):
+            return
+        policy = self._holder.policy
+        problems = tagrules.check_tag_writes(pairs, policy.reserved_tag_prefix)
+        if problems:
+            self._refuse_tags(policy, f"Registered model {name!r} cannot be created with these "
+                              "tags", problems.reserved, problems.invalid)
+
+    def check_registered_model_tag(self, store: Any, name: str, key: str,
+                                   value: str | None) -> None:
+        """Refuse a reserved-tag write/delete, or an invalid intake value, on a registered model.
+
+        ``value`` None means the tag is being deleted.
+
+        Raises:
+            MlflowException: PERMISSION_DENIED or INVALID_PARAMETER_VALUE (enforce mode).
+        """
+        policy = self._holder.policy
+        prefix = policy.reserved_tag_prefix
+        if tagrules.classify(key, prefix) is tagrules.TagKind.OTHER:
+            return
+        if value is None:
+            problem = tagrules.check_tag_delete(key, prefix)
+            problems = tagrules.TagProblems(reserved=(problem,) if problem else ())
+        else:
+            problems = tagrules.check_tag_writes([(key, value)], prefix)
+        if not problems:
+            return
+        with store.ManagedSessionMaker() as session:
+            if facts.registered_model_is_prompt(store, session, name):
+                return
+        action = "deleted" if value is None else "set"
+        self._refuse_tags(policy, f"Tag {key!r} of registered model {name!r} cannot be {action}",
+                          problems.reserved, problems.invalid)
+
+    def check_registered_model_removal(self, store: Any, name: str, action: str) -> None:
+        """Refuse renaming/deleting a registered model while one of its versions is promoted.
+
+        Raises:
+            MlflowException: PERMISSION_DENIED (enforce mode).
+        """
+        policy = self._holder.policy
+        _validate_model_name(name)
+        with store.ManagedSessionMaker() as session:
+            promoted = self._promoted(store, session, policy, name, version=None)
+        if promoted:
+            self._refuse(policy, PERMISSION_DENIED,
+                         f"Registered model {name!r} cannot be {action}: it has promoted versions",
+                         promoted)
+
+    # -- model versions --------------------------------------------------------------------
+
+    def prepare_version_tags(self, store: Any, name: str, source: str,
+                             tags: Iterable[Any] | None) -> list[Any]:
+        """Check a new version's tags and source; return the tags to store.
+
+        Reserved tags a caller sends are refused, except those copied verbatim from the source
+        version of ``copy_model_version`` (``source`` = ``models:/<name>/<version>``): they
+        are dropped, not copied, because evidence is bound to one name and version. The
+        authenticated creator is recorded as a reserved tag for separation of duties.
+
+        Raises:
+            MlflowException: PERMISSION_DENIED (reserved tag, source not allowed) or
+                INVALID_PARAMETER_VALUE (intake value) in enforce mode.
+        """
+        tag_list = list(tags or ())
+        if _is_prompt_tagged(tag_list) and source in facts.PROMPT_SOURCES:
+            return tag_list
+        if tagrules.is_plugin_write():
+            return tag_list
+        policy = self._holder.policy
+        prefix = policy.reserved_tag_prefix
+        kept: list[Any] = []
+        reserved: list[Problem] = []
+        invalid: list[Problem] = []
+        copied: dict[str, str] | None = None
+        dropped = 0
+        for tag in tag_list:
+            kind = tagrules.classify(tag.key, prefix)
+            if kind is tagrules.TagKind.RESERVED:
+                if copied is None:
+                    copied = self._copied_reserved_tags(store, source, prefix)
+                if copied.get(tag.key) == (tag.value or ""):
+                    dropped += 1
+                    continue
+                reserved.append(tagrules.reserved_problem(tag.key, "writes", prefix))
+            elif kind is tagrules.TagKind.INTAKE and (
+                    problem := tagrules.intake_problem(tag.key, tag.value, prefix)):
+                invalid.append(problem)
+            kept.append(tag)
+        violation = source_violation(policy, source)
+        if violation is not None:
+            reserved.append(Problem("source", violation.message, violation.remediation))
+        self._refuse_tags(policy, f"A version of {name!r} cannot be created", reserved, invalid)
+        if dropped:
+            _logger.info("not copying %d governance tag(s) from %s to a new version of %r: "
+                         "evidence is bound to the original version", dropped, source, name)
+        user = current_user()
+        if user is not None:
+            kept = [t for t in kept if t.key != prefix + tagrules.CREATED_BY_SUFFIX]
+            kept.append(ModelVersionTag(prefix + tagrules.CREATED_BY_SUFFIX, user))
+        return kept
+
+    def _copied_reserved_tags(self, store: Any, source: str, prefix: str) -> dict[str, str]:
+        match = _FIXED_MODEL_SOURCE.match(source or "")
+        if match is None:
+            return {}
+        with store.ManagedSessionMaker() as session:
+            record = facts.read_version(store, session, match["name"], int(match["version"]))
+        if record is None:
+            return {}
+        return {k: v for k, v in record.tags.items()
+                if tagrules.classify(k, prefix) is tagrules.TagKind.RESERVED}
+
+    def check_version_tag(self, store: Any, name: str, version: Any, key: str,
+                          value: str | None) -> None:
+        """Refuse a reserved-tag write/delete, or an invalid intake value, on a version.
+
+        Raises:
+            MlflowException: PERMISSION_DENIED or INVALID_PARAMETER_VALUE (enforce mode).
+        """
+        policy = self._holder.policy
+        prefix = policy.reserved_tag_prefix
+        if tagrules.classify(key, prefix) is tagrules.TagKind.OTHER:
+            return
+        if value is None:
+            problem = tagrules.check_tag_delete(key, prefix)
+            problems = tagrules.TagProblems(reserved=(problem,) if problem else ())
+        else:
+            problems = tagrules.check_tag_writes([(key, value)], prefix)
+        if not problems:
+            return
+        record = self._record(store, name, version)
+        if record is not None and record.is_prompt:
+            return
+        action = "deleted" if value is None else "set"
+        self._refuse_tags(policy, f"Tag {key!r} of {name!r} version {version} cannot be {action}",
+                          problems.reserved, problems.invalid)
+
+    def check_version_removal(self, store: Any, name: str, version: Any) -> None:
+        """Refuse deleting a version that a protected alias or stage holds.
+
+        Raises:
+            MlflowException: PERMISSION_DENIED (enforce mode).
+        """
+        policy = self._holder.policy
+        _validate_model_name(name)
+        number = _validate_model_version(version)
+        with store.ManagedSessionMaker() as session:
+            promoted = self._promoted(store, session, policy, name, version=number)
+        if promoted:
+            self._refuse(policy, PERMISSION_DENIED,
+                         f"Version {number} of {name!r} cannot be deleted: it is promoted",
+                         promoted)
+
+    def _promoted(self, store: Any, session: Any, policy: Policy, name: str,
+                  version: int | None) -> list[Problem]:
+        """Problems naming each protected alias/stage holding a (non-prompt) version."""
+        holders: dict[int, list[str]] = {}
+        aliases = facts.protected_alias_versions(store, session, name,
+                                                 list(policy.protected.aliases))
+        for alias, number in aliases.items():
+            holders.setdefault(number, []).append(f"alias {alias!r}")
+        stages = facts.versions_in_stages(store, session, name, list(policy.protected.stages))
+        for number, stage in stages.items():
+            holders.setdefault(number, []).append(f"stage {stage!r}")
+        if version is not None:
+            holders = {version: holders[version]} if version in holders else {}
+        problems = []
+        for number, where in sorted(holders.items()):
+            record = facts.read_version(store, session, name, number)
+            if record is None or record.is_prompt:
+                continue
+            problems.append(Problem(
+                f"version {number}", f"is held by protected {', '.join(where)}",
+                "point the alias at another version (or delete the alias) and move the version "
+                "out of the protected stage first"))
+        return problems
+
+    # -- promotion -------------------------------------------------------------------------
+
+    def guard(self, target: Target) -> Target | None:
+        """The protected spelling of ``target``, or None when it is not protected (cheap)."""
+        guarded = protected_target(self._holder.policy, target)
+        return guarded[0] if guarded else None
+
+    def check_promotion(self, store: Any, name: str, version: Any,
+                        target: Target) -> Decision | None:
+        """Evaluate a promotion to ``target``; refuse it when the policy is not met.
+
+        Returns the Decision for protected targets (None for unprotected ones, prompts and
+        missing versions, which MLflow reports itself), so the caller can :meth:`record` it
+        after the write.
+
+        Raises:
+            MlflowException: PERMISSION_DENIED when the decision blocks (enforce mode).
+        """
+        if self.guard(target) is None:
+            return None  # unprotected: no database work at all
+        with store.ManagedSessionMaker() as session:
+            return self.check_promotion_in(store, session, name, version, target)[1]
+
+    def check_promotion_in(self, store: Any, session: Any, name: str, version: Any,
+                           target: Target) -> tuple[VersionRecord | None, Decision | None]:
+        """:meth:`check_promotion` inside the caller's (write) ``session``; also returns the
+        version record it read (None when the version does not exist).
+
+        Raises:
+            MlflowException: PERMISSION_DENIED when the decision blocks (enforce mode).
+        """
+        policy = self._holder.policy
+        guarded = protected_target(policy, target)
+        record = self._record(store, name, version, session=session)
+        if guarded is None or record is None or record.is_prompt:
+            return record, None
+        target = guarded[0]
+        decision = self._decide(policy, record, target)
+        _logger.info("gate decision model=%r version=%s target=%s verdict=%s policy=%s user=%s",
+                     name, record.version, target, decision.verdict, decision.policy_digest,
+                     current_user())
+        if decision.blocks:
+            raise MlflowException(decision.explain(), error_code=PERMISSION_DENIED)
+        return record, decision
+
+    def record(self, store: Any, decision: Decision | None) -> None:
+        """In audit mode, record ``decision`` on the version as a reserved tag."""
+        if decision is None or decision.enforced:
+            return
+        prefix = self._holder.policy.reserved_tag_prefix
+        value = json.dumps({
+            "verdict": "allowed" if decision.allowed else "denied",
+            "policy_digest": decision.policy_digest,
+            "evidence_digest": decision.evidence_digest,
+            "violations": [v.code for v in decision.violations],
+            "user": current_user(),
+        }, sort_keys=True, separators=(",", ":"))
+        tag = ModelVersionTag(tagrules.decision_tag_key(prefix, decision.target), value)
+        with tagrules.plugin_writes():
+            store.set_model_version_tag(decision.model_name, decision.version, tag)
+
+    def evaluate(self, store: Any, name: str, version: Any, target: Target) -> Decision:
+        """The Decision for a promotion, without making it (the ``evaluate`` endpoint).
+
+        Raises:
+            MlflowException: RESOURCE_DOES_NOT_EXIST when the version does not exist.
+        """
+        policy = self._holder.policy
+        record = self._record(store, name, version)
+        if record is None:
+            raise MlflowException(f"Model Version (name={name}, version={version}) not found",
+                                  RESOURCE_DOES_NOT_EXIST)
+        return self._decide(policy, record, target)
+
+    def _decide(self, policy: Policy, record: VersionRecord, target: Target) -> Decision:
+        guarded = protected_target(policy, target)
+        if guarded is not None:
+            target = guarded[0]
+        requirements = policy.profiles[guarded[1]].require if guarded else ()
+        evidence = self._reader.evidence(record, policy, requirements)
+        return evaluate(policy, evidence, target)
+
+    def _record(self, store: Any, name: str, version: Any, *,
+                session: Any = None) -> VersionRecord | None:
+        _validate_model_name(name)
+        number = _validate_model_version(version)
+        if session is not None:
+            return facts.read_version(store, session, name, number)
+        with store.ManagedSessionMaker() as own_session:
+            return facts.read_version(store, own_session, name, number)

@@ -1,0 +1,1 @@
+"""Server adapter: the MLflow app plugin, its routes and the policy holder."""

@@ -1,0 +1,191 @@
+"""App factories for ``mlflow server --app-name supplychain`` / ``supplychain-auth``.
+
+Both are plain functions (MLflow starts them with ``uvicorn --factory``, ``gunicorn
+'module:create_app()'`` or ``waitress --call``). They add our routes to MLflow's Flask app and,
+under uvicorn, return MLflow's FastAPI wrapper around it, exactly like
+``mlflow.server.auth.create_app`` does.
+
+``supplychain-auth`` runs MLflow's basic-auth factory first, so its ``before_request`` hook
+(authentication, authorization) runs before ours and the authenticated user is known to the
+gate (``registry.identity``).
+
+Both refuse to start -- raising, so the server exits non-zero -- when the registry store is not
+ours (an operator who forgets ``--registry-store-uri`` must not get a silently open registry)
+or when the policy is missing or invalid.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+from mlflow_supplychain.errors import Problem, SupplyChainError
+
+LOG_LEVEL_ENV_VAR = "MLFLOW_SUPPLYCHAIN_LOG_LEVEL"
+_WEBHOOK_WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+
+
+class ServerConfigError(SupplyChainError):
+    """The MLflow server is not configured so that the gate can be enforced."""
+
+
+def _gated_store() -> Any:
+    """The server's registry store, which must be ours.
+
+    Raises:
+        ServerConfigError: the registry store is another implementation.
+        PolicyError: building our store failed because the policy is missing or invalid.
+    """
+    from mlflow.server.handlers import _get_model_registry_store
+
+    from mlflow_supplychain.registry.store import GATED_STORE_TYPES
+
+    store = _get_model_registry_store()
+    _require_gated(store, GATED_STORE_TYPES)
+    return store
+
+
+def _require_gated(store: Any, gated: tuple[type, ...]) -> None:
+    if not isinstance(store, gated):
+        raise ServerConfigError(
+            "mlflow-supplychain refuses to start: the model registry is not governed",
+            [Problem("registry store", f"is {type(store).__module__}.{type(store).__name__}",
+                     "start with 'mlflow-supplychain server', or pass --registry-store-uri "
+                     "supplychain+<backend URI> (e.g. supplychain+sqlite:///mlflow.db) to "
+                     "'mlflow server'")])
+
+
+def _configure_logging() -> None:
+    # The server workers are an entry point of ours, so we give our logger a handler: gate
+    # decisions must reach the log even though MLflow's uvicorn log config ignores them.
+    logger = logging.getLogger("mlflow_supplychain")
+    if logger.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(os.environ.get(LOG_LEVEL_ENV_VAR, "INFO").upper())
+    logger.propagate = False
+
+
+def _install(flask_app: Any, *, auth: bool) -> None:
+    from mlflow.environment_variables import MLFLOW_ENABLE_WORKSPACES
+
+    from mlflow_supplychain.server import routes
+
+    _configure_logging()
+    store = _gated_store()
+    store.gate.holder.policy  # noqa: B018 - fail now, not on the first request
+
+    def status_extra() -> dict[str, Any]:
+        return {"auth": auth, "workspaces": bool(MLFLOW_ENABLE_WORKSPACES.get())}
+
+    routes.register(flask_app, _gated_store, status_extra)
+    if auth:
+        _allow_our_routes_under_auth()
+        flask_app.before_request(_webhooks_admin_only)
+
+
+def _allow_our_routes_under_auth() -> None:
+    """Give our routes basic-auth validators.
+
+    With ``MLFLOW_BASIC_AUTH_FAIL_CLOSED`` (the default in MLflow 3.17) a route that has no
+    validator in ``mlflow.server.auth.BEFORE_REQUEST_VALIDATORS`` is forbidden to non-admins;
+    MLflow offers no public registration API, so we add ours to that table
+    (mlflow/server/auth/__init__.py, ``_find_validator``).
+    """
+    from mlflow.server import auth
+
+    from mlflow_supplychain.server import routes
+
+    table = getattr(auth, "BEFORE_REQUEST_VALIDATORS", None)
+    if table is None:
+        return
+    for path in routes.paths(routes.EVALUATE):
+        table[(path, "GET")] = auth.validate_can_read_registered_model
+        table[(path, "POST")] = auth.validate_can_read_registered_model
+    for path in routes.paths(routes.STATUS):
+        table[(path, "GET")] = lambda: True
+
+
+def _webhooks_admin_only() -> Any:
+    """Only admins may create, change or delete webhooks (nobody may unplug the scanner).
+
+    MLflow 3.17's basic-auth already requires admin for webhook routes; this keeps the rule
+    on older versions too. Runs after basic-auth's hook, so the user is authenticated.
+    """
+    from flask import request
+
+    if "/mlflow/webhooks" not in request.path or request.method not in _WEBHOOK_WRITE_METHODS:
+        return None
+    from mlflow.server.auth import make_forbidden_response, sender_is_admin
+
+    return None if sender_is_admin() else make_forbidden_response()
+
+
+def _asgi_or_wsgi(flask_app: Any) -> Any:
+    from mlflow.environment_variables import _MLFLOW_SGI_NAME
+
+    if _MLFLOW_SGI_NAME.get() == "uvicorn":
+        from mlflow.server.fastapi_app import create_fastapi_app
+
+        return create_fastapi_app(flask_app)
+    return flask_app
+
+
+def create_app(app: Any = None) -> Any:
+    """``mlflow.app`` entry point ``supplychain``: MLflow's server with the gate's endpoints.
+
+    Raises:
+        ServerConfigError: the registry store is not ours.
+        PolicyError: the policy is missing or invalid.
+    """
+    from mlflow.server import app as mlflow_flask_app
+
+    flask_app = app if app is not None else mlflow_flask_app
+    _install(flask_app, auth=False)
+    return _asgi_or_wsgi(flask_app)
+
+
+def create_auth_app(app: Any = None) -> Any:
+    """``mlflow.app`` entry point ``supplychain-auth``: MLflow basic-auth first, then ours.
+
+    Raises:
+        ServerConfigError: the registry store is not ours.
+        PolicyError: the policy is missing or invalid.
+        MlflowException: basic-auth is misconfigured (no secret key, no admin password).
+    """
+    from mlflow.server import app as mlflow_flask_app
+    from mlflow.server import auth
+
+    flask_app = app if app is not None else mlflow_flask_app
+    wrapped = auth.create_app(flask_app)  # FastAPI wrapper under uvicorn, else the Flask app
+    _install(flask_app, auth=True)
+    return wrapped
+
+
+def _refuse_in_server_launcher() -> None:
+    """Fail ``mlflow server`` itself, before it spawns workers, when the store is not ours.
+
+    ``mlflow server --app-name X`` imports this module in the launcher process (to see whether
+    the app is a factory) after building the stores. Raising there exits the command with one
+    clear error; failing only inside the factory would make the uvicorn supervisor restart
+    crashing workers forever (the same reason MLflow bootstraps basic-auth in the launcher,
+    mlflow/server/__init__.py ``_bootstrap_basic_auth``). Outside that launcher the handlers
+    have built no store yet and this does nothing; the factory checks again in each worker.
+    """
+    handlers = sys.modules.get("mlflow.server.handlers")
+    store = getattr(handlers, "_model_registry_store", None) if handlers else None
+    if store is None:
+        return
+    from mlflow_supplychain.registry.store import GATED_STORE_TYPES
+
+    try:
+        _require_gated(store, GATED_STORE_TYPES)
+    except ServerConfigError as exc:
+        raise SystemExit(f"error: {exc.diagnostics()}") from None
+
+
+_refuse_in_server_launcher()

@@ -1,0 +1,1 @@
+"""Test support for mlflow-supplychain and for projects that deploy it."""

@@ -1,0 +1,90 @@
+"""``supplychain-auth``: MLflow basic-auth first, then the gate, which knows the user."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from mlflow_supplychain.testing.pytest_plugin import RunningServer
+
+from .conftest import ENFORCE
+
+PASSWORD = "alice-password-1234"
+
+
+@pytest.fixture(scope="module")
+def auth_server(supplychain_server_factory) -> RunningServer:
+    return supplychain_server_factory(ENFORCE, auth=True, workers=2)
+
+
+@pytest.fixture(scope="module")
+def admin(auth_server) -> tuple[str, str]:
+    return ("admin", (auth_server.data_dir / "admin-password").read_text().strip())
+
+
+@pytest.fixture(scope="module")
+def alice(auth_server, admin) -> tuple[str, str]:
+    response = requests.post(auth_server.url + "/api/2.0/mlflow/users/create",
+                             json={"username": "alice", "password": PASSWORD}, auth=admin,
+                             timeout=30)
+    assert response.status_code == 200, response.text
+    return ("alice", PASSWORD)
+
+
+def _api(server, method, endpoint, auth, **kwargs):
+    return requests.request(method, f"{server.url}/api/2.0/{endpoint}", auth=auth, timeout=30,
+                            **kwargs)
+
+
+def test_requests_without_credentials_are_refused(auth_server):
+    assert _api(auth_server, "GET", "mlflow-supplychain/status", None).status_code == 401
+
+
+def test_workers_start_cleanly(auth_server, admin):
+    # the server command bootstraps the auth tables once; workers must not race on them
+    for _ in range(4):
+        assert _api(auth_server, "GET", "mlflow-supplychain/status", admin).status_code == 200
+    assert "Traceback" not in auth_server.log_text()
+
+
+def test_gate_knows_the_authenticated_user(auth_server, alice, unique_model_name):
+    assert _api(auth_server, "POST", "mlflow/registered-models/create", alice,
+                json={"name": unique_model_name}).status_code == 200
+    created = _api(auth_server, "POST", "mlflow/model-versions/create", alice,
+                   json={"name": unique_model_name, "source": "s3://corp-models/a"})
+    assert created.status_code == 200, created.text
+    tags = {t["key"]: t["value"] for t in created.json()["model_version"].get("tags", [])}
+    assert tags["supplychain.gate.created_by"] == "alice"
+
+    denied = _api(auth_server, "POST", "mlflow/registered-models/alias", alice,
+                  json={"name": unique_model_name, "alias": "production", "version": "1"})
+    assert denied.status_code == 403
+    assert f"model='{unique_model_name}'" in auth_server.log_text()
+    assert "user='alice'" in auth_server.log_text() or "user=alice" in auth_server.log_text()
+
+
+def test_our_endpoints_work_for_ordinary_users(auth_server, alice, unique_model_name):
+    _api(auth_server, "POST", "mlflow/registered-models/create", alice,
+         json={"name": unique_model_name})
+    _api(auth_server, "POST", "mlflow/model-versions/create", alice,
+         json={"name": unique_model_name, "source": "s3://corp-models/a"})
+
+    status = _api(auth_server, "GET", "mlflow-supplychain/status", alice)
+    evaluate = _api(auth_server, "GET", "mlflow-supplychain/evaluate", alice,
+                    params={"name": unique_model_name, "version": "1", "target": "production"})
+
+    assert status.status_code == 200 and status.json()["auth"] is True
+    assert evaluate.status_code == 200, evaluate.text
+    assert evaluate.json()["decision"]["allowed"] is False
+
+
+def test_webhooks_are_admin_only(auth_server, alice, admin):
+    body = {"name": "scanner", "url": "https://scanner.example.com/hook",
+            "events": [{"entity": "MODEL_VERSION", "action": "CREATED"}]}
+    assert _api(auth_server, "POST", "mlflow/webhooks", alice, json=body).status_code == 403
+    # admins pass authorization; the URL is then refused (no DNS here), which is not a 403
+    assert _api(auth_server, "POST", "mlflow/webhooks", admin, json=body).status_code == 400
+    assert _api(auth_server, "DELETE", "mlflow/webhooks/nope", alice).status_code == 403
+    assert _api(auth_server, "DELETE", "mlflow/webhooks/nope", admin).status_code == 404
+    assert _api(auth_server, "PATCH", "mlflow/webhooks/nope", alice,
+                json={"status": "DISABLED"}).status_code == 403

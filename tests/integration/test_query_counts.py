@@ -1,0 +1,63 @@
+"""The gate's database cost, counted on real MLflow stores (SQLite in tmp_path, no server).
+
+Unprotected aliases/stages and foreign tags must issue exactly the statements vanilla MLflow
+issues; a protected alias costs no extra statement either (our evidence query replaces
+MLflow's existence check inside the same transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy
+from mlflow.entities.model_registry import ModelVersionTag
+from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
+
+from mlflow_supplychain.registry.store import build_store
+
+from .conftest import ENFORCE
+from .helpers import COMPLIANT_INTAKE
+
+
+@pytest.fixture
+def stores(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_SUPPLYCHAIN_POLICY", str(ENFORCE))
+    vanilla = SqlAlchemyStore(f"sqlite:///{tmp_path / 'vanilla.db'}")
+    governed = build_store(f"supplychain+sqlite:///{tmp_path / 'governed.db'}")
+    for store in (vanilla, governed):
+        store.create_registered_model("m")
+        tags = [ModelVersionTag(k, v) for k, v in COMPLIANT_INTAKE.items()]
+        store.create_model_version("m", "s3://corp-models/m", tags=tags)
+    return vanilla, governed
+
+
+def _count(store, action: Callable[[], object]) -> int:
+    statements: list[str] = []
+
+    def listen(conn, cursor, statement, *args):
+        if not statement.startswith("PRAGMA"):
+            statements.append(statement)
+
+    sqlalchemy.event.listen(store.engine, "before_cursor_execute", listen)
+    try:
+        action()
+    finally:
+        sqlalchemy.event.remove(store.engine, "before_cursor_execute", listen)
+    return len(statements)
+
+
+@pytest.mark.parametrize("operation", [
+    lambda s: s.set_registered_model_alias("m", "candidate", "1"),
+    lambda s: s.transition_model_version_stage("m", "1", "Archived", False),
+    lambda s: s.set_model_version_tag("m", "1", ModelVersionTag("team", "fraud")),
+    lambda s: s.set_model_version_tag("m", "1", ModelVersionTag("supplychain.intake.owner", "x")),
+    lambda s: s.get_model_version("m", "1"),
+    lambda s: s.set_registered_model_alias("m", "production", "1"),
+], ids=["unprotected-alias", "unprotected-stage", "foreign-tag", "intake-tag", "read",
+        "protected-alias"])
+def test_gate_adds_no_statements(stores, operation):
+    vanilla, governed = stores
+    baseline = _count(vanilla, lambda: operation(vanilla))
+    assert baseline > 0
+    assert _count(governed, lambda: operation(governed)) <= baseline

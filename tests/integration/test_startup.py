@@ -1,0 +1,115 @@
+"""The server refuses to start ungoverned; policy reload keeps the last good policy."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from mlflow.exceptions import MlflowException
+
+from mlflow_supplychain.cli.main import main
+from mlflow_supplychain.testing.pytest_plugin import free_port, run_server
+
+from .conftest import AUDIT, ENFORCE
+from .helpers import new_version
+
+
+def _mlflow_server(tmp_path, registry_uri: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    db = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    argv = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", db,
+            "--registry-store-uri", registry_uri, "--app-name", "supplychain",
+            "--host", "127.0.0.1", "--port", str(free_port()), "--workers", "1"]
+    child_env = {**os.environ, **env}
+    return subprocess.run(argv, env=child_env, capture_output=True, text=True, timeout=120,
+                          start_new_session=True, check=False)
+
+
+def test_app_refuses_an_ungoverned_registry(tmp_path):
+    result = _mlflow_server(tmp_path, f"sqlite:///{tmp_path / 'mlflow.db'}",
+                            {"MLFLOW_SUPPLYCHAIN_POLICY": str(ENFORCE)})
+
+    assert result.returncode != 0
+    assert "registry is not governed" in result.stderr
+    assert "supplychain+" in result.stderr
+
+
+def test_store_refuses_to_start_without_a_policy(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_SUPPLYCHAIN_POLICY", raising=False)
+    result = _mlflow_server(tmp_path, f"supplychain+sqlite:///{tmp_path / 'mlflow.db'}", {})
+
+    assert result.returncode != 0
+    assert "MLFLOW_SUPPLYCHAIN_POLICY" in result.stderr
+
+
+def test_server_command_refuses_an_invalid_policy(tmp_path, capsys):
+    bad = tmp_path / "policy.yaml"
+    bad.write_text("version: 1\nmode: enforce\nprotected: {}\n", encoding="utf-8")
+
+    code = main(["server", "--policy", str(bad), "--data-dir", str(tmp_path / "data")])
+
+    assert code == 2
+    assert "is invalid" in capsys.readouterr().err
+
+
+def test_reload_keeps_last_good_policy_and_reports_it(tmp_path):
+    policy = tmp_path / "policy.yaml"
+    shutil.copy(ENFORCE, policy)
+    with run_server(policy, tmp_path / "data") as server:
+        client = server.client()
+        name = "reload-model"
+        version = new_version(client, name)
+        status_url = server.url + "/api/2.0/mlflow-supplychain/status"
+        good_digest = requests.get(status_url, timeout=10).json()["policy"]["digest"]
+
+        policy.write_text("version: 1\nmode: audit\nprotected: {}\n", encoding="utf-8")
+        status = _wait_for(status_url, lambda s: s["policy"]["reload_error"] is not None)
+
+        assert status["policy"]["digest"] == good_digest
+        assert "is invalid" in status["policy"]["reload_error"]
+        with pytest.raises(MlflowException, match="denied"):
+            client.set_registered_model_alias(name, "production", version)
+        assert "policy reload failed" in server.log_text()
+
+        shutil.copy(AUDIT, policy)
+        status = _wait_for(status_url, lambda s: s["policy"]["mode"] == "audit")
+        assert status["policy"]["reload_error"] is None
+        client.set_registered_model_alias(name, "production", version)
+
+
+def _wait_for(url: str, predicate, timeout: float = 20.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = requests.get(url, timeout=10).json()
+        if predicate(status) or time.monotonic() > deadline:
+            return status
+        time.sleep(0.3)
+
+
+def test_gunicorn_serves_the_gated_app(tmp_path):
+    with run_server(ENFORCE, tmp_path / "data", workers=2,
+                    extra_args=("--gunicorn-opts", "--timeout 60")) as server:
+        client = server.client()
+        version = new_version(client, "gunicorn-model")
+        with pytest.raises(MlflowException, match="PERMISSION_DENIED|denied"):
+            client.set_registered_model_alias("gunicorn-model", "production", version)
+        status = requests.get(server.url + "/ajax-api/2.0/mlflow-supplychain/status",
+                              timeout=10).json()
+        assert status["store"]["type"] == "SupplyChainRegistryStore"
+        assert "gunicorn" in server.log_text().lower()
+
+
+def test_waitress_serves_the_gated_app(tmp_path):
+    pytest.importorskip("waitress")
+    with run_server(ENFORCE, tmp_path / "data",
+                    extra_args=("--waitress-opts", "--threads=4")) as server:
+        client = server.client()
+        version = new_version(client, "waitress-model")
+        with pytest.raises(MlflowException, match="PERMISSION_DENIED|denied"):
+            client.set_registered_model_alias("waitress-model", "production", version)
+        assert requests.get(server.url + "/api/2.0/mlflow-supplychain/status",
+                            timeout=10).status_code == 200
