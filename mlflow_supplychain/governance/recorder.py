@@ -13,7 +13,7 @@ import time
 import sqlalchemy
 from sqlalchemy.engine import Engine
 
-from mlflow_supplychain.governance import audit, db
+from mlflow_supplychain.governance import audit, db, requests
 from mlflow_supplychain.policy.decision import Decision
 
 _logger = logging.getLogger(__name__)
@@ -43,9 +43,14 @@ class AuditRecorder:
     def engine(self) -> Engine:
         return self._engine
 
-    def decision(self, decision: Decision, user: str | None) -> None:
-        """Record one gate decision on a protected target (allowed or denied)."""
-        self._append(actor=user or "anonymous", action="gate.decision",
+    def decision(self, decision: Decision, user: str | None, *, applied: bool = False) -> None:
+        """Record one gate decision on a protected target (allowed or denied).
+
+        With ``applied`` (the promotion was written), approved requests for exactly this
+        promotion become ``applied`` in the same transaction.
+        """
+        self._append(applied_request=applied and decision.allowed, decision=decision,
+                     actor=user or "anonymous", action="gate.decision",
                      subject=f"models:/{decision.model_name}/{decision.version} -> "
                              f"{decision.target}",
                      payload={"verdict": decision.verdict, "allowed": decision.allowed,
@@ -59,10 +64,17 @@ class AuditRecorder:
         self._append(actor="system", action=action, subject=path,
                      payload={"detail": detail} if detail else {}, policy_digest=digest)
 
-    def _append(self, **fields: object) -> None:
+    def _append(self, *, applied_request: bool = False, decision: Decision | None = None,
+                **fields: object) -> None:
         try:
             with self._engine.begin() as conn:
-                audit.append(conn, ts_ms=_now_ms(), **fields)  # type: ignore[arg-type]
+                now = _now_ms()
+                audit.append(conn, ts_ms=now, **fields)  # type: ignore[arg-type]
+                if applied_request and decision is not None:
+                    requests.apply_matching(
+                        conn, model_name=decision.model_name, version=decision.version,
+                        target=decision.target, actor=str(fields["actor"]),
+                        policy_digest=decision.policy_digest, now_ms=now)
         except (sqlalchemy.exc.SQLAlchemyError, Exception) as exc:  # noqa: BLE001
             _logger.error("audit append failed (%s): %s", fields.get("action"),
                           type(exc).__name__)

@@ -38,7 +38,7 @@ from mlflow_supplychain.governance.provider import ApprovalsProvider
 from mlflow_supplychain.governance.recorder import AuditRecorder
 from mlflow_supplychain.policy.decision import Decision
 from mlflow_supplychain.policy.engine import evaluate, source_violation
-from mlflow_supplychain.policy.evidence import Target, TargetKind
+from mlflow_supplychain.policy.evidence import Evidence, Target, TargetKind
 from mlflow_supplychain.policy.schema import Mode, Policy
 from mlflow_supplychain.registry import evidence_reader as facts
 from mlflow_supplychain.registry import tags as tagrules
@@ -120,10 +120,11 @@ class RegistryGate:
     def recorder(self) -> AuditRecorder | None:
         return self._recorder
 
-    def audit(self, decision: Decision | None) -> None:
-        """Append a protected-target decision to the audit log (after the registry write)."""
+    def audit(self, decision: Decision | None, *, applied: bool = False) -> None:
+        """Append a protected-target decision to the audit log (after the registry write);
+        ``applied`` says the promotion was written."""
         if decision is not None and self._recorder is not None:
-            self._recorder.decision(decision, current_user())
+            self._recorder.decision(decision, current_user(), applied=applied)
 
     @property
     def holder(self) -> PolicyHolder:
@@ -402,20 +403,33 @@ class RegistryGate:
         Raises:
             MlflowException: RESOURCE_DOES_NOT_EXIST when the version does not exist.
         """
+        return self.assess(store, name, version, target)[0]
+
+    def assess(self, store: Any, name: str, version: Any,
+               target: Target) -> tuple[Decision, Evidence]:
+        """The Decision for a promotion and the Evidence it was made on.
+
+        Raises:
+            MlflowException: RESOURCE_DOES_NOT_EXIST when the version does not exist.
+        """
         policy = self._holder.policy
         record = self._record(store, name, version)
         if record is None:
             raise MlflowException(f"Model Version (name={name}, version={version}) not found",
                                   RESOURCE_DOES_NOT_EXIST)
-        return self._decide(policy, record, target)
+        return self._assess(policy, record, target)
 
     def _decide(self, policy: Policy, record: VersionRecord, target: Target) -> Decision:
+        return self._assess(policy, record, target)[0]
+
+    def _assess(self, policy: Policy, record: VersionRecord,
+                target: Target) -> tuple[Decision, Evidence]:
         guarded = protected_target(policy, target)
         if guarded is not None:
             target = guarded[0]
         requirements = policy.profiles[guarded[1]].require if guarded else ()
         evidence = self._reader.evidence(record, policy, requirements)
-        return evaluate(policy, evidence, target)
+        return evaluate(policy, evidence, target), evidence
 
     def _record(self, store: Any, name: str, version: Any, *,
                 session: Any = None) -> VersionRecord | None:

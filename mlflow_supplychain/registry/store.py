@@ -104,7 +104,7 @@ class _GatedRegistry:
             self.gate.audit(blocked.decision)
             raise
         self.gate.record(self, decision)
-        self.gate.audit(decision)
+        self.gate.audit(decision, applied=True)
 
     # model versions
 
@@ -134,7 +134,7 @@ class _GatedRegistry:
         result = super().transition_model_version_stage(  # type: ignore[misc]
             name, version, stage, archive_existing_versions)
         self.gate.record(self, decision)
-        self.gate.audit(decision)
+        self.gate.audit(decision, applied=True)
         return result
 
     def delete_model_version(self, name: str, version: Any) -> None:
