@@ -13,6 +13,7 @@ import time
 import sqlalchemy
 from sqlalchemy.engine import Engine
 
+from mlflow_supplychain.errors import GovernanceError
 from mlflow_supplychain.governance import audit, db, requests
 from mlflow_supplychain.policy.decision import Decision
 
@@ -69,12 +70,19 @@ class AuditRecorder:
         try:
             with self._engine.begin() as conn:
                 now = _now_ms()
-                audit.append(conn, ts_ms=now, **fields)  # type: ignore[arg-type]
+                # Lock order: request rows before the audit head, as the approval workflow
+                # does; the opposite order deadlocks against a concurrent approval.
                 if applied_request and decision is not None:
-                    requests.apply_matching(
-                        conn, model_name=decision.model_name, version=decision.version,
-                        target=decision.target, actor=str(fields["actor"]),
-                        policy_digest=decision.policy_digest, now_ms=now)
+                    try:
+                        with conn.begin_nested():
+                            requests.apply_matching(
+                                conn, model_name=decision.model_name,
+                                version=decision.version, target=decision.target,
+                                actor=str(fields["actor"]),
+                                policy_digest=decision.policy_digest, now_ms=now)
+                    except GovernanceError as exc:  # the decision is still recorded below
+                        _logger.warning("could not mark requests applied: %s", exc.summary)
+                audit.append(conn, ts_ms=now, **fields)  # type: ignore[arg-type]
         except (sqlalchemy.exc.SQLAlchemyError, Exception) as exc:  # noqa: BLE001
             _logger.error("audit append failed (%s): %s", fields.get("action"),
                           type(exc).__name__)

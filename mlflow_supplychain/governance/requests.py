@@ -348,7 +348,7 @@ def apply_matching(conn: Connection, *, model_name: str, version: str, target: s
             transition_requests.c.version == version,
             transition_requests.c.target == target,
             transition_requests.c.status == RequestStatus.APPROVED.value,
-        )
+        ).with_for_update()  # a concurrent promotion may be applying the same request
     ).all()
     applied = []
     for row in rows:

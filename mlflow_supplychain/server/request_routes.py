@@ -18,6 +18,7 @@ from mlflow.protos.databricks_pb2 import (
     INVALID_PARAMETER_VALUE,
     INVALID_STATE,
     PERMISSION_DENIED,
+    RESOURCE_CONFLICT,
     RESOURCE_DOES_NOT_EXIST,
     UNAUTHENTICATED,
 )
@@ -42,7 +43,8 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "create": ("POST",), "approve": ("POST",), "reject": ("POST",), "cancel": ("POST",),
     "list": ("GET",), "get": ("GET",),
 }
-_STATUS_CODES = {ApprovalRefused: PERMISSION_DENIED, RequestConflict: INVALID_STATE,
+# RESOURCE_CONFLICT is HTTP 409; INVALID_STATE would be a 500, which MLflow's client retries.
+_STATUS_CODES = {ApprovalRefused: PERMISSION_DENIED, RequestConflict: RESOURCE_CONFLICT,
                  RequestNotFound: RESOURCE_DOES_NOT_EXIST}
 
 
@@ -83,7 +85,8 @@ def _request_id(params: dict[str, Any]) -> int:
 
 
 def _as_mlflow(exc: GovernanceError) -> MlflowException:
-    code = next((c for t, c in _STATUS_CODES.items() if isinstance(exc, t)), INVALID_STATE)
+    code = next((c for t, c in _STATUS_CODES.items() if isinstance(exc, t)),
+                INVALID_PARAMETER_VALUE)
     return MlflowException(exc.diagnostics(), code)
 
 
@@ -124,7 +127,9 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
         return recorder.engine
 
     def decision_for(store: Any, req: TransitionRequest) -> Decision:
-        return store.gate.evaluate(store, req.model_name, req.version, Target.parse(req.target))
+        decision: Decision = store.gate.evaluate(store, req.model_name, req.version,
+                                                 Target.parse(req.target))
+        return decision
 
     def answer(store: Any, req: TransitionRequest, **extra: Any) -> Response:
         decision = decision_for(store, req)
