@@ -196,6 +196,13 @@ class EvidenceReader:
     def __init__(self, providers: Sequence[EvidenceProvider] = ()) -> None:
         self._providers = tuple(providers)
 
+    def bind(self, engine: Any) -> None:
+        """Give every provider that reads our tables (has ``bind``) the store's engine."""
+        for provider in self._providers:
+            binder = getattr(provider, "bind", None)
+            if binder is not None:
+                binder(engine)
+
     def evidence(self, record: VersionRecord, policy: Policy,
                  requirements: Sequence[Requirement]) -> Evidence:
         """Evidence for ``record``; providers run only for the ``requirements`` given."""
@@ -211,6 +218,6 @@ class EvidenceReader:
                         creator=creator, intake=intake, **fields)
 
 
-def default_reader() -> EvidenceReader:
+def default_reader(*extra: EvidenceProvider) -> EvidenceReader:
     """The reader the store uses: every evidence source available in this release."""
-    return EvidenceReader([EvalRunProvider(tracking_run_exists)])
+    return EvidenceReader([EvalRunProvider(tracking_run_exists), *extra])

@@ -88,6 +88,17 @@ class RegistryGate:
         self._holder = holder
         self._reader = reader
 
+    def bind_database(self, engine: Any) -> None:
+        """Migrate our tables in the store's database and let the evidence providers read them.
+
+        Raises:
+            RegistryError: our tables cannot be created or migrated.
+        """
+        from mlflow_supplychain.governance import db
+
+        db.upgrade(engine)
+        self._reader.bind(engine)
+
     @property
     def holder(self) -> PolicyHolder:
         return self._holder

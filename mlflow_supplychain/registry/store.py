@@ -30,6 +30,7 @@ from mlflow.utils.validation import (
     _validate_model_version,
 )
 
+from mlflow_supplychain.governance.attestations import AttestationProvider
 from mlflow_supplychain.policy.evidence import Target, TargetKind
 from mlflow_supplychain.registry.evidence_reader import default_reader
 from mlflow_supplychain.registry.gate import RegistryGate
@@ -49,6 +50,7 @@ class _GatedRegistry:
     def __init__(self, db_uri: str, gate: RegistryGate, **kwargs: Any) -> None:
         self.gate = gate
         super().__init__(db_uri, **kwargs)  # type: ignore[call-arg]
+        gate.bind_database(self.engine)  # type: ignore[attr-defined]
 
     # registered models
 
@@ -173,7 +175,7 @@ def build_store(store_uri: str, tracking_uri: str | None = None) -> _GatedRegist
     del tracking_uri  # the eval-run lookup uses the server's own tracking store
     db_uri = database_uri(store_uri)
     holder = get_policy_holder()
-    gate = RegistryGate(holder, default_reader())
+    gate = RegistryGate(holder, default_reader(AttestationProvider()))
     store_cls = (WorkspaceAwareSupplyChainRegistryStore if MLFLOW_ENABLE_WORKSPACES.get()
                  else SupplyChainRegistryStore)
     _logger.info("mlflow-supplychain registry store on %s (policy %s, mode %s)",

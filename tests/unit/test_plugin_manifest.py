@@ -70,8 +70,8 @@ def test_webhook_events_are_mlflow_event_names() -> None:
 
 
 def test_endpoints_agree_with_the_routes() -> None:
-    from mlflow_supplychain.server import routes
+    from mlflow_supplychain.server import attestation_routes, routes
 
     declared = {e["path"] for e in MANIFEST["endpoints"]}
-    served = {routes.EVALUATE, routes.STATUS}
+    served = {routes.EVALUATE, routes.STATUS, attestation_routes.SUBMIT, attestation_routes.GET}
     assert served <= declared, served - declared
