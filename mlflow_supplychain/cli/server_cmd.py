@@ -20,6 +20,8 @@ from pathlib import Path
 import click
 
 from mlflow_supplychain.errors import ExitCode, Problem, SupplyChainError
+from mlflow_supplychain.governance.attestations import PUBLIC_KEY_ENV_VAR
+from mlflow_supplychain.integrity.attest import generate_key_pair
 from mlflow_supplychain.policy.loader import load_policy
 from mlflow_supplychain.server.policy_holder import POLICY_ENV_VAR
 
@@ -28,6 +30,8 @@ WEBHOOK_KEY_FILE = "webhook-encryption.key"
 FLASK_SECRET_FILE = "flask-secret.key"  # noqa: S105 - a file name, not a secret
 ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name, not a secret
 AUTH_CONFIG_FILE = "basic_auth.ini"
+SIGNING_KEY_FILE = "attestation-signing.key"
+VERIFY_KEY_FILE = "attestation-signing.pub"
 _DATABASES = ("sqlite", "postgresql", "mysql")
 
 
@@ -125,6 +129,11 @@ def plan_server(*, policy_file: Path, data_dir: Path, backend_store_uri: str | N
     if not environ.get("MLFLOW_FLASK_SERVER_SECRET_KEY"):
         env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = _read_or_create_secret(
             data_dir / FLASK_SECRET_FILE, lambda: secrets.token_urlsafe(32))
+    if not environ.get(PUBLIC_KEY_ENV_VAR):
+        # Generated once: the private key is the sidecar's, the public key the server's.
+        key_id = generate_key_pair(data_dir / SIGNING_KEY_FILE, data_dir / VERIFY_KEY_FILE)
+        env[PUBLIC_KEY_ENV_VAR] = str(data_dir / VERIFY_KEY_FILE)
+        notes.append(f"attestation key {key_id} ({data_dir / VERIFY_KEY_FILE})")
     app_name = "supplychain"
     if "--waitress-opts" in extra:
         app_name = "supplychain-wsgi"  # see server/wsgi.py: MLflow cannot run factories there

@@ -79,3 +79,18 @@ audit_head = Table(
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(DIGEST_LEN), nullable=False),
 )
+
+# Signed scan attestations (sidecar). Rows are only evidence while their signature verifies
+# with the server's public key; the latest row (highest id) for a version is the one that counts.
+scan_attestations = Table(
+    "supplychain_scan_attestations", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_name", String(256), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("artifact_digest", String(DIGEST_LEN), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("signature", String(128), nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("supplychain_att_model_version", "model_name", "version"),
+)

@@ -196,6 +196,13 @@ class EvidenceReader:
     def __init__(self, providers: Sequence[EvidenceProvider] = ()) -> None:
         self._providers = tuple(providers)
 
+    def bind(self, engine: Any) -> None:
+        """Give every provider that reads our tables (has ``bind``) the store's engine."""
+        for provider in self._providers:
+            binder = getattr(provider, "bind", None)
+            if binder is not None:
+                binder(engine)
+
     def evidence(self, record: VersionRecord, policy: Policy,
                  requirements: Sequence[Requirement]) -> Evidence:
         """Evidence for ``record``; providers run only for the ``requirements`` given."""

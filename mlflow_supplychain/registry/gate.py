@@ -34,7 +34,6 @@ from mlflow.protos.databricks_pb2 import (
 from mlflow.utils.validation import _validate_model_name, _validate_model_version
 
 from mlflow_supplychain.errors import Problem
-from mlflow_supplychain.governance.provider import ApprovalsProvider
 from mlflow_supplychain.governance.recorder import AuditRecorder
 from mlflow_supplychain.policy.decision import Decision
 from mlflow_supplychain.policy.engine import evaluate, source_violation
@@ -94,22 +93,20 @@ class PromotionBlocked(MlflowException):
 class RegistryGate:
     """Checks registry writes against the current policy; raises MlflowException to refuse."""
 
-    def __init__(self, holder: PolicyHolder, reader: EvidenceReader,
-                 approvals: ApprovalsProvider | None = None) -> None:
+    def __init__(self, holder: PolicyHolder, reader: EvidenceReader) -> None:
         self._holder = holder
         self._reader = reader
-        self._approvals = approvals
         self._recorder: AuditRecorder | None = None
 
     def bind_database(self, engine: Any) -> None:
-        """Use the store's database for approvals and the audit log (migrating our tables).
+        """Use the store's database for our evidence providers (approvals, attestations) and
+        the audit log, migrating our tables first.
 
         Raises:
             RegistryError: our tables cannot be created or migrated.
         """
         self._recorder = AuditRecorder.for_store_engine(engine)
-        if self._approvals is not None:
-            self._approvals.bind(engine)
+        self._reader.bind(engine)
         state = self._holder.state()
         self._recorder.policy_event("policy.load", state.path, state.policy.digest)
         recorder = self._recorder

@@ -30,6 +30,7 @@ from mlflow.utils.validation import (
     _validate_model_version,
 )
 
+from mlflow_supplychain.governance.attestations import AttestationProvider
 from mlflow_supplychain.governance.provider import ApprovalsProvider
 from mlflow_supplychain.policy.evidence import Target, TargetKind
 from mlflow_supplychain.registry.evidence_reader import default_reader
@@ -186,8 +187,7 @@ def build_store(store_uri: str, tracking_uri: str | None = None) -> _GatedRegist
     del tracking_uri  # the eval-run lookup uses the server's own tracking store
     db_uri = database_uri(store_uri)
     holder = get_policy_holder()
-    approvals = ApprovalsProvider()
-    gate = RegistryGate(holder, default_reader(approvals), approvals)
+    gate = RegistryGate(holder, default_reader(ApprovalsProvider(), AttestationProvider()))
     store_cls = (WorkspaceAwareSupplyChainRegistryStore if MLFLOW_ENABLE_WORKSPACES.get()
                  else SupplyChainRegistryStore)
     _logger.info("mlflow-supplychain registry store on %s (policy %s, mode %s)",

@@ -73,7 +73,7 @@ def _configure_logging() -> None:
 def _install(flask_app: Any, *, auth: bool) -> None:
     from mlflow.environment_variables import MLFLOW_ENABLE_WORKSPACES
 
-    from mlflow_supplychain.server import request_routes, routes
+    from mlflow_supplychain.server import attestation_routes, request_routes, routes
 
     _configure_logging()
     store = _gated_store()
@@ -84,6 +84,7 @@ def _install(flask_app: Any, *, auth: bool) -> None:
 
     routes.register(flask_app, _gated_store, status_extra)
     request_routes.register(flask_app, _gated_store, routes.paths)
+    attestation_routes.register(flask_app, _gated_store)
     if auth:
         _allow_our_routes_under_auth()
         flask_app.before_request(_webhooks_admin_only)
@@ -117,6 +118,19 @@ def _allow_our_routes_under_auth() -> None:
         for path in routes.paths(f"{request_routes.PREFIX}/{action}"):
             for method in methods:
                 table[(path, method)] = check
+    _allow_attestation_routes(table, auth)
+
+
+def _allow_attestation_routes(table: Any, auth: Any) -> None:
+    from mlflow_supplychain.server import attestation_routes as att
+    from mlflow_supplychain.server.routes import paths
+
+    for path in paths(att.SUBMIT):
+        # Any authenticated caller: the Ed25519 signature is the authorization (checked in
+        # the handler), so only the sidecar's key can get an attestation stored.
+        table[(path, "POST")] = lambda: True
+    for path in paths(att.GET):
+        table[(path, "GET")] = auth.validate_can_read_registered_model
 
 
 def _webhooks_admin_only() -> Any:

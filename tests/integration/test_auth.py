@@ -88,3 +88,31 @@ def test_webhooks_are_admin_only(auth_server, alice, admin):
     assert _api(auth_server, "DELETE", "mlflow/webhooks/nope", admin).status_code == 404
     assert _api(auth_server, "PATCH", "mlflow/webhooks/nope", alice,
                 json={"status": "DISABLED"}).status_code == 403
+
+
+def test_attestation_endpoints_under_auth(auth_server, alice, unique_model_name):
+    from mlflow_supplychain.integrity import attest
+
+    from .sidecar.attestation_helpers import make_payload
+
+    _api(auth_server, "POST", "mlflow/registered-models/create", alice,
+         json={"name": unique_model_name})
+    _api(auth_server, "POST", "mlflow/model-versions/create", alice,
+         json={"name": unique_model_name, "source": "s3://corp-models/a"})
+    status = _api(auth_server, "GET", "mlflow-supplychain/status", alice).json()
+    key = attest.load_private_key(auth_server.data_dir / "attestation-signing.key")
+    payload = make_payload(auth_server, unique_model_name, "1",
+                           policy_digest=status["policy"]["digest"])
+    body = {"payload": payload.model_dump(mode="json"), "signature": attest.sign(payload, key)}
+    forged = {**body, "signature": attest.sign(payload, attest.Ed25519PrivateKey.generate())}
+
+    # any authenticated caller may submit; only the signature decides
+    assert _api(auth_server, "POST", "mlflow-supplychain/attestations/submit", None,
+                json=body).status_code == 401
+    assert _api(auth_server, "POST", "mlflow-supplychain/attestations/submit", alice,
+                json=forged).status_code == 403
+    assert _api(auth_server, "POST", "mlflow-supplychain/attestations/submit", alice,
+                json=body).status_code == 200
+    got = _api(auth_server, "GET", "mlflow-supplychain/attestations/get", alice,
+               params={"name": unique_model_name, "version": "1"})
+    assert got.status_code == 200 and got.json()["verified"] is True

@@ -1,0 +1,249 @@
+"""Stored scan attestations: accept a signed submission, read the latest one back as evidence.
+
+Rows live in ``supplychain_scan_attestations`` (the store's database). A row is only evidence
+while its signature verifies with the server's public key *now*: the provider re-verifies on
+every read, so editing a stored payload (or swapping the server key) makes it worthless.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import select
+from sqlalchemy.engine import Connection, Engine
+
+from mlflow_supplychain.errors import IntegrityError, Problem
+from mlflow_supplychain.governance import audit
+from mlflow_supplychain.governance.tables import scan_attestations
+from mlflow_supplychain.integrity.attest import AttestationPayload, load_public_key, verify_payload
+from mlflow_supplychain.policy.evidence import ArtifactEvidence, ScanEvidence
+from mlflow_supplychain.policy.schema import FormatVerdict, Policy, Requirement
+
+PUBLIC_KEY_ENV_VAR = "MLFLOW_SUPPLYCHAIN_ATTESTATION_PUBLIC_KEY"
+CLOCK_SKEW = timedelta(minutes=5)
+
+_logger = logging.getLogger(__name__)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class _KeyCache:
+    """The server's public key, loaded once per path (the env var is read on every call)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._path: str | None = None
+        self._key: Ed25519PublicKey | None = None
+
+    def get(self) -> Ed25519PublicKey | None:
+        path = os.environ.get(PUBLIC_KEY_ENV_VAR)
+        if not path:
+            return None
+        with self._lock:
+            if path != self._path:
+                self._key = load_public_key(Path(path))
+                self._path = path
+            return self._key
+
+
+_keys = _KeyCache()
+
+
+def configured_public_key() -> Ed25519PublicKey | None:
+    """The public key named by ``MLFLOW_SUPPLYCHAIN_ATTESTATION_PUBLIC_KEY``; None when unset.
+
+    Raises:
+        IntegrityError: the variable names an unreadable file or not an Ed25519 key.
+    """
+    return _keys.get()
+
+
+@dataclass(frozen=True)
+class StoredAttestation:
+    """One stored row, parsed; ``payload`` is None when the stored text no longer parses."""
+
+    id: int
+    model_name: str
+    version: str
+    payload_text: str
+    signature: str
+    key_id: str
+    created_at: int
+    payload: AttestationPayload | None
+
+    def verified(self, public_key: Ed25519PublicKey | None) -> bool:
+        """Whether the stored payload, as stored now, verifies with ``public_key``."""
+        if public_key is None or self.payload is None:
+            return False
+        # Verify the stored text itself, not a re-encoding: a reordered or padded row fails.
+        return (self.payload.canonical_bytes() == self.payload_text.encode("utf-8")
+                and verify_payload(self.payload, self.signature, public_key))
+
+
+def _parse(text: str) -> AttestationPayload | None:
+    try:
+        return AttestationPayload.parse(json.loads(text))
+    except (ValueError, IntegrityError):
+        return None
+
+
+def latest(conn: Connection, name: str, version: str) -> StoredAttestation | None:
+    """The newest stored attestation for ``name``/``version`` (one query)."""
+    row = conn.execute(
+        select(scan_attestations)
+        .where(scan_attestations.c.model_name == name, scan_attestations.c.version == version)
+        .order_by(scan_attestations.c.id.desc()).limit(1)).first()
+    if row is None:
+        return None
+    return StoredAttestation(id=row.id, model_name=row.model_name, version=row.version,
+                             payload_text=row.payload, signature=row.signature,
+                             key_id=row.key_id, created_at=row.created_at,
+                             payload=_parse(row.payload))
+
+
+def _reject(summary: str, where: str, what: str, fix: str) -> IntegrityError:
+    return IntegrityError(summary, [Problem(where, what, fix)])
+
+
+def check_submission(payload: AttestationPayload, signature: str,
+                     public_key: Ed25519PublicKey | None, *, policy_digest: str,
+                     previous: StoredAttestation | None, now: datetime | None = None) -> None:
+    """Decide whether a submitted attestation may be stored (the version's existence is the
+    caller's check).
+
+    Raises:
+        IntegrityError: no key configured, bad signature, another policy, a time in the future,
+            or older than the attestation already stored (a replay of an earlier scan).
+    """
+    if public_key is None:
+        raise _reject("Attestations cannot be verified", PUBLIC_KEY_ENV_VAR, "is not set",
+                      "start the server with 'mlflow-supplychain server' or point the variable "
+                      "at the sidecar's public key")
+    if not verify_payload(payload, signature, public_key):
+        raise _reject("Attestation signature does not verify", "signature",
+                      "is not the configured key's signature over this payload",
+                      "submit attestations signed by the sidecar's key")
+    if payload.policy_digest != policy_digest:
+        raise _reject("Attestation is stale", "policy_digest",
+                      f"is {payload.policy_digest}, the server enforces {policy_digest}",
+                      "rescan under the current policy ('mlflow-supplychain reconcile')")
+    moment = now or datetime.now(timezone.utc)
+    scanned = _scanned_at(payload)
+    if scanned is None or scanned > moment + CLOCK_SKEW:
+        raise _reject("Attestation time is invalid", "scanned_at",
+                      f"{payload.scanned_at!r} is unparseable or in the future",
+                      "check the sidecar host's clock")
+    before = _scanned_at(previous.payload) if previous and previous.payload else None
+    if before is not None and scanned < before:
+        raise _reject("Attestation is older than the stored one", "scanned_at",
+                      f"{payload.scanned_at} precedes {previous.payload.scanned_at}"  # type: ignore[union-attr]
+                      , "submit a fresh scan")
+
+
+def _scanned_at(payload: AttestationPayload) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(payload.scanned_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None
+
+
+def store(conn: Connection, payload: AttestationPayload, signature: str, *,
+          policy_digest: str, actor: str) -> int:
+    """Insert the attestation and its ``attestation.accept`` audit record (caller's transaction).
+
+    Returns the row id.
+    """
+    now = _now_ms()
+    result = conn.execute(scan_attestations.insert().values(
+        model_name=payload.model_name, version=payload.version,
+        artifact_digest=payload.artifact_digest,
+        payload=payload.canonical_bytes().decode("utf-8"), signature=signature,
+        key_id=payload.key_id, created_at=now))
+    audit.append(conn, actor=actor, action="attestation.accept",
+                 subject=f"models:/{payload.model_name}/{payload.version}",
+                 payload={"artifact_digest": payload.artifact_digest, "verdict": payload.verdict,
+                          "findings": len(payload.findings), "key_id": payload.key_id,
+                          "scanner_version": payload.scanner_version},
+                 policy_digest=policy_digest, ts_ms=now)
+    key = result.inserted_primary_key
+    return int(key[0]) if key else 0
+
+
+def record_rejection(engine: Engine, *, subject: str, reason: str, policy_digest: str,
+                     actor: str) -> None:
+    """Append an ``attestation.reject`` audit record; a failure is logged, never raised."""
+    try:
+        with engine.begin() as conn:
+            audit.append(conn, actor=actor, action="attestation.reject", subject=subject,
+                         payload={"reason": reason[:300]}, policy_digest=policy_digest,
+                         ts_ms=_now_ms())
+    except Exception as exc:  # noqa: BLE001 - the rejection itself stands regardless
+        _logger.error("could not audit an attestation rejection: %s", type(exc).__name__)
+
+
+def scan_evidence(payload: AttestationPayload, signature_valid: bool) -> ScanEvidence:
+    """The engine's view of an attestation."""
+    verdict = None if payload.verdict == "error" else FormatVerdict(payload.verdict)
+    return ScanEvidence(model_name=payload.model_name, version=payload.version,
+                        artifact_digest=payload.artifact_digest,
+                        policy_digest=payload.policy_digest, verdict=verdict,
+                        findings=payload.findings, signature_valid=signature_valid)
+
+
+class AttestationProvider:
+    """Gate evidence from the latest stored attestation, re-verified on every read.
+
+    Until the store binds its database, or when the query fails, it provides nothing: the scan
+    and hash requirements then deny (fail closed).
+    """
+
+    requirements = frozenset({Requirement.SCAN_PASSED, Requirement.HASH_MATCH})
+
+    def __init__(self) -> None:
+        self._engine: Engine | None = None
+
+    def bind(self, engine: Engine) -> None:
+        """Read attestations from ``engine`` (the registry store's database)."""
+        self._engine = engine
+
+    def provide(self, record: Any, policy: Policy, intake: Mapping[str, str]) -> Mapping[str, Any]:
+        if self._engine is None:
+            return {}
+        try:
+            with self._engine.connect() as conn:
+                stored = latest(conn, record.name, str(record.version))
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            _logger.error("attestation lookup failed for %s/%s: %s", record.name,
+                          record.version, type(exc).__name__)
+            return {}
+        if stored is None or stored.payload is None:
+            return {}
+        try:
+            key = configured_public_key()
+        except IntegrityError as exc:
+            _logger.error("attestation public key unusable: %s", exc.summary)
+            key = None
+        valid = stored.verified(key)
+        if not valid:
+            _logger.warning("stored attestation %d for %s/%s does not verify", stored.id,
+                            record.name, record.version)
+        payload = stored.payload
+        fields: dict[str, Any] = {"scan": scan_evidence(payload, valid)}
+        if valid:  # an unverified manifest is no evidence of the bytes either
+            fields["artifacts"] = ArtifactEvidence(digest=payload.artifact_digest,
+                                                   files=dict(payload.files))
+        return fields

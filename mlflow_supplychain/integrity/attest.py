@@ -1,0 +1,205 @@
+"""Signed scan attestations: what the sidecar scanned, under which policy, with what verdict.
+
+Pure: no MLflow, no network. The sidecar builds an :class:`AttestationPayload`, signs its
+canonical JSON bytes with an Ed25519 private key (:func:`sign`), and submits payload and
+signature; the registry store verifies them with the public key (:func:`verify`) on submission
+and again every time it reads the stored row (a row edited in the database must not count).
+
+The signature covers the subject (model name and version), the artifact digest (the whole
+manifest is included), the scanner and policy digests: an attestation for other bytes, another
+version or another policy is worthless even though its signature verifies.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mlflow_supplychain.digests import canonical_json, is_digest, is_sha256_hex
+from mlflow_supplychain.errors import IntegrityError, Problem
+
+ATTESTATION_TYPE: Literal["mlflow-supplychain/scan-attestation/v1"] = (
+    "mlflow-supplychain/scan-attestation/v1")
+Verdict = Literal["permitted", "sandboxed", "prohibited", "error"]
+MAX_FINDINGS = 200
+MAX_FINDING_LEN = 500
+
+
+class AttestationPayload(BaseModel):
+    """The signed statement. Canonical JSON of :meth:`model_dump` is what is signed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["mlflow-supplychain/scan-attestation/v1"] = ATTESTATION_TYPE
+    model_name: str = Field(min_length=1, max_length=256)
+    version: str = Field(pattern=r"^[1-9][0-9]{0,18}$")
+    artifact_digest: str
+    files: dict[str, str] = Field(description="Relative POSIX path -> sha256 hex (manifest).")
+    verdict: Verdict
+    findings: tuple[str, ...] = Field((), max_length=MAX_FINDINGS)
+    formats: dict[str, str] = Field(default_factory=dict, description="Path -> format name.")
+    scanner_version: str = Field(min_length=1, max_length=64)
+    policy_digest: str
+    scanned_at: str = Field(description="ISO 8601 UTC time of the scan.")
+    key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
+
+    @field_validator("artifact_digest", "policy_digest")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        if not is_digest(value):
+            raise ValueError("must look like sha256:<64 lowercase hex characters>")
+        return value
+
+    @field_validator("files")
+    @classmethod
+    def _files(cls, value: dict[str, str]) -> dict[str, str]:
+        for path, hexdigest in value.items():
+            if not is_sha256_hex(hexdigest):
+                raise ValueError(f"{path!r}: sha256 must be 64 lowercase hex characters")
+        return value
+
+    @field_validator("findings")
+    @classmethod
+    def _findings(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(f[:MAX_FINDING_LEN] for f in value)
+
+    def canonical_bytes(self) -> bytes:
+        """The bytes that are signed: canonical JSON of every field."""
+        return canonical_json(self.model_dump(mode="json"))
+
+    @classmethod
+    def parse(cls, value: Any) -> AttestationPayload:
+        """Validate a decoded JSON object.
+
+        Raises:
+            IntegrityError: not a well-formed attestation payload.
+        """
+        try:
+            return cls.model_validate(value)
+        except ValidationError as exc:
+            problems = [Problem(".".join(str(p) for p in err["loc"]) or "payload", err["msg"],
+                                "submit a payload built by mlflow-supplychain's sidecar")
+                        for err in exc.errors()[:10]]
+            raise IntegrityError("Malformed scan attestation", problems) from None
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 with seconds (``2026-01-01T12:00:00Z``)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """First 16 hex characters of sha256 over the raw 32-byte public key."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def sign(payload: AttestationPayload, private_key: Ed25519PrivateKey) -> str:
+    """Base64 Ed25519 signature over ``payload.canonical_bytes()``."""
+    return base64.b64encode(private_key.sign(payload.canonical_bytes())).decode("ascii")
+
+
+def verify(payload_bytes: bytes, signature: str, public_key: Ed25519PublicKey) -> bool:
+    """Whether ``signature`` (base64) is ``public_key``'s signature over ``payload_bytes``.
+
+    Never raises: malformed base64 or a wrong-length signature simply does not verify.
+    """
+    try:
+        raw = base64.b64decode(signature.encode("ascii"), validate=True)
+        public_key.verify(raw, payload_bytes)
+    except (InvalidSignature, binascii.Error, ValueError, UnicodeEncodeError):
+        return False
+    return True
+
+
+def verify_payload(payload: AttestationPayload, signature: str,
+                   public_key: Ed25519PublicKey) -> bool:
+    """:func:`verify` over the payload's canonical bytes, and its key id must be this key's."""
+    return (payload.key_id == key_id(public_key)
+            and verify(payload.canonical_bytes(), signature, public_key))
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+def generate_key_pair(private_path: Path, public_path: Path) -> str:
+    """Create an Ed25519 key pair as PEM files (private key mode 0600) unless it exists.
+
+    Returns the key id. An existing pair is kept (idempotent), so a restarted server keeps
+    accepting attestations signed before the restart.
+
+    Raises:
+        IntegrityError: only one of the two files exists, or they cannot be written/read.
+    """
+    if private_path.exists() and public_path.exists():
+        return key_id(load_public_key(public_path))
+    if private_path.exists() or public_path.exists():
+        raise IntegrityError("Incomplete attestation key pair", [Problem(
+            str(private_path if private_path.exists() else public_path), "exists without its pair",
+            "restore the missing file, or delete both to generate a new pair (attestations "
+            "signed with the old key then stop counting; run 'mlflow-supplychain reconcile')")])
+    private_key = Ed25519PrivateKey.generate()
+    pem = private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+    try:
+        fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+        public_path.write_bytes(private_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    except OSError as exc:
+        raise IntegrityError("Cannot write the attestation key pair", [Problem(
+            str(private_path.parent), exc.strerror or str(exc), "use a writable data directory")
+        ]) from None
+    return key_id(private_key.public_key())
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise IntegrityError("Cannot read an attestation key", [Problem(
+            str(path), exc.strerror or str(exc), "check the key path and permissions")]) from None
+
+
+def load_private_key(path: Path) -> Ed25519PrivateKey:
+    """The Ed25519 private key in PEM file ``path``.
+
+    Raises:
+        IntegrityError: unreadable, or not an unencrypted Ed25519 private key.
+    """
+    try:
+        key = serialization.load_pem_private_key(_read(path), password=None)
+    except (ValueError, TypeError):
+        key = None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise IntegrityError("Not an Ed25519 private key", [Problem(
+            str(path), "is not an unencrypted PEM Ed25519 private key",
+            "point at the attestation-signing.key the server generated")])
+    return key
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    """The Ed25519 public key in PEM file ``path``.
+
+    Raises:
+        IntegrityError: unreadable, or not an Ed25519 public key.
+    """
+    try:
+        key = serialization.load_pem_public_key(_read(path))
+    except (ValueError, TypeError):
+        key = None
+    if not isinstance(key, Ed25519PublicKey):
+        raise IntegrityError("Not an Ed25519 public key", [Problem(
+            str(path), "is not a PEM Ed25519 public key",
+            "point at the attestation-signing.pub the server generated")])
+    return key

@@ -1,0 +1,137 @@
+"""Scan attestation endpoints, under ``/api/2.0/mlflow-supplychain/attestations/`` (+ ajax twin).
+
+- ``POST attestations/submit`` ``{"payload": {...}, "signature": "<base64>"}``: verify the
+  Ed25519 signature with the server's public key, check the version exists and the policy is
+  current, store the row with an ``attestation.accept`` audit record, then write the
+  ``supplychain.scan.*`` / ``supplychain.integrity.*`` visibility tags. Refusals are audited
+  as ``attestation.reject``. The signature is the authorization: under basic-auth any
+  authenticated caller may submit, and only a verifying submission is stored.
+- ``GET attestations/get?name=&version=``: the latest stored attestation, its signature, and
+  ``verified`` (re-checked now). Needs read permission on the model under basic-auth.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from mlflow.entities.model_registry import ModelVersionTag
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import (
+    INVALID_PARAMETER_VALUE,
+    PERMISSION_DENIED,
+    RESOURCE_DOES_NOT_EXIST,
+)
+from mlflow.server.handlers import catch_mlflow_exception
+
+from mlflow_supplychain.errors import IntegrityError
+from mlflow_supplychain.governance import attestations
+from mlflow_supplychain.integrity.attest import AttestationPayload
+from mlflow_supplychain.registry.tags import plugin_writes
+from mlflow_supplychain.server.routes import NAMESPACE, paths
+
+SUBMIT = NAMESPACE + "/attestations/submit"
+GET = NAMESPACE + "/attestations/get"
+MAX_BODY = 8 * 1024 * 1024  # a manifest of ~50k files
+
+
+def visibility_tags(payload: AttestationPayload, prefix: str) -> dict[str, str]:
+    """The reserved tags written after an accepted attestation (for people, not the gate)."""
+    return {
+        prefix + "scan.verdict": payload.verdict,
+        prefix + "scan.policy_digest": payload.policy_digest,
+        prefix + "scan.attested_at": payload.scanned_at,
+        prefix + "scan.findings": str(len(payload.findings)),
+        prefix + "integrity.digest": payload.artifact_digest,
+    }
+
+
+def _body() -> dict[str, Any]:
+    if (request.content_length or 0) > MAX_BODY:
+        raise MlflowException("Attestation body too large.", INVALID_PARAMETER_VALUE)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise MlflowException("Expected a JSON object {\"payload\": ..., \"signature\": ...}.",
+                              INVALID_PARAMETER_VALUE)
+    return body
+
+
+def register(app: Flask, store_getter: Callable[[], Any]) -> None:
+    """Add the attestation endpoints to MLflow's Flask ``app``."""
+
+    @catch_mlflow_exception
+    def submit_view() -> Response:
+        body = _body()
+        signature = body.get("signature")
+        if not isinstance(signature, str) or not signature or len(signature) > 128:
+            raise MlflowException("'signature' must be a base64 string.", INVALID_PARAMETER_VALUE)
+        store = store_getter()
+        policy = store.gate.holder.policy
+        try:
+            payload = AttestationPayload.parse(body.get("payload"))
+        except IntegrityError as exc:
+            raise MlflowException(exc.diagnostics(), INVALID_PARAMETER_VALUE) from None
+        subject = f"models:/{payload.model_name}/{payload.version}"
+        actor = f"sidecar:{payload.key_id}"
+
+        def refuse(reason: str, code: int) -> MlflowException:
+            attestations.record_rejection(store.engine, subject=subject, reason=reason,
+                                          policy_digest=policy.digest, actor=actor)
+            return MlflowException(reason, code)
+
+        try:
+            store.get_model_version(payload.model_name, payload.version)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                raise refuse(f"Attestation subject {subject} does not exist.",
+                             RESOURCE_DOES_NOT_EXIST) from None
+            raise
+        try:
+            key = attestations.configured_public_key()
+            with store.engine.begin() as conn:
+                previous = attestations.latest(conn, payload.model_name, payload.version)
+                attestations.check_submission(payload, signature, key,
+                                              policy_digest=policy.digest, previous=previous)
+                row_id = attestations.store(conn, payload, signature,
+                                            policy_digest=policy.digest, actor=actor)
+        except IntegrityError as exc:
+            raise refuse(exc.diagnostics(), PERMISSION_DENIED) from None
+        with plugin_writes():
+            for key_name, value in visibility_tags(payload, policy.reserved_tag_prefix).items():
+                store.set_model_version_tag(payload.model_name, payload.version,
+                                            ModelVersionTag(key_name, value))
+        return jsonify({"id": row_id, "accepted": True})
+
+    @catch_mlflow_exception
+    def get_view() -> Response:
+        name = request.args.get("name", "")
+        version = request.args.get("version", "")
+        if not name or not version.isdigit():
+            raise MlflowException("'name' and a numeric 'version' are required.",
+                                  INVALID_PARAMETER_VALUE)
+        store = store_getter()
+        with store.engine.connect() as conn:
+            stored = attestations.latest(conn, name, version)
+        if stored is None:
+            raise MlflowException(f"No attestation is stored for models:/{name}/{version}.",
+                                  RESOURCE_DOES_NOT_EXIST)
+        try:
+            key = attestations.configured_public_key()
+        except IntegrityError:
+            key = None
+        try:
+            payload_obj: Any = json.loads(stored.payload_text)
+        except ValueError:
+            payload_obj = stored.payload_text
+        return jsonify({"payload": payload_obj, "signature": stored.signature,
+                        "key_id": stored.key_id, "created_at": stored.created_at,
+                        "verified": stored.verified(key)})
+
+    for path in paths(SUBMIT):
+        app.add_url_rule(path, endpoint=f"mlflow_supplychain_attestation_submit:{path}",
+                         view_func=submit_view, methods=["POST"])
+    for path in paths(GET):
+        app.add_url_rule(path, endpoint=f"mlflow_supplychain_attestation_get:{path}",
+                         view_func=get_view, methods=["GET"])

@@ -1,0 +1,53 @@
+"""Build and submit signed attestations against a running server (tests only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from mlflow_supplychain.integrity import attest
+from mlflow_supplychain.testing.pytest_plugin import RunningServer
+
+SUBMIT = "/api/2.0/mlflow-supplychain/attestations/submit"
+GET = "/api/2.0/mlflow-supplychain/attestations/get"
+DIGEST = "sha256:" + "a" * 64
+
+
+def server_key(server: RunningServer) -> Ed25519PrivateKey:
+    return attest.load_private_key(server.data_dir / "attestation-signing.key")
+
+
+def policy_digest(server: RunningServer) -> str:
+    status = requests.get(f"{server.url}/api/2.0/mlflow-supplychain/status", timeout=10)
+    return str(status.json()["policy"]["digest"])
+
+
+def make_payload(server: RunningServer, name: str, version: str, *,
+                 key: Ed25519PrivateKey | None = None, **changes: Any
+                 ) -> attest.AttestationPayload:
+    key = key or server_key(server)
+    fields: dict[str, Any] = {
+        "model_name": name, "version": version, "artifact_digest": DIGEST,
+        "files": {"model.safetensors": "c" * 64}, "verdict": "permitted", "findings": [],
+        "formats": {"model.safetensors": "safetensors"}, "scanner_version": "test",
+        "policy_digest": changes.pop("policy_digest", None) or policy_digest(server),
+        "scanned_at": attest.now_iso(),
+        "key_id": attest.key_id(key.public_key())}
+    fields.update(changes)
+    return attest.AttestationPayload.model_validate(fields)
+
+
+def submit(server: RunningServer, payload: attest.AttestationPayload,
+           key: Ed25519PrivateKey | None = None, *, root: str = "/api/2.0",
+           signature: str | None = None) -> requests.Response:
+    sig = signature if signature is not None else attest.sign(payload, key or server_key(server))
+    return requests.post(f"{server.url}{SUBMIT.replace('/api/2.0', root)}",
+                         json={"payload": payload.model_dump(mode="json"), "signature": sig},
+                         timeout=30)
+
+
+def fetch(server: RunningServer, name: str, version: str) -> requests.Response:
+    return requests.get(f"{server.url}{GET}", params={"name": name, "version": version},
+                        timeout=30)
