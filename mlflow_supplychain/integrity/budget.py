@@ -30,14 +30,11 @@ class _Cancelled(Exception):
 class Rehash:
     """The outcome: a manifest, or why there is none."""
 
-    manifest: Manifest | None
+    digest: str | None
+    """The manifest digest of the bytes re-hashed now; None when not re-verified."""
     seconds: float
     reason: str | None = None
     """None on success; otherwise why re-verification did not happen (for logs and messages)."""
-
-    @property
-    def digest(self) -> str | None:
-        return self.manifest.digest if self.manifest is not None else None
 
 
 Materialize = Callable[[], "tuple[Path, Callable[[], None]]"]
@@ -83,5 +80,5 @@ def rehash_within(materialize: Materialize, budget: float, *,
         return Rehash(None, elapsed, f"re-hashing did not finish within {budget:g} s")
     manifest = box.get("manifest")
     if isinstance(manifest, Manifest):
-        return Rehash(manifest, elapsed)
+        return Rehash(manifest.digest, elapsed)
     return Rehash(None, elapsed, str(box.get("error", "re-hashing was cancelled")))
