@@ -101,11 +101,17 @@ def verify(manifest_file: Path, local: Path | None, tracking_uri: str | None) ->
             actual = build_manifest(directory)
     mismatches = compare(pinned.files, actual)
     standing = current_standing(pinned, client)
+    alias_now = _alias_now(mlflow_client, pinned.model_name, pinned.alias)
+    if alias_now is not None and alias_now != pinned.version:
+        # Not a mismatch: these bytes are still approved. Worth knowing (e.g. after a rollback).
+        click.echo(f"note: @{pinned.alias} now points to version {alias_now}, the manifest "
+                   f"pins {pinned.version}", err=True)
     ok = not mismatches and not standing and actual.digest == pinned.artifact_digest
     _emit({"verified": ok, "model": pinned.pinned_uri, "artifact_digest": actual.digest,
            "expected_digest": pinned.artifact_digest,
            "mismatches": [m.as_dict() for m in mismatches],
-           "registry_problems": [{"where": p.where, "what": p.what} for p in standing]})
+           "registry_problems": [{"where": p.where, "what": p.what} for p in standing],
+           "alias": pinned.alias, "alias_version_now": alias_now})
     problems: list[Problem] = [m.problem() for m in mismatches] + standing
     if ok:
         click.echo(f"verified: {pinned.pinned_uri}, {len(actual.files)} files, "
@@ -115,6 +121,17 @@ def verify(manifest_file: Path, local: Path | None, tracking_uri: str | None) ->
     for problem in problems:
         click.echo(f"  - {problem.render()}", err=True)
     return ExitCode.DENIED
+
+
+def _alias_now(mlflow_client: Any, name: str, alias: str | None) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    if alias is None:
+        return None
+    try:
+        return str(mlflow_client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None  # alias deleted: reported as None
 
 
 @deploy.command()

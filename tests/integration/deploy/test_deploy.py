@@ -130,12 +130,17 @@ def test_loader_refuses_prohibited_models(tracking: RunningServer, unique_model_
 
 
 def test_rollback_moves_the_alias_through_the_gate(promoted: Registered,
-                                                   tracking: RunningServer) -> None:
+                                                   tracking: RunningServer,
+                                                   tmp_path: Path) -> None:
     client = MlflowClient(tracking.url, tracking.url)
     newer = attest(tracking, promoted.name, sklearn_version(promoted.name))
     client.set_model_version_tag(promoted.name, newer.version,
                                  "supplychain.intake.rollback.version", promoted.version)
     client.set_registered_model_alias(promoted.name, "production", newer.version)
+    pinned = tmp_path / "newer.json"
+    assert cli("deploy", "manifest", f"models:/{promoted.name}@production", "-o", str(pinned),
+               "--tracking-uri", tracking.url)[0] == ExitCode.OK
+    assert json.loads(pinned.read_text())["rollback_version"] == promoted.version
 
     code, done, err = cli("deploy", "rollback", promoted.name, "--alias", "production",
                           "--tracking-uri", tracking.url)
@@ -144,6 +149,10 @@ def test_rollback_moves_the_alias_through_the_gate(promoted: Registered,
                     "from_version": newer.version, "to_version": promoted.version}
     assert client.get_model_version_by_alias(promoted.name, "production").version == \
         promoted.version
+    # The newer version's manifest still verifies (its bytes are approved); the move is noted.
+    code, report, err = cli("deploy", "verify", str(pinned))
+    assert code == ExitCode.OK and report["alias_version_now"] == promoted.version
+    assert "now points to version" in err
 
     # Rolling back to a version the gate no longer allows (its bytes changed) is denied.
     client.set_registered_model_alias(promoted.name, "production", newer.version)

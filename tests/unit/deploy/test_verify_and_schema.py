@@ -116,3 +116,15 @@ def test_importing_the_package_stays_cheap() -> None:
                           "print('mlflow' in sys.modules)")], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"  # the loader imports MLflow only when called
+
+
+def test_loader_warns_but_keeps_a_verified_model_when_the_record_fails(tmp_path: Path) -> None:
+    from mlflow_supplychain.deploy.loader import _record
+    from mlflow_supplychain.errors import Problem, RegistryError
+
+    class Unreachable:
+        def record_deployment(self, **kwargs: object) -> None:
+            raise RegistryError("Cannot reach the MLflow server", [Problem("x", "y")])
+
+    with pytest.warns(RuntimeWarning, match="audit record was not written"):
+        _record(Unreachable(), _manifest(_tree(tmp_path / "m")))
