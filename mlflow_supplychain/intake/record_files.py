@@ -8,12 +8,9 @@ from typing import Any
 
 import yaml
 
+from mlflow_supplychain.documents import StrictLoader, line_index
 from mlflow_supplychain.errors import EvidenceError, Problem
 from mlflow_supplychain.intake.records import IntakeRecord, parse_record
-
-# The policy loader's strict YAML reading (no duplicate keys, no anchors/aliases) is exactly
-# what a record file needs too. TODO(merge): lift both into one shared YAML-reading module.
-from mlflow_supplychain.policy.loader import _line_index, _StrictLoader
 
 MAX_RECORD_BYTES = 1 << 20
 
@@ -52,7 +49,7 @@ def parse_record_text(text: str, *, source: str = "<record>") -> IntakeRecord:
     """
     summary = f"Intake record {source} is invalid"
     try:
-        loader = _StrictLoader(text)
+        loader = StrictLoader(text)
         try:
             node = loader.get_single_node()
             data: Any = loader.construct_document(node) if node is not None else None
@@ -67,7 +64,7 @@ def parse_record_text(text: str, *, source: str = "<record>") -> IntakeRecord:
     if node is None:
         raise EvidenceError(summary, [Problem(source, "is empty",
                                               "start from 'mlflow-supplychain intake template'")])
-    lines = dict(_line_index(node))
+    lines = dict(line_index(node))
 
     def locate(loc: tuple[str | int, ...]) -> str:
         while loc and loc not in lines:
