@@ -8,10 +8,14 @@ name the line.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import yaml
+
+from mlflow_supplychain.errors import Problem, SupplyChainError
 
 Loc = tuple[str | int, ...]
 
@@ -55,3 +59,33 @@ def line_index(node: Any, path: Loc = ()) -> Iterator[tuple[Loc, int]]:
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             yield from line_index(item, (*path, i))
+
+
+MAX_DOCUMENT_BYTES = 1 << 20
+
+
+def read_document(path: str | os.PathLike[str], *, kind: str, error: type[SupplyChainError],
+                  create_hint: str, limit: int = MAX_DOCUMENT_BYTES) -> str:
+    """Read a small UTF-8 document a person wrote (a policy, an intake record).
+
+    ``kind`` names it in messages ("Policy file", "Intake record"); ``create_hint`` is the fix
+    for a missing file.
+
+    Raises:
+        SupplyChainError: (of class ``error``) the file is missing, too large or unreadable.
+    """
+    where = str(path)
+    try:
+        size = os.path.getsize(path)
+        if size > limit:
+            raise error(f"{kind} {where} is invalid", [Problem(
+                where, f"is {size} bytes; the limit is {limit}",
+                f"a {kind.lower()} is a short YAML document; check you passed the right file")])
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{kind} {where} does not exist",
+                    [Problem(where, "not found", create_hint)]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{kind} {where} cannot be read", [Problem(
+            where, f"{type(exc).__name__}: {exc}",
+            "check the path, permissions and encoding (UTF-8)")]) from None

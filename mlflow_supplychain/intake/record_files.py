@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from mlflow_supplychain.documents import StrictLoader, line_index
+from mlflow_supplychain.documents import StrictLoader, line_index, read_document
 from mlflow_supplychain.errors import EvidenceError, Problem
 from mlflow_supplychain.intake.records import IntakeRecord, parse_record
 
@@ -22,22 +21,9 @@ def load_record(path: str | os.PathLike[str]) -> IntakeRecord:
         EvidenceError: the file is missing, unreadable, not YAML/JSON, or not a valid record.
     """
     where = str(path)
-    try:
-        size = os.path.getsize(path)
-        if size > MAX_RECORD_BYTES:
-            raise EvidenceError(f"Intake record {where} is invalid", [Problem(
-                where, f"is {size} bytes; the limit is {MAX_RECORD_BYTES}",
-                "an intake record is a short YAML document; check you passed the right file")])
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise EvidenceError(f"Intake record {where} does not exist", [Problem(
-            where, "not found",
-            "pass the path of your record (create one with 'mlflow-supplychain intake template')",
-        )]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvidenceError(f"Intake record {where} cannot be read", [Problem(
-            where, f"{type(exc).__name__}: {exc}", "check the path, permissions and encoding "
-            "(UTF-8)")]) from None
+    text = read_document(path, kind="Intake record", error=EvidenceError, limit=MAX_RECORD_BYTES,
+                         create_hint="pass the path of your record (create one with "
+                                     "'mlflow-supplychain intake template')")
     return parse_record_text(text, source=where)
 
 

@@ -9,13 +9,12 @@ expand exponentially: "billion laughs"), and files over 1 MiB.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from mlflow_supplychain.documents import Loc, StrictLoader, line_index
+from mlflow_supplychain.documents import Loc, StrictLoader, line_index, read_document
 from mlflow_supplychain.errors import PolicyError, Problem
 from mlflow_supplychain.policy.schema import Policy
 
@@ -29,22 +28,9 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
         PolicyError: the file is missing, unreadable, not YAML, or not a valid policy.
     """
     where = str(path)
-    try:
-        size = os.path.getsize(path)
-        if size > MAX_POLICY_BYTES:
-            raise PolicyError(f"Policy file {where} is invalid", [Problem(
-                where, f"is {size} bytes; the limit is {MAX_POLICY_BYTES}",
-                "a policy is a short YAML document; check you passed the right file")])
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError(f"Policy file {where} does not exist", [Problem(
-            where, "not found",
-            "pass the path of your policy YAML (create one with 'mlflow-supplychain policy init')")
-        ]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"Policy file {where} cannot be read", [Problem(
-            where, f"{type(exc).__name__}: {exc}", "check the path, permissions and encoding "
-            "(UTF-8)")]) from None
+    text = read_document(path, kind="Policy file", error=PolicyError, limit=MAX_POLICY_BYTES,
+                         create_hint="pass the path of your policy YAML (create one with "
+                                     "'mlflow-supplychain policy init')")
     return parse_policy(text, source=where)
 
 

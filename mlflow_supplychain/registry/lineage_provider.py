@@ -9,12 +9,9 @@ the states come from the same pure rules the ``lineage`` command uses
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from mlflow_supplychain.intake.lineage import (
@@ -26,45 +23,41 @@ from mlflow_supplychain.intake.lineage import (
     parse_model_uri,
 )
 from mlflow_supplychain.policy.schema import Policy, Requirement
-from mlflow_supplychain.registry.evidence_reader import read_version
+from mlflow_supplychain.registry.evidence_reader import (
+    DatabaseProvider,
+    VersionRecord,
+    read_version,
+)
 
-_logger = logging.getLogger(__name__)
 _GATE_DEPTH = min(MAX_DEPTH, 16)
 
 
-class LineageProvider:
+class LineageProvider(DatabaseProvider):
     """Fills ``Evidence.lineage`` for versions whose intake names a base model."""
 
     requirements = frozenset({Requirement.LINEAGE_VERIFIED, Requirement.LICENSE_APPROVED})
 
-    def __init__(self) -> None:
-        self._engine: Engine | None = None
+    def provide(self, record: VersionRecord, policy: Policy,
+                intake: Mapping[str, str]) -> Mapping[str, Any]:
+        if not intake.get("base_model.uri"):
+            return {}  # not derived: nothing to read
+        return super().provide(record, policy, intake)
 
-    def bind(self, engine: Engine) -> None:
-        self._engine = engine
-
-    def provide(self, record: Any, policy: Policy, intake: Mapping[str, str]) -> Mapping[str, Any]:
-        base = intake.get("base_model.uri")
-        if not base or self._engine is None:
-            return {}  # no base named, or no database: the engine reports lineage.unresolved
+    def read(self, engine: Any, record: VersionRecord, policy: Policy,
+             intake: Mapping[str, str]) -> Mapping[str, Any]:
         facts = [facts_from_tags(record.name, record.version, record.tags)]
         seen = {model_uri(record.name, record.version)}
-        try:
-            with Session(self._engine) as session:
-                uri: str | None = base
-                while uri and uri not in seen and len(facts) <= _GATE_DEPTH:
-                    seen.add(uri)
-                    parsed = parse_model_uri(uri)
-                    if parsed is None:
-                        break  # external base: build_graph judges it (pinned or unknown)
-                    found = read_version(None, session, parsed[0], int(parsed[1]))
-                    if found is None:
-                        break  # not registered: unknown
-                    facts.append(facts_from_tags(found.name, found.version, found.tags))
-                    uri = facts[-1].intake.get("base_model.uri")
-        except sqlalchemy.exc.SQLAlchemyError as exc:
-            _logger.error("lineage lookup failed for %s/%s: %s", record.name, record.version,
-                          type(exc).__name__)
-            return {}
+        with Session(engine) as session:
+            uri: str | None = intake.get("base_model.uri")
+            while uri and uri not in seen and len(facts) <= _GATE_DEPTH:
+                seen.add(uri)
+                parsed = parse_model_uri(uri)
+                if parsed is None:
+                    break  # external base: build_graph judges it (pinned or unknown)
+                found = read_version(None, session, parsed[0], int(parsed[1]))
+                if found is None:
+                    break  # not registered: unknown
+                facts.append(facts_from_tags(found.name, found.version, found.tags))
+                uri = facts[-1].intake.get("base_model.uri")
         graph = build_graph(facts, policy.required_fields)
         return {"lineage": ancestors(graph, model_uri(record.name, record.version))}
