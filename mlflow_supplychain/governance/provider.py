@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy
-from sqlalchemy.engine import Engine
-
 from mlflow_supplychain.governance.requests import approvals_for_version
 from mlflow_supplychain.policy.schema import Policy, Requirement
+from mlflow_supplychain.registry.evidence_reader import DatabaseProvider, VersionRecord
 
-_logger = logging.getLogger(__name__)
 
-
-class ApprovalsProvider:
-    """Reads the approvals of a version from our tables (one query), when a profile needs them.
-
-    Until the store binds a database, or when the query fails, it provides no approvals: the
-    approval requirement then denies (fail closed).
-    """
+class ApprovalsProvider(DatabaseProvider):
+    """The approvals of a version, from our tables in one query, when a profile needs them."""
 
     requirements = frozenset({Requirement.APPROVAL})
 
-    def __init__(self) -> None:
-        self._engine: Engine | None = None
-
-    def bind(self, engine: Engine) -> None:
-        self._engine = engine
-
-    def provide(self, record: Any, policy: Policy, intake: Mapping[str, str]) -> Mapping[str, Any]:
-        if self._engine is None:
-            return {}
-        try:
-            with self._engine.connect() as conn:
-                return {"approvals": approvals_for_version(conn, record.name, record.version)}
-        except sqlalchemy.exc.SQLAlchemyError as exc:
-            _logger.error("approvals lookup failed for %s/%s: %s", record.name, record.version,
-                          type(exc).__name__)
-            return {}
+    def read(self, engine: Any, record: VersionRecord, policy: Policy,
+             intake: Mapping[str, str]) -> Mapping[str, Any]:
+        with engine.connect() as conn:
+            return {"approvals": approvals_for_version(conn, record.name, record.version)}

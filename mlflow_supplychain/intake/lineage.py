@@ -58,6 +58,25 @@ class VersionFacts:
         return model_uri(self.name, self.version)
 
 
+INTAKE_TAG_PREFIX = "supplychain.intake."
+SCAN_VERDICT_TAG = "supplychain.scan.verdict"
+ARTIFACT_DIGEST_TAG = "supplychain.integrity.digest"
+FLAGGING_VERDICTS = frozenset({"prohibited", "error"})
+
+
+def facts_from_tags(name: str, version: str, tags: Mapping[str, str],
+                    aliases: tuple[str, ...] = ()) -> VersionFacts:
+    """A version's lineage facts from its registry tags: intake fields, scan flags, digest."""
+    verdict = tags.get(SCAN_VERDICT_TAG)
+    return VersionFacts(
+        name=name, version=version,
+        intake={k[len(INTAKE_TAG_PREFIX):]: v for k, v in tags.items()
+                if k.startswith(INTAKE_TAG_PREFIX)},
+        aliases=aliases,
+        flags=(f"scan verdict {verdict}",) if verdict in FLAGGING_VERDICTS else (),
+        artifact_digest=tags.get(ARTIFACT_DIGEST_TAG))
+
+
 def model_uri(name: str, version: str) -> str:
     return f"models:/{name}/{version}"
 
@@ -187,8 +206,9 @@ def _with_digest_checks(graph: LineageGraph, by_uri: Mapping[str, VersionFacts])
         if declared and recorded and declared != recorded:
             node = nodes[base]
             why = f"{derived} declares digest {declared}, but the base's artifacts hash to {recorded}"
-            nodes[base] = dataclasses.replace(node, state=AncestorState.UNKNOWN,
-                                              reasons=(*node.reasons, why))
+            # a mismatch makes a compliant base unknown; it never softens flagged or rejected
+            state = AncestorState.UNKNOWN if node.state is AncestorState.COMPLIANT else node.state
+            nodes[base] = dataclasses.replace(node, state=state, reasons=(*node.reasons, why))
     return LineageGraph(nodes=nodes, edges=graph.edges)
 
 

@@ -147,7 +147,8 @@ def stage_files(directory: Path, staging: Path) -> dict[str, str]:
     Raises:
         EvidenceError: the directory is missing or empty, or holds a symlink or special file.
     """
-    # TODO(merge): use integrity.manifest.build_manifest for hashing once the scan branch lands
+    # Hash while copying (one read of each file) so the digest describes the staged bytes that
+    # are logged, not a file that could change between hashing and upload.
     if not directory.is_dir():
         raise EvidenceError(f"Cannot import {directory}", [Problem(
             str(directory), "is not a directory", "pass the directory the model was downloaded to")])

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mlflow_supplychain.documents import StrictLoader, line_index, read_document
 from mlflow_supplychain.errors import EvidenceError, Problem
 from mlflow_supplychain.intake.records import IntakeRecord, parse_record
-
-# The policy loader's strict YAML reading (no duplicate keys, no anchors/aliases) is exactly
-# what a record file needs too. TODO(merge): lift both into one shared YAML-reading module.
-from mlflow_supplychain.policy.loader import _line_index, _StrictLoader
 
 MAX_RECORD_BYTES = 1 << 20
 
@@ -25,22 +21,9 @@ def load_record(path: str | os.PathLike[str]) -> IntakeRecord:
         EvidenceError: the file is missing, unreadable, not YAML/JSON, or not a valid record.
     """
     where = str(path)
-    try:
-        size = os.path.getsize(path)
-        if size > MAX_RECORD_BYTES:
-            raise EvidenceError(f"Intake record {where} is invalid", [Problem(
-                where, f"is {size} bytes; the limit is {MAX_RECORD_BYTES}",
-                "an intake record is a short YAML document; check you passed the right file")])
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise EvidenceError(f"Intake record {where} does not exist", [Problem(
-            where, "not found",
-            "pass the path of your record (create one with 'mlflow-supplychain intake template')",
-        )]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvidenceError(f"Intake record {where} cannot be read", [Problem(
-            where, f"{type(exc).__name__}: {exc}", "check the path, permissions and encoding "
-            "(UTF-8)")]) from None
+    text = read_document(path, kind="Intake record", error=EvidenceError, limit=MAX_RECORD_BYTES,
+                         create_hint="pass the path of your record (create one with "
+                                     "'mlflow-supplychain intake template')")
     return parse_record_text(text, source=where)
 
 
@@ -52,7 +35,7 @@ def parse_record_text(text: str, *, source: str = "<record>") -> IntakeRecord:
     """
     summary = f"Intake record {source} is invalid"
     try:
-        loader = _StrictLoader(text)
+        loader = StrictLoader(text)
         try:
             node = loader.get_single_node()
             data: Any = loader.construct_document(node) if node is not None else None
@@ -67,7 +50,7 @@ def parse_record_text(text: str, *, source: str = "<record>") -> IntakeRecord:
     if node is None:
         raise EvidenceError(summary, [Problem(source, "is empty",
                                               "start from 'mlflow-supplychain intake template'")])
-    lines = dict(_line_index(node))
+    lines = dict(line_index(node))
 
     def locate(loc: tuple[str | int, ...]) -> str:
         while loc and loc not in lines:

@@ -25,6 +25,7 @@ from mlflow_supplychain.intake.lineage import (
     ancestors,
     build_graph,
     component,
+    facts_from_tags,
     model_uri,
     parse_model_uri,
 )
@@ -43,11 +44,6 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PROMPT_TAGS = ("mlflow.prompt.is_prompt", "mlflow.prompt.text")
-# Evidence written by other parts of the plugin that can flag a version in the lineage view.
-# TODO(merge): take these names from registry/tags.py (gate) and the scanner (scan) branches.
-SCAN_VERDICT_TAG = "supplychain.scan.verdict"
-FLAGGING_VERDICTS = {"prohibited", "error"}
-ARTIFACT_DIGEST_TAG = "supplychain.integrity.digest"
 _PAGE = 1000
 
 
@@ -218,11 +214,6 @@ def _pages(fetch: Callable[[str | None], Any]) -> Iterator[Any]:
             return
 
 
-def _flags(tags: Mapping[str, str]) -> tuple[str, ...]:
-    verdict = tags.get(SCAN_VERDICT_TAG)
-    return (f"scan verdict {verdict}",) if verdict in FLAGGING_VERDICTS else ()
-
-
 def read_version_facts(*, client: RegistrySearch | None = None) -> list[VersionFacts]:
     """Facts about every model version in the registry (prompts excluded), for lineage.
 
@@ -250,11 +241,9 @@ def read_version_facts(*, client: RegistrySearch | None = None) -> list[VersionF
         tags = dict(mv.tags or {})
         if mv.name in prompts or any(t in tags for t in PROMPT_TAGS):
             continue
-        facts.append(VersionFacts(
-            name=mv.name, version=str(mv.version),
-            intake={k[len(TAG_PREFIX):]: v for k, v in tags.items() if k.startswith(TAG_PREFIX)},
-            aliases=tuple(sorted(aliases.get((mv.name, str(mv.version)), []))),
-            flags=_flags(tags), artifact_digest=tags.get(ARTIFACT_DIGEST_TAG)))
+        facts.append(facts_from_tags(
+            mv.name, str(mv.version), tags,
+            tuple(sorted(aliases.get((mv.name, str(mv.version)), [])))))
     return facts
 
 

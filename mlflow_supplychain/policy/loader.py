@@ -9,59 +9,16 @@ expand exponentially: "billion laughs"), and files over 1 MiB.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from mlflow_supplychain.documents import Loc, StrictLoader, line_index, read_document
 from mlflow_supplychain.errors import PolicyError, Problem
 from mlflow_supplychain.policy.schema import Policy
 
 MAX_POLICY_BYTES = 1 << 20
-Loc = tuple[str | int, ...]
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader without anchors/aliases and without duplicate keys."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise yaml.constructor.ConstructorError(
-                None, None, "YAML aliases (*name) are not allowed in policy files; "
-                "write the value out", event.start_mark)
-        event = self.peek_event()  # type: ignore[no-untyped-call]
-        if getattr(event, "anchor", None):
-            raise yaml.constructor.ConstructorError(
-                None, None, "YAML anchors (&name) are not allowed in policy files; "
-                "write the value out", event.start_mark)
-        return super().compose_node(parent, index)
-
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None,
-                    f"key {key!r} appears twice (first on line {seen[key] + 1}); "
-                    "each key may appear once", key_node.start_mark)
-            seen[key] = key_node.start_mark.line
-        return super().construct_mapping(node, deep=deep)
-
-
-def _line_index(node: Any, path: Loc = ()) -> Iterator[tuple[Loc, int]]:
-    yield path, node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            yield (*path, key), key_node.start_mark.line + 1
-            yield from _line_index(value_node, (*path, key))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            yield from _line_index(item, (*path, i))
 
 
 def load_policy(path: str | os.PathLike[str]) -> Policy:
@@ -71,22 +28,9 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
         PolicyError: the file is missing, unreadable, not YAML, or not a valid policy.
     """
     where = str(path)
-    try:
-        size = os.path.getsize(path)
-        if size > MAX_POLICY_BYTES:
-            raise PolicyError(f"Policy file {where} is invalid", [Problem(
-                where, f"is {size} bytes; the limit is {MAX_POLICY_BYTES}",
-                "a policy is a short YAML document; check you passed the right file")])
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError(f"Policy file {where} does not exist", [Problem(
-            where, "not found",
-            "pass the path of your policy YAML (create one with 'mlflow-supplychain policy init')")
-        ]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"Policy file {where} cannot be read", [Problem(
-            where, f"{type(exc).__name__}: {exc}", "check the path, permissions and encoding "
-            "(UTF-8)")]) from None
+    text = read_document(path, kind="Policy file", error=PolicyError, limit=MAX_POLICY_BYTES,
+                         create_hint="pass the path of your policy YAML (create one with "
+                                     "'mlflow-supplychain policy init')")
     return parse_policy(text, source=where)
 
 
@@ -98,7 +42,7 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
     """
     summary = f"Policy file {source} is invalid"
     try:
-        loader = _StrictLoader(text)
+        loader = StrictLoader(text)
         try:
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else None
@@ -116,7 +60,7 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
     if not isinstance(data, dict):
         raise PolicyError(summary, [Problem(source, f"must be a mapping, not a {type(data).__name__}",
                                             "start from 'mlflow-supplychain policy init'")])
-    lines = dict(_line_index(node))
+    lines = dict(line_index(node))
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:

@@ -148,6 +148,38 @@ class EvidenceProvider(Protocol):
         ...
 
 
+class DatabaseProvider:
+    """Base of providers that read the store's database (our tables or MLflow's).
+
+    Bound to the store's engine by :meth:`EvidenceReader.bind`. Unbound, or when the database
+    fails, it provides nothing, so the requirement it serves denies (fail closed).
+    """
+
+    requirements: frozenset[Requirement] = frozenset()
+
+    def __init__(self) -> None:
+        self._engine: Any = None
+
+    def bind(self, engine: Any) -> None:
+        self._engine = engine
+
+    def provide(self, record: VersionRecord, policy: Policy,
+                intake: Mapping[str, str]) -> Mapping[str, Any]:
+        if self._engine is None:
+            return {}
+        try:
+            return self.read(self._engine, record, policy, intake)
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            _logger.error("%s failed for %s/%s: %s", type(self).__name__, record.name,
+                          record.version, type(exc).__name__)
+            return {}
+
+    def read(self, engine: Any, record: VersionRecord, policy: Policy,
+             intake: Mapping[str, str]) -> Mapping[str, Any]:
+        """The Evidence fields this provider fills, read through ``engine``."""
+        raise NotImplementedError
+
+
 RunExists = Callable[[str], "bool | None"]
 
 

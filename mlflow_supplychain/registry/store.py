@@ -35,6 +35,7 @@ from mlflow_supplychain.governance.provider import ApprovalsProvider
 from mlflow_supplychain.policy.evidence import Target, TargetKind
 from mlflow_supplychain.registry.evidence_reader import default_reader
 from mlflow_supplychain.registry.gate import PromotionBlocked, RegistryGate
+from mlflow_supplychain.registry.lineage_provider import LineageProvider
 from mlflow_supplychain.registry.reverify import ReverifyingProvider
 from mlflow_supplychain.server.policy_holder import get_policy_holder
 
@@ -189,7 +190,8 @@ def build_store(store_uri: str, tracking_uri: str | None = None) -> _GatedRegist
     db_uri = database_uri(store_uri)
     holder = get_policy_holder()
     gate = RegistryGate(holder, default_reader(ApprovalsProvider(),
-                                                ReverifyingProvider(AttestationProvider())))
+                                               ReverifyingProvider(AttestationProvider()),
+                                               LineageProvider()))
     store_cls = (WorkspaceAwareSupplyChainRegistryStore if MLFLOW_ENABLE_WORKSPACES.get()
                  else SupplyChainRegistryStore)
     _logger.info("mlflow-supplychain registry store on %s (policy %s, mode %s)",

@@ -1,70 +1,32 @@
-"""A real, vanilla ``mlflow server`` for the intake tests: SQLite in a temp dir, a free
-loopback port, ``--serve-artifacts``. Never a mock.
-
-TODO(merge): switch to the governed-server fixture of ``mlflow_supplychain.testing.pytest_plugin``
-(gate branch). The tests only need ``tracking_uri`` and ``client``; one test writes an invalid
-intake tag directly, which a governed server refuses (see test_lineage_cli.py).
+"""The intake tests run against a real governed server (``mlflow-supplychain server`` with the
+example policy, SQLite in a temp dir, a free loopback port), through the pytest plugin's
+fixtures. Never a mock.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from mlflow import MlflowClient
 
-STARTUP_TIMEOUT = 90.0
+from mlflow_supplychain.testing.pytest_plugin import RunningServer, ServerFactory
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+EXAMPLE_POLICY = Path(__file__).resolve().parents[3] / "examples" / "policy.yaml"
 
 
 @pytest.fixture(scope="session")
-def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
-    uri = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
-    log = open(root / "server.log", "wb")  # closed in finally, after the process exits
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-         "--serve-artifacts", "--artifacts-destination", str(root / "artifacts")],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"mlflow server exited: {(root / 'server.log').read_text()[-3000:]}")
-            try:
-                if requests.get(f"{uri}/health", timeout=1).ok:
-                    break
-            except requests.RequestException:  # refused or slow while it starts
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not start: {(root / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.25)
-        yield uri
-    finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
-        log.close()
+def intake_server(supplychain_server_factory: ServerFactory) -> RunningServer:
+    return supplychain_server_factory(EXAMPLE_POLICY)
+
+
+@pytest.fixture(scope="session")
+def tracking_uri(intake_server: RunningServer) -> str:
+    return intake_server.url
 
 
 @pytest.fixture(scope="session")

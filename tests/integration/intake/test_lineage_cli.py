@@ -15,7 +15,9 @@ from mlflow_supplychain.intake.records import TAG_PREFIX
 from mlflow_supplychain.policy.engine import evaluate
 from mlflow_supplychain.policy.evidence import AncestorState, Evidence, Target
 from mlflow_supplychain.policy.loader import load_policy
+from mlflow_supplychain.testing.pytest_plugin import RunningServer
 
+from ..sidecar.attestation_helpers import make_payload, submit
 from .conftest import register_version
 
 pytestmark = pytest.mark.slow
@@ -50,13 +52,14 @@ def _chain(client: MlflowClient, prefix: str, tmp_path: Path,
 
 
 def test_three_level_chain_with_flagged_base(client: MlflowClient, model_name: str, tmp_path: Path,
-                                             env_tracking_uri: str,
+                                             env_tracking_uri: str, intake_server: RunningServer,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     base, ft, lora = _chain(client, model_name, tmp_path)
-    # Flag the base by writing an invalid intake value straight to the registry, which a
-    # vanilla server accepts. TODO(merge): the governed server refuses this write; flag the base
-    # through a prohibited scan verdict recorded by the scanner instead.
-    client.set_model_version_tag(base, "1", TAG_PREFIX + "source_revision", "main")
+    # Flag the base the way the scanner does: a signed attestation with a prohibited verdict
+    # (the governed server refuses invalid intake values, so those cannot flag it).
+    flagged = make_payload(intake_server, base, "1", verdict="prohibited",
+                           findings=["model.pkl: imports posix.system"])
+    assert submit(intake_server, flagged).status_code == 200
 
     assert main(["lineage", ft, "--format", "json"]) == ExitCode.OK
     graph = json.loads(capsys.readouterr().out)
@@ -66,7 +69,7 @@ def test_three_level_chain_with_flagged_base(client: MlflowClient, model_name: s
 
     assert main(["lineage", lora, "--version", "1"]) == ExitCode.DENIED
     out, err = capsys.readouterr()
-    assert out.splitlines()[0].startswith(f"models:/{base}/1  base_model  [flagged: invalid intake")
+    assert out.splitlines()[0].startswith(f"models:/{base}/1  base_model  [flagged: scan verdict")
     assert f"ancestor models:/{base}/1 is flagged" in err
 
     for fmt, marker in (("mermaid", "flowchart TD"), ("dot", "digraph lineage")):

@@ -135,3 +135,16 @@ def test_cycles_end_in_unknown_and_still_render() -> None:
                          _facts("b", "1", "fine_tune", "models:/a/1")])
     assert ancestors(graph, "models:/a/1")[-1].state is AncestorState.UNKNOWN
     assert "(cycle)" in render_text(graph)
+
+
+def test_digest_mismatch_never_softens_a_flagged_base() -> None:
+    from mlflow_supplychain.intake.lineage import VersionFacts, build_graph
+
+    base = VersionFacts("base", "1", {"artifact_class": "base_model", "license.outcome": "approved"},
+                        flags=("scan verdict prohibited",), artifact_digest="sha256:" + "a" * 64)
+    child = VersionFacts("ft", "1", {"artifact_class": "fine_tune", "license.outcome": "approved",
+                                     "base_model.uri": "models:/base/1",
+                                     "base_model.digest": "sha256:" + "b" * 64})
+    graph = build_graph([base, child])
+    assert graph.nodes["models:/base/1"].state.value == "flagged"
+    assert any("declares digest" in r for r in graph.nodes["models:/base/1"].reasons)
