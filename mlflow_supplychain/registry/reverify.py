@@ -21,6 +21,8 @@ import os
 import re
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,11 @@ _LOGGED_MODEL = re.compile(r"^models:/(?P<id>m-[0-9a-f]+)/?$")
 _REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>[1-9][0-9]*)/?$")
 _RUN = re.compile(r"^runs:/(?P<run>[0-9a-zA-Z]+)(?:/(?P<path>.*))?$")
 MAX_SOURCE_HOPS = 5
+CONCURRENCY_ENV_VAR = "MLFLOW_SUPPLYCHAIN_REVERIFY_CONCURRENCY"
+# Re-hashing costs ~1 s of CPU per GB and the evaluate endpoint (read permission) triggers it
+# too: a few slots per process keep a burst of calls from taking every core. A call that
+# cannot get a slot within its budget is "not re-verified" (denied, retry).
+_SLOTS = threading.BoundedSemaphore(max(1, int(os.environ.get(CONCURRENCY_ENV_VAR, "2"))))
 
 Materialize = Callable[[], "tuple[Path, Callable[[], None]]"]
 
@@ -147,9 +154,20 @@ def _registry_source(name: str, version: str) -> str:
     return str(_get_model_registry_store().get_model_version(name, version).source)
 
 
-def _rehash_source(source: str, budget: float) -> Rehash:
+def _rehash_source(source: str, budget: float, *,
+                   slots: threading.BoundedSemaphore = _SLOTS) -> Rehash:
+    started = time.monotonic()
+    if not slots.acquire(timeout=budget):
+        return Rehash(None, budget, "other re-verifications used every slot for the whole "
+                      f"budget ({CONCURRENCY_ENV_VAR})")
     try:
-        materialize = materializer(storage_uri(source, registry_source=_registry_source))
-    except Exception as exc:  # noqa: BLE001 - unresolvable source: not re-verified (denies)
-        return Rehash(None, 0.0, f"cannot resolve the source: {type(exc).__name__}: {exc}"[:300])
-    return rehash_within(materialize, budget, workers=min(4, os.cpu_count() or 1))
+        remaining = budget - (time.monotonic() - started)
+        try:
+            materialize = materializer(storage_uri(source, registry_source=_registry_source))
+        except Exception as exc:  # noqa: BLE001 - unresolvable source: not re-verified (denies)
+            return Rehash(None, 0.0,
+                          f"cannot resolve the source: {type(exc).__name__}: {exc}"[:300])
+        return rehash_within(materialize, max(remaining, 0.001),
+                             workers=min(4, os.cpu_count() or 1))
+    finally:
+        slots.release()

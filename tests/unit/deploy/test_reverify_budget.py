@@ -91,3 +91,16 @@ def test_provider_only_rehashes_when_the_policy_asks() -> None:
     assert "hash.artifacts_changed" in _decide(True, d, "sha256:" + "2" * 64)
     # hash.missing is the intake's declared source hash, not re-verification
     assert [c for c in _decide(True, d, d) if c.startswith("hash.")] == ["hash.missing"]
+
+
+def test_rehash_waits_for_a_slot_no_longer_than_the_budget() -> None:
+    import threading
+
+    from mlflow_supplychain.registry.reverify import _rehash_source
+
+    slots = threading.BoundedSemaphore(1)
+    slots.acquire()  # every slot busy
+    started = time.perf_counter()
+    outcome = _rehash_source("mlflow-artifacts:/x", 0.2, slots=slots)
+    assert time.perf_counter() - started < 1.0
+    assert outcome.digest is None and "slot" in (outcome.reason or "")
