@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "hash": "mlflow_supplychain.cli.scan_cmd:hash_",
     "server": "mlflow_supplychain.cli.server_cmd:server",
     "request": "mlflow_supplychain.cli.request_cmd:request",
+    "deploy": "mlflow_supplychain.cli.deploy_cmd:deploy",
 }
 
 

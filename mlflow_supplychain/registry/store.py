@@ -36,6 +36,7 @@ from mlflow_supplychain.policy.evidence import Target, TargetKind
 from mlflow_supplychain.registry.evidence_reader import default_reader
 from mlflow_supplychain.registry.gate import PromotionBlocked, RegistryGate
 from mlflow_supplychain.registry.lineage_provider import LineageProvider
+from mlflow_supplychain.registry.reverify import ReverifyingProvider
 from mlflow_supplychain.server.policy_holder import get_policy_holder
 
 SCHEME_PREFIX = "supplychain+"
@@ -188,7 +189,8 @@ def build_store(store_uri: str, tracking_uri: str | None = None) -> _GatedRegist
     del tracking_uri  # the eval-run lookup uses the server's own tracking store
     db_uri = database_uri(store_uri)
     holder = get_policy_holder()
-    gate = RegistryGate(holder, default_reader(ApprovalsProvider(), AttestationProvider(),
+    gate = RegistryGate(holder, default_reader(ApprovalsProvider(),
+                                               ReverifyingProvider(AttestationProvider()),
                                                LineageProvider()))
     store_cls = (WorkspaceAwareSupplyChainRegistryStore if MLFLOW_ENABLE_WORKSPACES.get()
                  else SupplyChainRegistryStore)

@@ -73,7 +73,12 @@ def _configure_logging() -> None:
 def _install(flask_app: Any, *, auth: bool) -> None:
     from mlflow.environment_variables import MLFLOW_ENABLE_WORKSPACES
 
-    from mlflow_supplychain.server import attestation_routes, request_routes, routes
+    from mlflow_supplychain.server import (
+        attestation_routes,
+        deployment_routes,
+        request_routes,
+        routes,
+    )
 
     _configure_logging()
     store = _gated_store()
@@ -85,6 +90,7 @@ def _install(flask_app: Any, *, auth: bool) -> None:
     routes.register(flask_app, _gated_store, status_extra)
     request_routes.register(flask_app, _gated_store, routes.paths)
     attestation_routes.register(flask_app, _gated_store)
+    deployment_routes.register(flask_app, _gated_store)
     if auth:
         _allow_our_routes_under_auth()
         flask_app.before_request(_webhooks_admin_only)
@@ -131,6 +137,16 @@ def _allow_attestation_routes(table: Any, auth: Any) -> None:
         table[(path, "POST")] = lambda: True
     for path in paths(att.GET):
         table[(path, "GET")] = auth.validate_can_read_registered_model
+    _allow_deployment_routes(table, auth)
+
+
+def _allow_deployment_routes(table: Any, auth: Any) -> None:
+    from mlflow_supplychain.server import deployment_routes
+    from mlflow_supplychain.server.routes import paths
+
+    for path in paths(deployment_routes.RECORD):
+        # Whoever may read (and so load) the model may record that they loaded it.
+        table[(path, "POST")] = auth.validate_can_read_registered_model
 
 
 def _webhooks_admin_only() -> Any:

@@ -1,0 +1,158 @@
+"""``mlflow-supplychain deploy``: pinned deployment manifests, byte verification, rollback.
+
+Human output goes to stderr, JSON to stdout. Exit codes: 0 verified/written, 1 refused or
+mismatched (mutable reference, gate denies, files differ), 2 error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlflow_supplychain.errors import ExitCode, Problem
+
+_TRACKING = click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None,
+                         help="MLflow server URL (default: $MLFLOW_TRACKING_URI).")
+
+
+def _clients(tracking_uri: str) -> tuple[Any, Any]:
+    import mlflow
+    from mlflow import MlflowClient
+
+    from mlflow_supplychain.deploy.registry_facts import DeployClient
+
+    # MLflow's artifact repositories resolve models:/ through the global registry URI.
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    return (MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri),
+            DeployClient(tracking_uri, environ=os.environ))
+
+
+def _need(tracking_uri: str | None) -> str:
+    if not tracking_uri:
+        raise click.UsageError("pass --tracking-uri or set MLFLOW_TRACKING_URI")
+    return tracking_uri
+
+
+def _emit(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True))
+
+
+@click.group()
+def deploy() -> None:
+    """Deployment manifests, verification before load, rollback.
+
+    Exit codes: 0 ok, 1 refused or mismatched, 2 error.
+    """
+
+
+@deploy.command()
+@click.argument("model_uri")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the manifest here (default: stdout).")
+@click.option("--target", help="Protected alias (or stage:<Stage>) the version must be allowed "
+              "for; default: the URI's alias, else 'production'.")
+@_TRACKING
+def manifest(model_uri: str, output: Path | None, target: str | None,
+             tracking_uri: str | None) -> ExitCode:
+    """Pin MODEL_URI (models:/name@alias or models:/name/N) and write its deployment manifest."""
+    from mlflow_supplychain.deploy.registry_facts import build_deployment_manifest
+    from mlflow_supplychain.deploy.resolve import parse_model_uri
+
+    ref = parse_model_uri(model_uri)  # refuses mutable references before any network call
+    server = _need(tracking_uri)
+    mlflow_client, client = _clients(server)
+    result = build_deployment_manifest(model_uri, ref, tracking_uri=server,
+                                       mlflow_client=mlflow_client, client=client, target=target)
+    if output is not None:
+        output.write_text(result.to_json(), encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(result.to_json(), nl=False)
+    click.echo(f"{model_uri} -> {result.pinned_uri} ({result.artifact_digest}, "
+               f"{len(result.files)} files, scan {result.scan.verdict}, allowed for "
+               f"{result.target})", err=True)
+    return ExitCode.OK
+
+
+@deploy.command()
+@click.argument("manifest_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--path", "local", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Verify this directory instead of downloading the version.")
+@_TRACKING
+def verify(manifest_file: Path, local: Path | None, tracking_uri: str | None) -> ExitCode:
+    """Check every byte against MANIFEST and the registry's current approval."""
+    from mlflow_supplychain.deploy.fetch import downloaded_version
+    from mlflow_supplychain.deploy.manifest_schema import read_manifest
+    from mlflow_supplychain.deploy.registry_facts import current_standing
+    from mlflow_supplychain.deploy.verify import compare
+    from mlflow_supplychain.integrity.manifest import build_manifest
+
+    pinned = read_manifest(manifest_file)
+    mlflow_client, client = _clients(tracking_uri or pinned.registry)
+    if local is not None:
+        actual = build_manifest(local)
+    else:
+        with downloaded_version(mlflow_client, pinned.model_name, pinned.version) as directory:
+            actual = build_manifest(directory)
+    mismatches = compare(pinned.files, actual)
+    standing = current_standing(pinned, client)
+    alias_now = _alias_now(mlflow_client, pinned.model_name, pinned.alias)
+    if alias_now is not None and alias_now != pinned.version:
+        # Not a mismatch: these bytes are still approved. Worth knowing (e.g. after a rollback).
+        click.echo(f"note: @{pinned.alias} now points to version {alias_now}, the manifest "
+                   f"pins {pinned.version}", err=True)
+    ok = not mismatches and not standing and actual.digest == pinned.artifact_digest
+    _emit({"verified": ok, "model": pinned.pinned_uri, "artifact_digest": actual.digest,
+           "expected_digest": pinned.artifact_digest,
+           "mismatches": [m.as_dict() for m in mismatches],
+           "registry_problems": [{"where": p.where, "what": p.what} for p in standing],
+           "alias": pinned.alias, "alias_version_now": alias_now})
+    problems: list[Problem] = [m.problem() for m in mismatches] + standing
+    if ok:
+        click.echo(f"verified: {pinned.pinned_uri}, {len(actual.files)} files, "
+                   f"{actual.digest}", err=True)
+        return ExitCode.OK
+    click.echo(f"NOT verified: {pinned.pinned_uri}", err=True)
+    for problem in problems:
+        click.echo(f"  - {problem.render()}", err=True)
+    return ExitCode.DENIED
+
+
+def _alias_now(mlflow_client: Any, name: str, alias: str | None) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    if alias is None:
+        return None
+    try:
+        return str(mlflow_client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None  # alias deleted: reported as None
+
+
+@deploy.command()
+@click.argument("name")
+@click.option("--alias", required=True, help="The protected alias to move back.")
+@_TRACKING
+def rollback(name: str, alias: str, tracking_uri: str | None) -> ExitCode:
+    """Move ALIAS to the rollback version recorded on the version it points to (gated)."""
+    from mlflow_supplychain.deploy.rollback import rollback as do_rollback
+
+    mlflow_client, _ = _clients(_need(tracking_uri))
+    done = do_rollback(mlflow_client, name, alias)
+    _emit(done.as_dict())
+    click.echo(f"{name}@{alias}: version {done.from_version} -> {done.to_version}", err=True)
+    return ExitCode.OK
+
+
+@deploy.command()
+def schema() -> ExitCode:
+    """Print the deployment manifest's JSON Schema."""
+    from mlflow_supplychain.deploy.manifest_schema import json_schema
+
+    _emit(json_schema())
+    return ExitCode.OK

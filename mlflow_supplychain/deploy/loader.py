@@ -1,0 +1,131 @@
+"""``load_verified_model``: load a registered model only after proving its bytes are approved.
+
+Order of operations, each step failing closed:
+
+1. pin the URI (``models:/name@alias`` is resolved once; ``latest``, stages, ``runs:/`` refused);
+2. the expected bytes: the given deployment manifest, or the version's verified scan
+   attestation checked against the gate's current decision for the target;
+3. a prohibited or undecided scan verdict is refused;
+4. download into a private directory and hash every file (:func:`build_manifest`): any
+   changed, missing or extra file is refused, naming the files;
+5. the downloaded files are scanned again locally: a prohibited format is refused even when the
+   manifest says otherwise (defence in depth: manifests can be written by hand);
+6. only then ``mlflow.pyfunc.load_model`` on the verified directory;
+7. a ``deploy.load`` audit record is sent to the server (best effort: warning if unreachable).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import shutil
+import socket
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+from mlflow_supplychain.deploy.manifest_schema import DeploymentManifest, read_manifest
+from mlflow_supplychain.deploy.resolve import ReferenceRefused, parse_model_uri
+from mlflow_supplychain.errors import IntegrityError, Problem, RegistryError, SupplyChainError
+
+_logger = logging.getLogger(__name__)
+
+
+def _expected(uri: str, manifest: DeploymentManifest | str | Path | None, *,
+              tracking_uri: str, mlflow_client: Any, client: Any,
+              target: str | None) -> DeploymentManifest:
+    from mlflow_supplychain.deploy.registry_facts import build_deployment_manifest
+
+    ref = parse_model_uri(uri)
+    if manifest is None:
+        return build_deployment_manifest(uri, ref, tracking_uri=tracking_uri,
+                                         mlflow_client=mlflow_client, client=client,
+                                         target=target)
+    pinned = manifest if isinstance(manifest, DeploymentManifest) else read_manifest(manifest)
+    same = ref.name == pinned.model_name and (
+        ref.version == pinned.version or (ref.alias is not None and ref.alias == pinned.alias))
+    if not same:
+        raise ReferenceRefused(f"{uri} is not what the manifest pins", [Problem(
+            uri, f"the manifest pins {pinned.pinned_uri} (alias {pinned.alias})",
+            "load the manifest's URI, or write a manifest for this one")])
+    return pinned
+
+
+def _refuse_unsafe_formats(root: Path, subject: str) -> None:
+    from mlflow_supplychain.scanning.scanner import scan_path
+
+    report = scan_path(root)
+    bad = [f for f in report.files if f.verdict_name in (None, "prohibited")]
+    if bad:
+        raise IntegrityError(f"{subject}: prohibited or unreadable formats, not loaded", [
+            Problem(f.path, f"verdict {f.verdict_name or 'error'} ({', '.join(f.formats)})",
+                    "register a version in a permitted format (e.g. safetensors, skops)")
+            for f in bad[:20]])
+
+
+def load_verified_model(uri: str, *, manifest: DeploymentManifest | str | Path | None = None,
+                        target: str | None = None, tracking_uri: str | None = None,
+                        dst_path: str | None = None, record: bool = True) -> Any:
+    """Download, verify and load a registered model through ``mlflow.pyfunc``.
+
+    ``uri`` is ``models:/name/<version>`` or ``models:/name@<alias>``. With ``manifest`` (a
+    :class:`DeploymentManifest` or its file) the bytes are checked against it; without, against
+    the version's verified scan attestation, after the server's gate confirms the version is
+    allowed for ``target`` (default: the URI's alias, else ``production``). The verified files
+    stay in ``dst_path`` (default: a private temporary directory removed at exit).
+
+    Raises:
+        ReferenceRefused: a mutable or unregistered URI (``latest``, stage, ``runs:/``).
+        PromotionDenied: the gate does not allow the version for the target now.
+        IntegrityError: no verified attestation, a prohibited/undecided format, or files that
+            differ from the approved manifest (each named).
+        RegistryError: the server or the artifact store cannot be reached.
+    """
+    import mlflow
+    from mlflow import MlflowClient
+
+    from mlflow_supplychain.deploy.fetch import downloaded_version
+    from mlflow_supplychain.deploy.registry_facts import DeployClient
+    from mlflow_supplychain.deploy.verify import require_match
+    from mlflow_supplychain.integrity.manifest import build_manifest
+
+    server = tracking_uri or mlflow.get_tracking_uri()
+    mlflow_client = MlflowClient(tracking_uri=server, registry_uri=server)
+    client = DeployClient(server)
+    expected = _expected(uri, manifest, tracking_uri=server, mlflow_client=mlflow_client,
+                         client=client, target=target)
+    subject = expected.pinned_uri
+    if expected.scan.verdict in ("prohibited", "error"):
+        raise IntegrityError(f"{subject}: scan verdict {expected.scan.verdict}, not loaded", [
+            Problem(subject, "; ".join(expected.scan.findings[:5]) or expected.scan.verdict,
+                    "register a version in a permitted format")])
+    keep = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="supplychain-model-"))
+    if not dst_path:
+        atexit.register(shutil.rmtree, keep, True)
+    # Downloaded under ``keep`` so the verified directory is renamed, never copied, into place.
+    with downloaded_version(mlflow_client, expected.model_name, expected.version,
+                            scratch=str(keep)) as local:
+        actual = build_manifest(local)
+        require_match(expected.files, expected.artifact_digest, actual, subject=subject)
+        _refuse_unsafe_formats(local, subject)
+        model_dir = keep / f"{expected.model_name}-{expected.version}".replace("/", "_")
+        if model_dir.exists():
+            shutil.rmtree(model_dir)
+        local.rename(model_dir)
+    model = mlflow.pyfunc.load_model(str(model_dir))
+    _logger.info("loaded verified %s (%s)", subject, expected.artifact_digest)
+    if record:
+        _record(client, expected)
+    return model
+
+
+def _record(client: Any, manifest: DeploymentManifest) -> None:
+    try:
+        client.record_deployment(name=manifest.model_name, version=manifest.version,
+                                 manifest_digest=manifest.digest(),
+                                 artifact_digest=manifest.artifact_digest,
+                                 host=socket.gethostname()[:253] or "unknown")
+    except (RegistryError, SupplyChainError) as exc:
+        warnings.warn(f"verified model loaded, but the deploy.load audit record was not "
+                      f"written: {exc.summary}", RuntimeWarning, stacklevel=3)

@@ -1,0 +1,200 @@
+"""Gather what a deployment manifest states, from a running governed MLflow server.
+
+Adapter: MlflowClient (resolution, tags) and our REST endpoints (``evaluate``, the verified
+attestation, approved transition requests). MLflow exceptions become our error tree here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from mlflow_supplychain.client import SupplyChainClient
+from mlflow_supplychain.deploy.manifest_schema import (
+    ApprovalSummary,
+    DeploymentManifest,
+    ScanSummary,
+)
+from mlflow_supplychain.deploy.resolve import ModelRef, ReferenceRefused, strip_credentials
+from mlflow_supplychain.errors import (
+    IntegrityError,
+    Problem,
+    PromotionDenied,
+    RegistryError,
+    RequestRefused,
+    SupplyChainError,
+)
+from mlflow_supplychain.integrity.attest import AttestationPayload, now_iso
+
+_logger = logging.getLogger(__name__)
+
+INTAKE_PREFIX = "supplychain.intake."
+DEFAULT_TARGET = "production"
+
+
+class DeployClient(SupplyChainClient):
+    """Our REST endpoints that deployments use, on top of the gate client."""
+
+    def attestation(self, name: str, version: str) -> dict[str, Any]:
+        """The latest stored attestation for the version and whether it verifies now.
+
+        Raises:
+            RegistryError: none stored, or the server is unreachable / refuses.
+        """
+        return self._get("attestations/get", {"name": name, "version": version})
+
+    def record_deployment(self, *, name: str, version: str, manifest_digest: str,
+                          artifact_digest: str, host: str) -> dict[str, Any]:
+        """Append a ``deploy.load`` audit record on the server.
+
+        Raises:
+            RegistryError: the server is unreachable or refuses.
+        """
+        return self._post("deployments/record", {
+            "name": name, "version": version, "manifest_digest": manifest_digest,
+            "artifact_digest": artifact_digest, "host": host})
+
+
+def mlflow_error(exc: Exception, where: str) -> SupplyChainError:
+    """Translate an MlflowException into our tree (denials keep exit code 1)."""
+    code = str(getattr(exc, "error_code", ""))
+    message = str(getattr(exc, "message", exc))
+    if code == "PERMISSION_DENIED":
+        return PromotionDenied("The registry refused", [Problem(where, message, "")])
+    if code == "RESOURCE_DOES_NOT_EXIST":
+        return RegistryError("Not found in the registry", [Problem(where, message,
+                                                                   "check the name and version")])
+    return RegistryError("The registry call failed", [Problem(where, f"{code}: {message}",
+                                                              "check the server and retry")])
+
+
+def resolve_version(mlflow_client: Any, ref: ModelRef) -> Any:
+    """The ModelVersion ``ref`` names now (an alias is resolved here, once).
+
+    Raises:
+        RegistryError: the model, version or alias does not exist; the server fails.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        if ref.alias is not None:
+            return mlflow_client.get_model_version_by_alias(ref.name, ref.alias)
+        return mlflow_client.get_model_version(ref.name, ref.version)
+    except MlflowException as exc:
+        raise mlflow_error(exc, ref.uri) from None
+
+
+def verified_attestation(client: DeployClient, name: str, version: str) -> AttestationPayload:
+    """The version's latest attestation, only if its signature verifies on the server now.
+
+    Raises:
+        IntegrityError: none verifies, or it is for another subject.
+    """
+    subject = f"models:/{name}/{version}"
+    try:
+        body = client.attestation(name, version)
+    except RegistryError as exc:
+        raise IntegrityError("No scan attestation for this version", [Problem(
+            subject, exc.problems[0].what if exc.problems else exc.summary,
+            "wait for the scanner sidecar, or rescan ('mlflow-supplychain reconcile')")]) from None
+    if body.get("verified") is not True:
+        raise IntegrityError("The version's scan attestation does not verify", [Problem(
+            subject, "its signature does not verify with the server's key", "rescan it")])
+    payload = AttestationPayload.parse(body.get("payload"))
+    if payload.model_name != name or payload.version != version:
+        raise IntegrityError("Attestation is for another version", [Problem(
+            subject, f"covers models:/{payload.model_name}/{payload.version}", "rescan it")])
+    return payload
+
+
+def _approvals(client: DeployClient, name: str, version: str, target: str
+               ) -> tuple[ApprovalSummary, ...]:
+    # Informational: the gate's decision (checked before) is what says approvals suffice. A
+    # server that will not list requests to this caller leaves the list empty, with a warning.
+    try:
+        body = client.list_requests(name=name, version=version, status="approved")
+    except RequestRefused as exc:
+        _logger.warning("approvals not listed in the manifest: %s", exc.summary)
+        return ()
+    out = []
+    for req in body.get("requests", []):
+        if req.get("target") != target:
+            continue
+        for appr in req.get("approvals", []):
+            out.append(ApprovalSummary(request_id=int(req["id"]), approver=str(appr["approver"]),
+                                       evidence_digest=str(appr["evidence_digest"]),
+                                       created_at=int(appr["created_at"])))
+    return tuple(out)
+
+
+def _intake(tags: Mapping[str, str], field: str) -> str | None:
+    value = tags.get(INTAKE_PREFIX + field)
+    return value or None
+
+
+def build_deployment_manifest(requested_uri: str, ref: ModelRef, *, tracking_uri: str,
+                              mlflow_client: Any, client: DeployClient,
+                              target: str | None = None) -> DeploymentManifest:
+    """Pin ``ref``, check the gate allows it for ``target`` now, and describe it.
+
+    ``target`` defaults to the URI's alias, else ``production``; it must be protected.
+
+    Raises:
+        ReferenceRefused: the target is not protected (nothing vouches for it).
+        PromotionDenied: the gate does not allow this version for the target now.
+        IntegrityError: no verified scan attestation, or a prohibited/undecided verdict.
+        RegistryError: the server is unreachable or the version does not exist.
+    """
+    mv = resolve_version(mlflow_client, ref)
+    version = str(mv.version)
+    target = target or ref.alias or DEFAULT_TARGET
+    decision = client.evaluate(ref.name, version, target)
+    if decision.profile is None:
+        raise ReferenceRefused(f"{requested_uri} cannot be pinned for a deployment", [Problem(
+            target, "is not a protected alias or stage: the gate vouches for nothing there",
+            "deploy through a protected alias (e.g. @production) or pass --target")])
+    if not decision.allowed:
+        raise PromotionDenied(f"models:/{ref.name}/{version} is not allowed for {target} now",
+                              [Problem(v.field or v.code, v.message, v.remediation)
+                               for v in decision.violations])
+    payload = verified_attestation(client, ref.name, version)
+    if payload.verdict in ("prohibited", "error"):
+        raise IntegrityError("The version's scan verdict forbids deployment", [Problem(
+            f"models:/{ref.name}/{version}", f"verdict {payload.verdict}: "
+            + "; ".join(payload.findings[:5]), "register a version without unsafe formats")])
+    tags = dict(mv.tags or {})
+    return DeploymentManifest(
+        registry=strip_credentials(tracking_uri), requested_uri=requested_uri,
+        model_name=ref.name, version=version, alias=ref.alias,
+        aliases=tuple(sorted(getattr(mv, "aliases", None) or ())), target=target,
+        artifact_digest=payload.artifact_digest, files=dict(payload.files),
+        formats=dict(payload.formats),
+        scan=ScanSummary(verdict=payload.verdict, findings=payload.findings,
+                         scanner_version=payload.scanner_version,
+                         scanned_at=payload.scanned_at, key_id=payload.key_id),
+        approvals=_approvals(client, ref.name, version, target),
+        eval_ref=_intake(tags, "eval.ref"), owner=_intake(tags, "owner"),
+        rollback_version=_intake(tags, "rollback.version"),
+        policy_digest=decision.policy_digest, evidence_digest=decision.evidence_digest,
+        created_at=now_iso())
+
+
+def current_standing(manifest: DeploymentManifest, client: DeployClient) -> list[Problem]:
+    """What, in the registry now, contradicts the manifest (empty when it still stands)."""
+    problems: list[Problem] = []
+    decision = client.evaluate(manifest.model_name, manifest.version, manifest.target)
+    if not decision.allowed:
+        problems += [Problem(f"registry: {v.code}", v.message, v.remediation)
+                     for v in decision.violations]
+    try:
+        payload = verified_attestation(client, manifest.model_name, manifest.version)
+    except IntegrityError as exc:
+        problems += list(exc.problems)
+    else:
+        if payload.artifact_digest != manifest.artifact_digest:
+            problems.append(Problem("registry: attestation", f"now attests "
+                                    f"{payload.artifact_digest}, the manifest "
+                                    f"{manifest.artifact_digest}",
+                                    "write a new manifest for the current approved bytes"))
+    return problems

@@ -1,0 +1,173 @@
+"""Promotion-time re-verification: re-hash a version's artifacts on the server, in-process.
+
+Artifacts can be overwritten through the artifact API after a scan, so when the policy sets
+``integrity.reverify_on_promotion`` the gate re-hashes the bytes the version's ``source``
+points to and hands the digest to the engine (``ArtifactEvidence.reverified_digest``), which
+denies ``hash.artifacts_changed`` on a difference and ``hash.not_reverified`` when it could not
+be done within ``integrity.reverify_budget_seconds``.
+
+Sources are resolved in the server process, without HTTP to itself: ``models:/m-<id>`` (a
+logged model) and ``runs:/<id>/<path>`` through the tracking store, ``models:/<name>/<v>``
+through the registry, ``mlflow-artifacts:/`` through the server's artifact destination. A
+local destination is hashed in place (no copy); any other repository is downloaded into a
+temporary directory first. Nothing here runs for unprotected targets: the provider only runs
+when a protected profile needs scan/hash evidence, and only when the policy asks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow_supplychain.integrity.budget import Rehash, rehash_within
+from mlflow_supplychain.policy.evidence import ArtifactEvidence
+from mlflow_supplychain.policy.schema import Policy, Requirement
+
+_logger = logging.getLogger(__name__)
+
+_LOGGED_MODEL = re.compile(r"^models:/(?P<id>m-[0-9a-f]+)/?$")
+_REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>[1-9][0-9]*)/?$")
+_RUN = re.compile(r"^runs:/(?P<run>[0-9a-zA-Z]+)(?:/(?P<path>.*))?$")
+MAX_SOURCE_HOPS = 5
+CONCURRENCY_ENV_VAR = "MLFLOW_SUPPLYCHAIN_REVERIFY_CONCURRENCY"
+# Re-hashing costs ~1 s of CPU per GB and the evaluate endpoint (read permission) triggers it
+# too: a few slots per process keep a burst of calls from taking every core. A call that
+# cannot get a slot within its budget is "not re-verified" (denied, retry).
+_SLOTS = threading.BoundedSemaphore(max(1, int(os.environ.get(CONCURRENCY_ENV_VAR, "2"))))
+
+Materialize = Callable[[], "tuple[Path, Callable[[], None]]"]
+
+
+def _noop() -> None:
+    return None
+
+
+def storage_uri(source: str, *, registry_source: Callable[[str, str], str] | None = None
+                ) -> str:
+    """The storage URI behind a version source (in the server process).
+
+    Raises:
+        ValueError: the source cannot be resolved (unknown form, or too many indirections).
+    """
+    from mlflow.server.handlers import _get_tracking_store
+
+    uri = source
+    for _ in range(MAX_SOURCE_HOPS):
+        if match := _LOGGED_MODEL.match(uri):
+            uri = _get_tracking_store().get_logged_model(match["id"]).artifact_location
+        elif match := _RUN.match(uri):
+            base = _get_tracking_store().get_run(match["run"]).info.artifact_uri
+            uri = base.rstrip("/") + ("/" + match["path"] if match["path"] else "")
+        elif (match := _REGISTERED.match(uri)) and registry_source is not None:
+            uri = registry_source(match["name"], match["version"])
+        elif uri.startswith("models:/"):
+            raise ValueError(f"cannot resolve {uri!r} on the server")
+        else:
+            return uri
+    raise ValueError(f"{source!r}: too many source indirections")
+
+
+def materializer(uri: str) -> Materialize:
+    """A function that makes ``uri``'s files available locally (in place when local)."""
+
+    def local(path: Path) -> Materialize:
+        return lambda: (path, _noop)
+
+    def download(repo: Any, path: str) -> Materialize:
+        def run() -> tuple[Path, Callable[[], None]]:
+            scratch = tempfile.mkdtemp(prefix="supplychain-reverify-")
+            try:
+                out = repo.download_artifacts(path, dst_path=scratch)
+            except BaseException:
+                shutil.rmtree(scratch, ignore_errors=True)
+                raise
+            return Path(out), lambda: shutil.rmtree(scratch, ignore_errors=True)
+        return run
+
+    if uri.startswith("mlflow-artifacts:"):
+        from mlflow.server.handlers import _get_artifact_repo_mlflow_artifacts
+        from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
+        from mlflow.utils.uri import extract_and_normalize_path
+
+        relative = extract_and_normalize_path(uri).lstrip("/")
+        repo = _get_artifact_repo_mlflow_artifacts()
+        if isinstance(repo, LocalArtifactRepository):
+            root = Path(repo.artifact_dir).resolve()
+            target = (root / relative).resolve()
+            if root != target and root not in target.parents:
+                raise ValueError("artifact path escapes the artifact destination")
+            return local(target)
+        return download(repo, relative)
+    if uri.startswith("file:") or "://" not in uri:
+        from mlflow.utils.file_utils import local_file_uri_to_path
+
+        return local(Path(local_file_uri_to_path(uri) if uri.startswith("file:") else uri))
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    return download(get_artifact_repository(uri), "")
+
+
+class ReverifyingProvider:
+    """Wraps the attestation provider: adds a fresh re-hash to its ``artifacts`` evidence when
+    the policy asks for re-verification at promotion."""
+
+    def __init__(self, inner: Any, *,
+                 rehash: Callable[[str, float], Rehash] | None = None) -> None:
+        self._inner = inner
+        self._rehash = rehash or _rehash_source
+        self.requirements: frozenset[Requirement] = inner.requirements
+
+    def bind(self, engine: Any) -> None:
+        self._inner.bind(engine)
+
+    def provide(self, record: Any, policy: Policy, intake: Mapping[str, str]) -> Mapping[str, Any]:
+        fields = dict(self._inner.provide(record, policy, intake))
+        artifacts = fields.get("artifacts")
+        if not policy.integrity.reverify_on_promotion or not isinstance(artifacts,
+                                                                          ArtifactEvidence):
+            return fields
+        budget = policy.integrity.reverify_budget_seconds
+        outcome = self._rehash(record.source or "", budget)
+        if outcome.digest is None:
+            _logger.warning("re-verification of %s/%s not done (%s); promotion denied, retry "
+                            "it or raise integrity.reverify_budget_seconds (now %g s)",
+                            record.name, record.version, outcome.reason, budget)
+        else:
+            _logger.info("re-verified %s/%s in %.2f s: %s", record.name, record.version,
+                         outcome.seconds, "match" if outcome.digest == artifacts.digest
+                         else "CHANGED")
+        fields["artifacts"] = artifacts.model_copy(update={"reverified_digest": outcome.digest})
+        return fields
+
+
+def _registry_source(name: str, version: str) -> str:
+    from mlflow.server.handlers import _get_model_registry_store
+
+    return str(_get_model_registry_store().get_model_version(name, version).source)
+
+
+def _rehash_source(source: str, budget: float, *,
+                   slots: threading.BoundedSemaphore = _SLOTS) -> Rehash:
+    started = time.monotonic()
+    if not slots.acquire(timeout=budget):
+        return Rehash(None, budget, "other re-verifications used every slot for the whole "
+                      f"budget ({CONCURRENCY_ENV_VAR})")
+    try:
+        remaining = budget - (time.monotonic() - started)
+        try:
+            materialize = materializer(storage_uri(source, registry_source=_registry_source))
+        except Exception as exc:  # noqa: BLE001 - unresolvable source: not re-verified (denies)
+            return Rehash(None, 0.0,
+                          f"cannot resolve the source: {type(exc).__name__}: {exc}"[:300])
+        return rehash_within(materialize, max(remaining, 0.001),
+                             workers=min(4, os.cpu_count() or 1))
+    finally:
+        slots.release()
