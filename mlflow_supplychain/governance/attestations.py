@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -34,6 +34,9 @@ PUBLIC_KEY_ENV_VAR = "MLFLOW_SUPPLYCHAIN_ATTESTATION_PUBLIC_KEY"
 CLOCK_SKEW = timedelta(minutes=5)
 
 _logger = logging.getLogger(__name__)
+
+Reverify = Callable[[Engine, str, str, float], "str | None"]
+"""``(engine, name, version, budget seconds) -> digest of the stored bytes now, or None``."""
 
 
 def _now_ms() -> int:
@@ -213,8 +216,9 @@ class AttestationProvider:
 
     requirements = frozenset({Requirement.SCAN_PASSED, Requirement.HASH_MATCH})
 
-    def __init__(self) -> None:
+    def __init__(self, reverify: Reverify | None = None) -> None:
         self._engine: Engine | None = None
+        self._reverify = reverify
 
     def bind(self, engine: Engine) -> None:
         """Read attestations from ``engine`` (the registry store's database)."""
@@ -244,6 +248,11 @@ class AttestationProvider:
         payload = stored.payload
         fields: dict[str, Any] = {"scan": scan_evidence(payload, valid)}
         if valid:  # an unverified manifest is no evidence of the bytes either
+            fresh = None
+            if policy.integrity.reverify_on_promotion and self._reverify is not None:
+                fresh = self._reverify(self._engine, record.name, str(record.version),
+                                       policy.integrity.reverify_budget_seconds)
             fields["artifacts"] = ArtifactEvidence(digest=payload.artifact_digest,
-                                                   files=dict(payload.files))
+                                                   files=dict(payload.files),
+                                                   reverified_digest=fresh)
         return fields

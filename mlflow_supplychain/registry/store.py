@@ -34,6 +34,7 @@ from mlflow_supplychain.governance.attestations import AttestationProvider
 from mlflow_supplychain.policy.evidence import Target, TargetKind
 from mlflow_supplychain.registry.evidence_reader import default_reader
 from mlflow_supplychain.registry.gate import RegistryGate
+from mlflow_supplychain.registry.reverify import reverified_digest
 from mlflow_supplychain.server.policy_holder import get_policy_holder
 
 SCHEME_PREFIX = "supplychain+"
@@ -175,7 +176,7 @@ def build_store(store_uri: str, tracking_uri: str | None = None) -> _GatedRegist
     del tracking_uri  # the eval-run lookup uses the server's own tracking store
     db_uri = database_uri(store_uri)
     holder = get_policy_holder()
-    gate = RegistryGate(holder, default_reader(AttestationProvider()))
+    gate = RegistryGate(holder, default_reader(AttestationProvider(reverified_digest)))
     store_cls = (WorkspaceAwareSupplyChainRegistryStore if MLFLOW_ENABLE_WORKSPACES.get()
                  else SupplyChainRegistryStore)
     _logger.info("mlflow-supplychain registry store on %s (policy %s, mode %s)",
