@@ -14,7 +14,7 @@ from typing import Any
 import requests
 from pydantic import ValidationError
 
-from mlflow_supplychain.errors import Problem, RegistryError
+from mlflow_supplychain.errors import Problem, RegistryError, RequestRefused
 from mlflow_supplychain.policy.decision import Decision
 
 API_ROOT = "/api/2.0/mlflow-supplychain"
@@ -39,22 +39,33 @@ class SupplyChainClient:
             self._session.verify = False
 
     def _get(self, endpoint: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        return self._call("GET", endpoint, params=params)
+
+    def _post(self, endpoint: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        return self._call("POST", endpoint, body=body)
+
+    def _call(self, method: str, endpoint: str, *, params: Mapping[str, str] | None = None,
+              body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         url = f"{self._base}{API_ROOT}/{endpoint}"
         try:
-            response = self._session.get(url, params=params, timeout=self._timeout)
+            response = self._session.request(method, url, params=params,
+                                             json=dict(body) if body is not None else None,
+                                             timeout=self._timeout)
         except requests.RequestException as exc:
             raise RegistryError(f"Cannot reach the MLflow server at {self._base}", [Problem(
                 url, type(exc).__name__, "check --tracking-uri and that the server runs")]) from None
         try:
-            body = response.json()
+            answer = response.json()
         except ValueError:
-            body = {}
+            answer = {}
+        body = answer
         if response.status_code != 200:
             message = body.get("message") if isinstance(body, dict) else None
             fix = ("start the server with the mlflow-supplychain app (--app-name supplychain)"
-                   if response.status_code == 404 else "see the message")
-            raise RegistryError(f"The gate endpoint answered HTTP {response.status_code}",
-                                [Problem(url, str(message or response.reason), fix)])
+                   if response.status_code == 404 and not message else "see the message")
+            error = RequestRefused if response.status_code in (401, 403) else RegistryError
+            raise error(f"The server answered HTTP {response.status_code}",
+                        [Problem(url, str(message or response.reason), fix)])
         if not isinstance(body, dict):
             raise RegistryError("The gate endpoint answered with unexpected JSON",
                                 [Problem(url, "not a JSON object", "check the server version")])
@@ -81,3 +92,58 @@ class SupplyChainClient:
             RegistryError: the server is unreachable or does not run the plugin.
         """
         return self._get("status")
+
+    # -- transition requests ----------------------------------------------------------------
+
+    def create_request(self, name: str, version: str, target: str,
+                       comment: str | None = None) -> dict[str, Any]:
+        """Open a transition request; returns ``{"request": ..., "decision": ...}``.
+
+        Raises:
+            RequestRefused: not authenticated, or not allowed.
+            RegistryError: the server is unreachable or refuses for another reason.
+        """
+        return self._post("transition-requests/create", {"name": name, "version": version,
+                                                         "target": target, "comment": comment})
+
+    def approve_request(self, request_id: int, comment: str | None = None,
+                        apply: bool = False) -> dict[str, Any]:
+        """Approve a request (and make the promotion when ``apply`` and it is approved).
+
+        Raises:
+            RequestRefused: separation of duties, not an approver, stale evidence.
+            RegistryError: the server is unreachable or refuses for another reason.
+        """
+        return self._post("transition-requests/approve",
+                          {"request_id": str(request_id), "comment": comment, "apply": apply})
+
+    def reject_request(self, request_id: int, comment: str | None = None) -> dict[str, Any]:
+        """Reject a request (approvers only).
+
+        Raises:
+            RequestRefused, RegistryError.
+        """
+        return self._post("transition-requests/reject",
+                          {"request_id": str(request_id), "comment": comment})
+
+    def cancel_request(self, request_id: int, comment: str | None = None) -> dict[str, Any]:
+        """Cancel a request (its requester only).
+
+        Raises:
+            RequestRefused, RegistryError.
+        """
+        return self._post("transition-requests/cancel",
+                          {"request_id": str(request_id), "comment": comment})
+
+    def list_requests(self, *, name: str | None = None, version: str | None = None,
+                      status: str | None = None, max_results: int = 100,
+                      page_token: str | None = None) -> dict[str, Any]:
+        """One page of requests, newest first: ``{"requests": [...], "next_page_token": ...}``.
+
+        Raises:
+            RegistryError: the server is unreachable or refuses.
+        """
+        params = {k: v for k, v in {"name": name, "version": version, "status": status,
+                                    "max_results": str(max_results),
+                                    "page_token": page_token}.items() if v is not None}
+        return self._get("transition-requests/list", params)

@@ -104,3 +104,9 @@ class ApprovalRefused(GovernanceError):
     """The caller may not approve, reject or cancel this request."""
 
     exit_code = ExitCode.DENIED
+
+
+class RequestRefused(GovernanceError):
+    """The server refused a governance call: not authenticated or not permitted."""
+
+    exit_code = ExitCode.DENIED

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "scan": "mlflow_supplychain.cli.scan_cmd:scan",
     "hash": "mlflow_supplychain.cli.scan_cmd:hash_",
     "server": "mlflow_supplychain.cli.server_cmd:server",
+    "request": "mlflow_supplychain.cli.request_cmd:request",
     "sidecar": "mlflow_supplychain.cli.sidecar_cmd:sidecar",
     "webhooks": "mlflow_supplychain.cli.sidecar_cmd:webhooks",
     "reconcile": "mlflow_supplychain.cli.sidecar_cmd:reconcile",

@@ -337,3 +337,21 @@ def approvals_for_version(conn: Connection, model_name: str,
     return tuple(Approval(approver=r.approver, approver_groups=tuple(json.loads(r.approver_groups)),
                           requester=r.requester, target=r.target,
                           evidence_digest=r.evidence_digest) for r in rows)
+
+
+def apply_matching(conn: Connection, *, model_name: str, version: str, target: str, actor: str,
+                   policy_digest: str, now_ms: int) -> list[int]:
+    """Mark approved requests for this exact promotion applied (it just happened)."""
+    rows = conn.execute(
+        select(transition_requests.c.id).where(
+            transition_requests.c.model_name == model_name,
+            transition_requests.c.version == version,
+            transition_requests.c.target == target,
+            transition_requests.c.status == RequestStatus.APPROVED.value,
+        ).with_for_update()  # a concurrent promotion may be applying the same request
+    ).all()
+    applied = []
+    for row in rows:
+        mark_applied(conn, int(row.id), actor=actor, policy_digest=policy_digest, now_ms=now_ms)
+        applied.append(int(row.id))
+    return applied

@@ -305,6 +305,43 @@ class Lineage(_Frozen):
     )
 
 
+class Identity(_Frozen):
+    """Who the caller is, for requests and approvals (the gate itself needs no identity)."""
+
+    groups: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="Group name -> member usernames, for 'group:<name>' approvers when users "
+        "authenticate with MLflow basic-auth (which has no groups).",
+    )
+    trusted_proxy_user_header: str | None = Field(
+        None, description="Header carrying the user, set by an authenticating reverse proxy. "
+        "Only name it when every request passes through that proxy.")
+    trusted_proxy_groups_header: str | None = Field(
+        None, description="Header carrying the user's comma-separated groups, set by the proxy.")
+    allow_unauthenticated: bool = Field(
+        False, description="DEVELOPMENT ONLY: without authentication, take the user from the "
+        "X-Supplychain-User header. Logged as a warning on every use.")
+
+    @field_validator("groups")
+    @classmethod
+    def _members(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for group, members in value.items():
+            if not re.fullmatch(r"[^\s:]+", group):
+                raise ValueError(f"group name {group!r} must have no spaces or colons")
+            if not members:
+                raise ValueError(f"group {group!r} has no members")
+        return value
+
+    @model_validator(mode="after")
+    def _headers(self) -> Identity:
+        if self.trusted_proxy_groups_header and not self.trusted_proxy_user_header:
+            raise ValueError("trusted_proxy_groups_header needs trusted_proxy_user_header")
+        for header in (self.trusted_proxy_user_header, self.trusted_proxy_groups_header):
+            if header is not None and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", header):
+                raise ValueError(f"{header!r} is not an HTTP header name")
+        return self
+
+
 class Policy(_Frozen):
     """A complete, validated supply-chain policy."""
 
@@ -319,6 +356,7 @@ class Policy(_Frozen):
     licenses: Licenses = Licenses()
     integrity: Integrity = Integrity()
     lineage: Lineage = Lineage()
+    identity: Identity = Identity()
 
     @field_validator("reserved_tag_prefix")
     @classmethod

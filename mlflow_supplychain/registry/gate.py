@@ -34,9 +34,10 @@ from mlflow.protos.databricks_pb2 import (
 from mlflow.utils.validation import _validate_model_name, _validate_model_version
 
 from mlflow_supplychain.errors import Problem
+from mlflow_supplychain.governance.recorder import AuditRecorder
 from mlflow_supplychain.policy.decision import Decision
 from mlflow_supplychain.policy.engine import evaluate, source_violation
-from mlflow_supplychain.policy.evidence import Target, TargetKind
+from mlflow_supplychain.policy.evidence import Evidence, Target, TargetKind
 from mlflow_supplychain.policy.schema import Mode, Policy
 from mlflow_supplychain.registry import evidence_reader as facts
 from mlflow_supplychain.registry import tags as tagrules
@@ -81,23 +82,46 @@ def _message(summary: str, problems: Sequence[Problem]) -> str:
     return "\n".join([summary, *(f"  - {p.render()}" for p in problems)])
 
 
+class PromotionBlocked(MlflowException):
+    """A promotion the policy denies; carries the Decision so the store can audit it."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.explain(), error_code=PERMISSION_DENIED)
+        self.decision = decision
+
+
 class RegistryGate:
     """Checks registry writes against the current policy; raises MlflowException to refuse."""
 
     def __init__(self, holder: PolicyHolder, reader: EvidenceReader) -> None:
         self._holder = holder
         self._reader = reader
+        self._recorder: AuditRecorder | None = None
 
     def bind_database(self, engine: Any) -> None:
-        """Migrate our tables in the store's database and let the evidence providers read them.
+        """Use the store's database for our evidence providers (approvals, attestations) and
+        the audit log, migrating our tables first.
 
         Raises:
             RegistryError: our tables cannot be created or migrated.
         """
-        from mlflow_supplychain.governance import db
-
-        db.upgrade(engine)
+        self._recorder = AuditRecorder.for_store_engine(engine)
         self._reader.bind(engine)
+        state = self._holder.state()
+        self._recorder.policy_event("policy.load", state.path, state.policy.digest)
+        recorder = self._recorder
+        self._holder.add_listener(lambda event, st: recorder.policy_event(
+            event, st.path, st.policy.digest, st.reload_error))
+
+    @property
+    def recorder(self) -> AuditRecorder | None:
+        return self._recorder
+
+    def audit(self, decision: Decision | None, *, applied: bool = False) -> None:
+        """Append a protected-target decision to the audit log (after the registry write);
+        ``applied`` says the promotion was written."""
+        if decision is not None and self._recorder is not None:
+            self._recorder.decision(decision, current_user(), applied=applied)
 
     @property
     def holder(self) -> PolicyHolder:
@@ -351,7 +375,7 @@ class RegistryGate:
                      name, record.version, target, decision.verdict, decision.policy_digest,
                      current_user())
         if decision.blocks:
-            raise MlflowException(decision.explain(), error_code=PERMISSION_DENIED)
+            raise PromotionBlocked(decision)
         return record, decision
 
     def record(self, store: Any, decision: Decision | None) -> None:
@@ -376,20 +400,33 @@ class RegistryGate:
         Raises:
             MlflowException: RESOURCE_DOES_NOT_EXIST when the version does not exist.
         """
+        return self.assess(store, name, version, target)[0]
+
+    def assess(self, store: Any, name: str, version: Any,
+               target: Target) -> tuple[Decision, Evidence]:
+        """The Decision for a promotion and the Evidence it was made on.
+
+        Raises:
+            MlflowException: RESOURCE_DOES_NOT_EXIST when the version does not exist.
+        """
         policy = self._holder.policy
         record = self._record(store, name, version)
         if record is None:
             raise MlflowException(f"Model Version (name={name}, version={version}) not found",
                                   RESOURCE_DOES_NOT_EXIST)
-        return self._decide(policy, record, target)
+        return self._assess(policy, record, target)
 
     def _decide(self, policy: Policy, record: VersionRecord, target: Target) -> Decision:
+        return self._assess(policy, record, target)[0]
+
+    def _assess(self, policy: Policy, record: VersionRecord,
+                target: Target) -> tuple[Decision, Evidence]:
         guarded = protected_target(policy, target)
         if guarded is not None:
             target = guarded[0]
         requirements = policy.profiles[guarded[1]].require if guarded else ()
         evidence = self._reader.evidence(record, policy, requirements)
-        return evaluate(policy, evidence, target)
+        return evaluate(policy, evidence, target), evidence
 
     def _record(self, store: Any, name: str, version: Any, *,
                 session: Any = None) -> VersionRecord | None:

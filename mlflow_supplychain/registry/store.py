@@ -31,9 +31,10 @@ from mlflow.utils.validation import (
 )
 
 from mlflow_supplychain.governance.attestations import AttestationProvider
+from mlflow_supplychain.governance.provider import ApprovalsProvider
 from mlflow_supplychain.policy.evidence import Target, TargetKind
 from mlflow_supplychain.registry.evidence_reader import default_reader
-from mlflow_supplychain.registry.gate import RegistryGate
+from mlflow_supplychain.registry.gate import PromotionBlocked, RegistryGate
 from mlflow_supplychain.registry.reverify import reverified_digest
 from mlflow_supplychain.server.policy_holder import get_policy_holder
 
@@ -91,15 +92,21 @@ class _GatedRegistry:
         _validate_model_alias_name(alias)
         _validate_model_alias_name_reserved(alias)
         number = _validate_model_version(version)
-        with self.ManagedSessionMaker(read_only=False) as session:  # type: ignore[attr-defined]
-            record, decision = self.gate.check_promotion_in(self, session, name, number, target)
-            if record is None:  # raises MLflow's own RESOURCE_DOES_NOT_EXIST
-                self._get_sql_model_version(session, name, number)  # type: ignore[attr-defined]
-            alias_row = SqlRegisteredModelAlias(name=name, alias=alias, version=number)
-            if record is not None and hasattr(SqlRegisteredModelAlias, "workspace"):
-                alias_row.workspace = record.workspace  # type: ignore[assignment]
-            session.merge(alias_row)
+        try:
+            with self.ManagedSessionMaker(read_only=False) as session:  # type: ignore[attr-defined]
+                record, decision = self.gate.check_promotion_in(self, session, name, number,
+                                                                target)
+                if record is None:  # raises MLflow's own RESOURCE_DOES_NOT_EXIST
+                    self._get_sql_model_version(session, name, number)  # type: ignore[attr-defined]
+                alias_row = SqlRegisteredModelAlias(name=name, alias=alias, version=number)
+                if record is not None and hasattr(SqlRegisteredModelAlias, "workspace"):
+                    alias_row.workspace = record.workspace  # type: ignore[assignment]
+                session.merge(alias_row)
+        except PromotionBlocked as blocked:
+            self.gate.audit(blocked.decision)
+            raise
         self.gate.record(self, decision)
+        self.gate.audit(decision, applied=True)
 
     # model versions
 
@@ -120,11 +127,16 @@ class _GatedRegistry:
 
     def transition_model_version_stage(self, name: str, version: Any, stage: str,
                                        archive_existing_versions: bool) -> Any:
-        decision = self.gate.check_promotion(self, name, version,
-                                             Target(kind=TargetKind.STAGE, name=stage))
+        try:
+            decision = self.gate.check_promotion(self, name, version,
+                                                 Target(kind=TargetKind.STAGE, name=stage))
+        except PromotionBlocked as blocked:
+            self.gate.audit(blocked.decision)
+            raise
         result = super().transition_model_version_stage(  # type: ignore[misc]
             name, version, stage, archive_existing_versions)
         self.gate.record(self, decision)
+        self.gate.audit(decision, applied=True)
         return result
 
     def delete_model_version(self, name: str, version: Any) -> None:
@@ -176,7 +188,8 @@ def build_store(store_uri: str, tracking_uri: str | None = None) -> _GatedRegist
     del tracking_uri  # the eval-run lookup uses the server's own tracking store
     db_uri = database_uri(store_uri)
     holder = get_policy_holder()
-    gate = RegistryGate(holder, default_reader(AttestationProvider(reverified_digest)))
+    gate = RegistryGate(holder, default_reader(ApprovalsProvider(),
+                                               AttestationProvider(reverified_digest)))
     store_cls = (WorkspaceAwareSupplyChainRegistryStore if MLFLOW_ENABLE_WORKSPACES.get()
                  else SupplyChainRegistryStore)
     _logger.info("mlflow-supplychain registry store on %s (policy %s, mode %s)",

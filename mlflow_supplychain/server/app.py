@@ -73,7 +73,7 @@ def _configure_logging() -> None:
 def _install(flask_app: Any, *, auth: bool) -> None:
     from mlflow.environment_variables import MLFLOW_ENABLE_WORKSPACES
 
-    from mlflow_supplychain.server import attestation_routes, routes
+    from mlflow_supplychain.server import attestation_routes, request_routes, routes
 
     _configure_logging()
     store = _gated_store()
@@ -83,6 +83,7 @@ def _install(flask_app: Any, *, auth: bool) -> None:
         return {"auth": auth, "workspaces": bool(MLFLOW_ENABLE_WORKSPACES.get())}
 
     routes.register(flask_app, _gated_store, status_extra)
+    request_routes.register(flask_app, _gated_store, routes.paths)
     attestation_routes.register(flask_app, _gated_store)
     if auth:
         _allow_our_routes_under_auth()
@@ -99,7 +100,7 @@ def _allow_our_routes_under_auth() -> None:
     """
     from mlflow.server import auth
 
-    from mlflow_supplychain.server import routes
+    from mlflow_supplychain.server import request_routes, routes
 
     table = getattr(auth, "BEFORE_REQUEST_VALIDATORS", None)
     if table is None:
@@ -109,6 +110,14 @@ def _allow_our_routes_under_auth() -> None:
         table[(path, "POST")] = auth.validate_can_read_registered_model
     for path in routes.paths(routes.STATUS):
         table[(path, "GET")] = lambda: True
+    # Transition requests: basic-auth has authenticated the caller; who may approve, reject
+    # or cancel is decided by the policy in the handlers. Creating one needs read access.
+    for action, methods in request_routes.ENDPOINTS.items():
+        check = (auth.validate_can_read_registered_model if action == "create"
+                 else (lambda: True))
+        for path in routes.paths(f"{request_routes.PREFIX}/{action}"):
+            for method in methods:
+                table[(path, method)] = check
     _allow_attestation_routes(table, auth)
 
 

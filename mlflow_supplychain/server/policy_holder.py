@@ -67,6 +67,7 @@ class PolicyHolder:
         self._state = PolicyState(load_policy(path), path, time.time())
         self._signature = signature
         self._next_check = clock() + check_interval
+        self._listeners: list[Callable[[str, PolicyState], None]] = []
         _logger.info("mlflow-supplychain policy loaded from %s (mode %s, digest %s)",
                      path, self._state.policy.mode.value, self._state.policy.digest)
 
@@ -95,6 +96,14 @@ class PolicyHolder:
                 RELOAD_INTERVAL_ENV_VAR, f"{raw!r} is not a number", "write seconds, e.g. 2")
             ]) from None
         return cls(path, check_interval=max(interval, 0.0))
+
+    def add_listener(self, listener: Callable[[str, PolicyState], None]) -> None:
+        """Call ``listener(event, state)`` on ``policy.reload`` and ``policy.reload_failed``."""
+        self._listeners.append(listener)
+
+    def _notify(self, event: str) -> None:
+        for listener in self._listeners:
+            listener(event, self._state)
 
     @property
     def policy(self) -> Policy:
@@ -131,14 +140,18 @@ class PolicyHolder:
             self._signature = signature
             _logger.info("mlflow-supplychain policy reloaded from %s: digest %s -> %s (mode %s)",
                          self._path, old, policy.digest, policy.mode.value)
+            self._notify("policy.reload")
         finally:
             self._lock.release()
 
     def _fail(self, signature: _Signature | None, message: str) -> None:
-        if self._state.reload_error != message:
+        changed = self._state.reload_error != message
+        if changed:
             _logger.error("mlflow-supplychain policy reload failed; still enforcing the last good "
                           "policy (digest %s). %s", self._state.policy.digest, message)
         self._state = replace(self._state, reload_error=message)
+        if changed:
+            self._notify("policy.reload_failed")
         if signature is not None:
             self._signature = signature  # do not re-parse the same bad file every interval
 

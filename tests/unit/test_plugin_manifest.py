@@ -70,8 +70,10 @@ def test_webhook_events_are_mlflow_event_names() -> None:
 
 
 def test_endpoints_agree_with_the_routes() -> None:
-    from mlflow_supplychain.server import attestation_routes, routes
+    from mlflow_supplychain.server import attestation_routes, request_routes, routes
 
-    declared = {e["path"] for e in MANIFEST["endpoints"]}
-    served = {routes.EVALUATE, routes.STATUS, attestation_routes.SUBMIT, attestation_routes.GET}
-    assert served <= declared, served - declared
+    declared = {e["path"]: tuple(e["methods"]) for e in MANIFEST["endpoints"]}
+    served = {routes.EVALUATE: ("GET", "POST"), routes.STATUS: ("GET",),
+              attestation_routes.SUBMIT: ("POST",), attestation_routes.GET: ("GET",)}
+    served |= {f"{request_routes.PREFIX}/{a}": m for a, m in request_routes.ENDPOINTS.items()}
+    assert {p: declared.get(p) for p in served} == served

@@ -1,0 +1,88 @@
+"""Appends the gate's own events to the audit log: decisions and policy loads/reloads.
+
+The registry store calls this after its session is closed, so the audit write never waits on
+(or blocks) the registry transaction. A failed audit write is logged as an error and never
+turns a registry call into a 5xx; the decision itself was already enforced.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import sqlalchemy
+from sqlalchemy.engine import Engine
+
+from mlflow_supplychain.errors import GovernanceError
+from mlflow_supplychain.governance import audit, db, requests
+from mlflow_supplychain.policy.decision import Decision
+
+_logger = logging.getLogger(__name__)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class AuditRecorder:
+    """Writes gate events into the hash-chained audit log of one database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @classmethod
+    def for_store_engine(cls, engine: Engine) -> AuditRecorder:
+        """Migrate our tables in the store's database and return a recorder bound to it.
+
+        Raises:
+            RegistryError: the governance tables cannot be created or migrated.
+        """
+        db.upgrade(engine)
+        return cls(engine)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def decision(self, decision: Decision, user: str | None, *, applied: bool = False) -> None:
+        """Record one gate decision on a protected target (allowed or denied).
+
+        With ``applied`` (the promotion was written), approved requests for exactly this
+        promotion become ``applied`` in the same transaction.
+        """
+        self._append(applied_request=applied and decision.allowed, decision=decision,
+                     actor=user or "anonymous", action="gate.decision",
+                     subject=f"models:/{decision.model_name}/{decision.version} -> "
+                             f"{decision.target}",
+                     payload={"verdict": decision.verdict, "allowed": decision.allowed,
+                              "enforced": decision.enforced, "profile": decision.profile,
+                              "violations": [v.code for v in decision.violations],
+                              "evidence_digest": decision.evidence_digest},
+                     policy_digest=decision.policy_digest)
+
+    def policy_event(self, action: str, path: str, digest: str, detail: str | None = None) -> None:
+        """Record a policy load, reload or failed reload."""
+        self._append(actor="system", action=action, subject=path,
+                     payload={"detail": detail} if detail else {}, policy_digest=digest)
+
+    def _append(self, *, applied_request: bool = False, decision: Decision | None = None,
+                **fields: object) -> None:
+        try:
+            with self._engine.begin() as conn:
+                now = _now_ms()
+                # Lock order: request rows before the audit head, as the approval workflow
+                # does; the opposite order deadlocks against a concurrent approval.
+                if applied_request and decision is not None:
+                    try:
+                        with conn.begin_nested():
+                            requests.apply_matching(
+                                conn, model_name=decision.model_name,
+                                version=decision.version, target=decision.target,
+                                actor=str(fields["actor"]),
+                                policy_digest=decision.policy_digest, now_ms=now)
+                    except GovernanceError as exc:  # the decision is still recorded below
+                        _logger.warning("could not mark requests applied: %s", exc.summary)
+                audit.append(conn, ts_ms=now, **fields)  # type: ignore[arg-type]
+        except (sqlalchemy.exc.SQLAlchemyError, Exception) as exc:  # noqa: BLE001
+            _logger.error("audit append failed (%s): %s", fields.get("action"),
+                          type(exc).__name__)
