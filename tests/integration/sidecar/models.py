@@ -49,6 +49,11 @@ def malicious_pickle() -> bytes:
     return pickle.dumps(Exec(), protocol=4)
 
 
+ATTESTATION_TAGS = ("supplychain.scan.verdict", "supplychain.scan.policy_digest",
+                    "supplychain.scan.attested_at", "supplychain.scan.findings",
+                    "supplychain.integrity.digest")
+
+
 def wait_for_tags(server: RunningServer, name: str, version: str, timeout: float = 60.0
                   ) -> dict[str, Any]:
     """The version's tags once ``supplychain.scan.verdict`` appears.
@@ -60,7 +65,7 @@ def wait_for_tags(server: RunningServer, name: str, version: str, timeout: float
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         tags = dict(client.get_model_version(name, version).tags)
-        if "supplychain.scan.verdict" in tags:
+        if all(key in tags for key in ATTESTATION_TAGS):  # written one by one, this one last
             return tags
         time.sleep(0.2)
     raise AssertionError(f"models:/{name}/{version} not attested in {timeout}s\n"
