@@ -72,9 +72,10 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _settings(tracking_uri: str, policy_file: Path, data_dir: Path, queue_url: str | None,
-              private_key: Path | None, rescan_after: float, compensate: bool
-              ) -> cfg.SidecarSettings:
-    """Resolve the options, export them to the environment (for child processes), load."""
+              private_key: Path | None, rescan_after: float, compensate: bool, *,
+              export: bool = False) -> cfg.SidecarSettings:
+    """Resolve the options into settings; ``export`` also puts them into ``os.environ`` for
+    the child processes the sidecar starts (``reconcile`` leaves the environment alone)."""
     from mlflow_supplychain.policy.loader import load_policy
 
     load_policy(policy_file)  # fail now on a bad policy
@@ -96,8 +97,9 @@ def _settings(tracking_uri: str, policy_file: Path, data_dir: Path, queue_url: s
         cfg.RESCAN_AFTER_ENV: str(rescan_after),
         cfg.COMPENSATE_ENV: "true" if compensate else "false",
     }
-    os.environ.update(env)
-    return cfg.SidecarSettings.from_env()
+    if export:
+        os.environ.update(env)
+    return cfg.SidecarSettings.from_env({**os.environ, **env})
 
 
 @click.command()
@@ -125,7 +127,7 @@ def sidecar(tracking_uri: str, policy_file: Path, data_dir: Path, queue_url: str
     from mlflow_supplychain.sidecar.runner import RunOptions, run
 
     settings = _settings(tracking_uri, policy_file, data_dir, queue_url, private_key,
-                         rescan_after, compensate)
+                         rescan_after, compensate, export=True)
     logger = logging.getLogger("mlflow_supplychain")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)

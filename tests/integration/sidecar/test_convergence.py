@@ -60,7 +60,10 @@ def _wait_log(log: Path, text: str, timeout: float = 60.0) -> None:
         time.sleep(0.2)
 
 
-def test_killed_mid_scan_and_lost_webhooks_converge(bare_server, unique_model_name, tmp_path):
+def test_killed_mid_scan_and_lost_webhooks_converge(bare_server, unique_model_name, tmp_path,
+                                                   capsys):
+    from mlflow_supplychain.cli.main import main
+
     log = tmp_path / "sidecar.log"
     port = free_port()
     with sidecar_process(bare_server, port, log,
@@ -77,6 +80,17 @@ def test_killed_mid_scan_and_lost_webhooks_converge(bare_server, unique_model_na
     assert fetch(bare_server, unique_model_name, v1).status_code == 404
     with pytest.raises(Exception, match="promotion|denied|PERMISSION_DENIED|scan"):
         bare_server.client().set_registered_model_alias(unique_model_name, "champion", v1)
+
+    # the CLI sweep queues both into the shared SQLite queue (v1's pending marker has expired)
+    time.sleep(2)
+    code = main(["reconcile", "--once", "--tracking-uri", bare_server.url, "--policy",
+                 str(SIDECAR_POLICY), "--data-dir", str(bare_server.data_dir),
+                 "--rescan-after", "2"])
+    assert code == 0
+    assert "MLFLOW_SUPPLYCHAIN_SIDECAR_QUEUE" not in os.environ  # nothing leaks to later tests
+    out = capsys.readouterr().out
+    assert f"queued models:/{unique_model_name}/{v1}" in out
+    assert f"queued models:/{unique_model_name}/{v2}" in out
 
     with sidecar_process(bare_server, port, log):
         for version in (v1, v2):
