@@ -32,6 +32,9 @@ COMMANDS: dict[str, str] = {
     "server": "mlflow_supplychain.cli.server_cmd:server",
     "request": "mlflow_supplychain.cli.request_cmd:request",
     "deploy": "mlflow_supplychain.cli.deploy_cmd:deploy",
+    "sidecar": "mlflow_supplychain.cli.sidecar_cmd:sidecar",
+    "webhooks": "mlflow_supplychain.cli.sidecar_cmd:webhooks",
+    "reconcile": "mlflow_supplychain.cli.sidecar_cmd:reconcile",
 }
 
 

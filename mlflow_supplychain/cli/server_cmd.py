@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,9 @@ class ServerPlan:
     env: dict[str, str] = field(default_factory=dict)
     url: str = ""
     notes: list[str] = field(default_factory=list)
+    sidecar_argv: list[str] = field(default_factory=list)
+    """Empty when the sidecar is off (``--no-sidecar``)."""
+    sidecar_env: dict[str, str] = field(default_factory=dict)
 
 
 def normalise_backend_uri(uri: str) -> str:
@@ -104,7 +108,9 @@ def _write_auth_config(data_dir: Path, auth_db_uri: str) -> Path:
 
 def plan_server(*, policy_file: Path, data_dir: Path, backend_store_uri: str | None,
                 host: str, port: int, workers: int, auth: bool, auth_db_uri: str | None,
-                extra: Sequence[str], environ: Mapping[str, str]) -> ServerPlan:
+                extra: Sequence[str], environ: Mapping[str, str],
+                sidecar_port: int | None = None, sidecar_workers: int = 2,
+                queue_url: str | None = None) -> ServerPlan:
     """Prepare the data directory and compute the ``mlflow server`` command and environment.
 
     Raises:
@@ -159,7 +165,35 @@ def plan_server(*, policy_file: Path, data_dir: Path, backend_store_uri: str | N
             "--host", host, "--port", str(port), "--workers", str(workers),
             "--app-name", app_name, *extra]
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - display only
-    return ServerPlan(argv=argv, env=env, url=f"http://{shown_host}:{port}", notes=notes)
+    url = f"http://{shown_host}:{port}"
+    sidecar_argv: list[str] = []
+    sidecar_env: dict[str, str] = {}
+    if sidecar_port is not None:
+        # A loopback sidecar: MLflow refuses http:// and private addresses for webhooks unless
+        # told otherwise. A short cache TTL makes a freshly installed webhook live quickly
+        # (MLflow caches webhook lists per event and worker, 60 s by default).
+        for name, value in (("MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "http,https"),
+                            ("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", "true"),
+                            ("MLFLOW_WEBHOOK_CACHE_TTL", "5")):
+            if not environ.get(name):
+                env[name] = value
+        sidecar_argv = [sys.executable, "-m", "mlflow_supplychain", "sidecar",
+                        "--tracking-uri", url, "--policy", str(policy_path),
+                        "--data-dir", str(data_dir), "--host", "127.0.0.1",
+                        "--port", str(sidecar_port), "--workers", str(sidecar_workers),
+                        "--install-webhooks", "--exit-with-parent"]
+        if queue_url:
+            sidecar_argv += ["--queue", queue_url]
+        if auth:  # webhook install is admin-only; the sidecar reads every model
+            sidecar_env["MLFLOW_TRACKING_USERNAME"] = environ.get("MLFLOW_TRACKING_USERNAME",
+                                                                  "admin")
+            sidecar_env["MLFLOW_TRACKING_PASSWORD"] = (
+                environ.get("MLFLOW_TRACKING_PASSWORD") or env.get("MLFLOW_AUTH_ADMIN_PASSWORD")
+                or environ.get("MLFLOW_AUTH_ADMIN_PASSWORD", ""))
+        notes.append(f"sidecar at http://127.0.0.1:{sidecar_port}/webhook "
+                     f"({sidecar_workers} scan workers)")
+    return ServerPlan(argv=argv, env=env, url=url, notes=notes, sidecar_argv=sidecar_argv,
+                      sidecar_env=sidecar_env)
 
 
 def _bootstrap_basic_auth(plan_env: Mapping[str, str]) -> dict[str, str]:
@@ -192,15 +226,27 @@ def _bootstrap_basic_auth(plan_env: Mapping[str, str]) -> dict[str, str]:
 @click.option("--auth", is_flag=True, help="Compose MLflow basic-auth before the gate.")
 @click.option("--auth-database-uri", default=None,
               help="Basic-auth user database (default: SQLite in the data directory).")
+@click.option("--sidecar/--no-sidecar", "with_sidecar", default=True, show_default=True,
+              help="Start the scan sidecar and install its webhook.")
+@click.option("--sidecar-port", default=5005, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--sidecar-workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--queue", "queue_url", default=None,
+              help="Sidecar queue: redis://127.0.0.1:6379/0 (default: SQLite in --data-dir).")
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED)
 def server(policy_file: Path, data_dir: Path, backend_store_uri: str | None, host: str,
            port: int, workers: int, auth: bool, auth_database_uri: str | None,
+           with_sidecar: bool, sidecar_port: int, sidecar_workers: int, queue_url: str | None,
            extra: tuple[str, ...]) -> ExitCode:
-    """Start MLflow with the supply-chain gate (replaces this process with 'mlflow server')."""
+    """Start MLflow with the supply-chain gate (replaces this process with 'mlflow server').
+
+    The sidecar runs as a child process that exits with the server.
+    """
     plan = plan_server(policy_file=policy_file, data_dir=data_dir,
                        backend_store_uri=backend_store_uri, host=host, port=port,
                        workers=workers, auth=auth, auth_db_uri=auth_database_uri,
-                       extra=extra, environ=os.environ)
+                       extra=extra, environ=os.environ,
+                       sidecar_port=sidecar_port if with_sidecar else None,
+                       sidecar_workers=sidecar_workers, queue_url=queue_url)
     for note in plan.notes:
         click.echo(f"mlflow-supplychain: {note}", err=True)
     click.echo(f"mlflow-supplychain: starting MLflow at {plan.url}", err=True)
@@ -210,5 +256,9 @@ def server(policy_file: Path, data_dir: Path, backend_store_uri: str | None, hos
     env = {**os.environ, **plan.env}
     if auth:
         env.update(_bootstrap_basic_auth(plan.env))
+    if plan.sidecar_argv:
+        # Started before execve: the sidecar's parent becomes 'mlflow server' (same pid), and
+        # --exit-with-parent stops it when that process ends.
+        subprocess.Popen(plan.sidecar_argv, env={**env, **plan.sidecar_env})  # noqa: S603
     os.execve(plan.argv[0], plan.argv, env)  # noqa: S606 - our own argv, no shell
     return ExitCode.ERROR  # pragma: no cover - execve does not return

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
@@ -29,11 +28,14 @@ from mlflow_supplychain.governance.tables import scan_attestations
 from mlflow_supplychain.integrity.attest import AttestationPayload, load_public_key, verify_payload
 from mlflow_supplychain.policy.evidence import ArtifactEvidence, ScanEvidence
 from mlflow_supplychain.policy.schema import FormatVerdict, Policy, Requirement
+from mlflow_supplychain.registry.evidence_reader import DatabaseProvider, VersionRecord
 
 PUBLIC_KEY_ENV_VAR = "MLFLOW_SUPPLYCHAIN_ATTESTATION_PUBLIC_KEY"
 CLOCK_SKEW = timedelta(minutes=5)
 
 _logger = logging.getLogger(__name__)
+
+"""``(engine, name, version, budget seconds) -> digest of the stored bytes now, or None``."""
 
 
 def _now_ms() -> int:
@@ -204,32 +206,20 @@ def scan_evidence(payload: AttestationPayload, signature_valid: bool) -> ScanEvi
                         findings=payload.findings, signature_valid=signature_valid)
 
 
-class AttestationProvider:
+class AttestationProvider(DatabaseProvider):
     """Gate evidence from the latest stored attestation, re-verified on every read.
 
-    Until the store binds its database, or when the query fails, it provides nothing: the scan
-    and hash requirements then deny (fail closed).
+    Unbound, or when the query fails, it provides nothing: the scan and hash requirements then
+    deny (fail closed). Promotion-time re-hashing wraps this provider
+    (``registry.reverify.ReverifyingProvider``).
     """
 
     requirements = frozenset({Requirement.SCAN_PASSED, Requirement.HASH_MATCH})
 
-    def __init__(self) -> None:
-        self._engine: Engine | None = None
-
-    def bind(self, engine: Engine) -> None:
-        """Read attestations from ``engine`` (the registry store's database)."""
-        self._engine = engine
-
-    def provide(self, record: Any, policy: Policy, intake: Mapping[str, str]) -> Mapping[str, Any]:
-        if self._engine is None:
-            return {}
-        try:
-            with self._engine.connect() as conn:
-                stored = latest(conn, record.name, str(record.version))
-        except sqlalchemy.exc.SQLAlchemyError as exc:
-            _logger.error("attestation lookup failed for %s/%s: %s", record.name,
-                          record.version, type(exc).__name__)
-            return {}
+    def read(self, engine: Any, record: VersionRecord, policy: Policy,
+             intake: Mapping[str, str]) -> Mapping[str, Any]:
+        with engine.connect() as conn:
+            stored = latest(conn, record.name, str(record.version))
         if stored is None or stored.payload is None:
             return {}
         try:

@@ -46,6 +46,8 @@ class RunningServer:
     log_path: Path
     policy_path: Path
     backend_store_uri: str | None
+    sidecar_url: str | None = None
+    """``http://127.0.0.1:PORT`` of the scan sidecar, when started with ``sidecar=True``."""
 
     def client(self) -> Any:
         """An ``MlflowClient`` for this server."""
@@ -66,6 +68,10 @@ def free_port() -> int:
 
 
 def _wait_healthy(server: RunningServer, timeout: float) -> None:
+    _wait_url(server.url + "/health", server, timeout)
+
+
+def _wait_url(url: str, server: RunningServer, timeout: float) -> None:
     import requests
 
     deadline = time.monotonic() + timeout
@@ -74,7 +80,7 @@ def _wait_healthy(server: RunningServer, timeout: float) -> None:
             raise RuntimeError(f"server exited with {server.process.returncode}:\n"
                                + server.log_text()[-4000:])
         try:
-            if requests.get(server.url + "/health", timeout=2).status_code == 200:
+            if requests.get(url, timeout=2).status_code == 200:
                 return
         except requests.RequestException:
             pass
@@ -98,7 +104,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 @contextlib.contextmanager
 def run_server(policy: Path, data_dir: Path, *, backend_store_uri: str | None = None,
                workers: int = 1, auth: bool = False, env: dict[str, str] | None = None,
-               extra_args: tuple[str, ...] = (),
+               extra_args: tuple[str, ...] = (), sidecar: bool = False,
                timeout: float = DEFAULT_START_TIMEOUT) -> Iterator[RunningServer]:
     """Run ``mlflow-supplychain server`` until the block ends.
 
@@ -114,6 +120,13 @@ def run_server(policy: Path, data_dir: Path, *, backend_store_uri: str | None = 
         argv += ["--backend-store-uri", backend_store_uri]
     if auth:
         argv.append("--auth")
+    sidecar_url = None
+    if sidecar:
+        sidecar_port = free_port()
+        argv += ["--sidecar-port", str(sidecar_port)]
+        sidecar_url = f"http://127.0.0.1:{sidecar_port}"
+    else:
+        argv.append("--no-sidecar")
     if extra_args:
         argv += ["--", *extra_args]
     log_path = data_dir / "server.log"
@@ -126,9 +139,11 @@ def run_server(policy: Path, data_dir: Path, *, backend_store_uri: str | None = 
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=child_env,
                                    start_new_session=True)
     server = RunningServer(f"http://127.0.0.1:{port}", process, data_dir, log_path,
-                           policy, backend_store_uri)
+                           policy, backend_store_uri, sidecar_url)
     try:
         _wait_healthy(server, timeout)
+        if sidecar_url:
+            _wait_url(sidecar_url + "/health", server, timeout)
         yield server
     finally:
         _stop(process)
@@ -174,20 +189,23 @@ ServerFactory = Callable[..., RunningServer]
 def supplychain_server_factory(tmp_path_factory: pytest.TempPathFactory
                                ) -> Iterator[ServerFactory]:
     """Start (or reuse) a server: ``factory(policy_path, *, postgres_uri=None, workers=1,
-    auth=False, env=None)``. Servers with the same arguments are shared for the session."""
+    auth=False, env=None, sidecar=False)`` (``sidecar=True``: with the scan sidecar).
+    Servers with the same arguments are shared for the session."""
     stack = contextlib.ExitStack()
     cache: dict[tuple[Any, ...], RunningServer] = {}
 
     def start(policy: Path, *, postgres_uri: str | None = None, workers: int = 1,
-              auth: bool = False, env: dict[str, str] | None = None) -> RunningServer:
-        key = (str(policy), postgres_uri, workers, auth, tuple(sorted((env or {}).items())))
+              auth: bool = False, env: dict[str, str] | None = None,
+              sidecar: bool = False) -> RunningServer:
+        key = (str(policy), postgres_uri, workers, auth, tuple(sorted((env or {}).items())),
+               sidecar)
         if key not in cache:
             backend = stack.enter_context(postgres_database(postgres_uri)) if postgres_uri \
                 else None
             data_dir = tmp_path_factory.mktemp("mlflow-supplychain-server")
             cache[key] = stack.enter_context(run_server(
                 policy, data_dir, backend_store_uri=backend, workers=workers, auth=auth,
-                env=env))
+                env=env, sidecar=sidecar))
         return cache[key]
 
     with stack:

@@ -70,3 +70,33 @@ def test_plan_refuses_invalid_policy(tmp_path):
     bad.write_text("version: 2\n")
     with pytest.raises(PolicyError):
         _plan(tmp_path, policy_file=bad)
+
+
+def test_plan_generates_the_attestation_key_pair_once(tmp_path):
+    first = _plan(tmp_path)
+    second = _plan(tmp_path)
+    private = tmp_path / "data" / "attestation-signing.key"
+
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert first.env["MLFLOW_SUPPLYCHAIN_ATTESTATION_PUBLIC_KEY"] == str(
+        tmp_path / "data" / "attestation-signing.pub")
+    assert (tmp_path / "data" / "attestation-signing.pub").read_bytes() and first.env == second.env
+    assert first.sidecar_argv == []  # no sidecar unless asked for
+
+
+def test_plan_with_sidecar(tmp_path):
+    plan = _plan(tmp_path, sidecar_port=6001, sidecar_workers=3, queue_url="redis://r:6379/1",
+                 auth=True, environ={"MLFLOW_AUTH_ADMIN_PASSWORD": "pw",
+                                     "MLFLOW_WEBHOOK_CACHE_TTL": "30"})
+
+    assert plan.env["MLFLOW_WEBHOOK_ALLOWED_SCHEMES"] == "http,https"
+    assert plan.env["MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"] == "true"
+    assert "MLFLOW_WEBHOOK_CACHE_TTL" not in plan.env  # the operator's value wins
+    argv = plan.sidecar_argv
+    assert argv[argv.index("--tracking-uri") + 1] == plan.url
+    assert argv[argv.index("--port") + 1] == "6001" and argv[argv.index("--workers") + 1] == "3"
+    assert argv[argv.index("--queue") + 1] == "redis://r:6379/1"
+    assert "--install-webhooks" in argv and "--exit-with-parent" in argv
+    assert plan.sidecar_env == {"MLFLOW_TRACKING_USERNAME": "admin",
+                                "MLFLOW_TRACKING_PASSWORD": "pw"}
+    assert not any("pw" in a for a in argv)

@@ -1,0 +1,1 @@
+"""The webhook sidecar: turns MLflow registry webhooks into signed scan attestations."""

@@ -1,0 +1,47 @@
+"""Build the scan attestation for a directory of downloaded artifacts (no network, no MLflow).
+
+The manifest is built first and the scan runs on the same directory, so the digest and the
+verdict describe the same bytes. Scanner errors (an unreadable tree, a symlink) become an
+``error`` verdict only when a manifest exists; without one there is nothing to attest.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from mlflow_supplychain import __version__
+from mlflow_supplychain.errors import ScanError
+from mlflow_supplychain.integrity.attest import AttestationPayload, key_id, now_iso, sign
+from mlflow_supplychain.integrity.manifest import build_manifest
+from mlflow_supplychain.policy.schema import Policy
+from mlflow_supplychain.scanning.scanner import scan_path
+
+MAX_FINDINGS = 50
+
+
+def build_attestation(name: str, version: str, directory: Path, policy: Policy,
+                      private_key: Ed25519PrivateKey) -> tuple[AttestationPayload, str]:
+    """Hash and scan ``directory`` (the version's artifacts); return the payload and signature.
+
+    Raises:
+        IntegrityError: the tree cannot be hashed (symlink, special file, unreadable).
+    """
+    manifest = build_manifest(directory)
+    try:
+        report = scan_path(directory, formats=policy.formats)
+    except ScanError as exc:
+        verdict, findings, formats = "error", [exc.summary], {}
+    else:
+        verdict = report.verdict_name or "error"
+        findings = [f"{f.code.value} {f.location.render()}: {f.message}"
+                    for f in report.findings][:MAX_FINDINGS]
+        formats = {r.path: (r.formats[0] if r.formats else r.kind) for r in report.files}
+    payload = AttestationPayload(
+        model_name=name, version=str(version), artifact_digest=manifest.digest,
+        files={e.path: e.sha256 for e in manifest.files}, verdict=verdict,  # type: ignore[arg-type]
+        findings=tuple(findings), formats=formats, scanner_version=__version__,
+        policy_digest=policy.digest, scanned_at=now_iso(),
+        key_id=key_id(private_key.public_key()))
+    return payload, sign(payload, private_key)
