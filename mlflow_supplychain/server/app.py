@@ -73,7 +73,7 @@ def _configure_logging() -> None:
 def _install(flask_app: Any, *, auth: bool) -> None:
     from mlflow.environment_variables import MLFLOW_ENABLE_WORKSPACES
 
-    from mlflow_supplychain.server import attestation_routes, request_routes, routes
+    from mlflow_supplychain.server import attestation_routes, pages, request_routes, routes
 
     _configure_logging()
     store = _gated_store()
@@ -85,6 +85,7 @@ def _install(flask_app: Any, *, auth: bool) -> None:
     routes.register(flask_app, _gated_store, status_extra)
     request_routes.register(flask_app, _gated_store, routes.paths)
     attestation_routes.register(flask_app, _gated_store)
+    pages.register(flask_app, _gated_store)
     if auth:
         _allow_our_routes_under_auth()
         flask_app.before_request(_webhooks_admin_only)
@@ -119,6 +120,7 @@ def _allow_our_routes_under_auth() -> None:
             for method in methods:
                 table[(path, method)] = check
     _allow_attestation_routes(table, auth)
+    _allow_pages(table, auth)
 
 
 def _allow_attestation_routes(table: Any, auth: Any) -> None:
@@ -131,6 +133,20 @@ def _allow_attestation_routes(table: Any, auth: Any) -> None:
         table[(path, "POST")] = lambda: True
     for path in paths(att.GET):
         table[(path, "GET")] = auth.validate_can_read_registered_model
+
+
+def _allow_pages(table: Any, auth: Any) -> None:
+    from mlflow_supplychain.server import pages
+
+    # A version's page and a model's audit trail show that model: read permission on it
+    # (``name`` is a query parameter). The overview lists requests like the REST ``list``
+    # endpoint (any authenticated user); the form post's rules are the workflow's, checked in
+    # the handler after the CSRF check, like the REST ``approve``/``reject``.
+    per_model = {pages.VERSION, pages.AUDIT}
+    for path, method in pages.page_paths():
+        table[(path, method)] = (auth.validate_can_read_registered_model
+                                 if any(path.endswith(p) for p in per_model)
+                                 else (lambda: True))
 
 
 def _webhooks_admin_only() -> Any:
