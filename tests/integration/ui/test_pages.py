@@ -8,10 +8,10 @@ import requests
 from mlflow_supplychain.testing.pytest_plugin import RunningServer, ServerFactory
 
 from .conftest import (
+    PAGE,
     POLICY,
     Api,
     Auth,
-    PAGE,
     alias_version,
     audit_actions,
     csrf_token,
