@@ -104,12 +104,31 @@ def _facts(requirement: Requirement, evidence: Evidence, target: str) -> tuple[s
     return ()  # pragma: no cover - every requirement is listed above
 
 
+# The engine reports a missing intake field once, under intake_complete; on the checklist the
+# item that reads the field is not met either, so it shows that violation too.
+_READS_FIELDS: Mapping[Requirement, tuple[str, ...]] = {
+    Requirement.LICENSE_APPROVED: ("license.",),
+    Requirement.EVAL_EVIDENCE: ("eval.",),
+    Requirement.HASH_MATCH: ("source_sha256",),
+    Requirement.LINEAGE_VERIFIED: ("base_model.",),
+}
+
+
+def _concerns(requirement: Requirement, violation_requirement: Requirement,
+              field: str | None) -> bool:
+    if violation_requirement is requirement:
+        return True
+    prefixes = _READS_FIELDS.get(requirement, ())
+    return field is not None and any(field.startswith(p) for p in prefixes)
+
+
 def checklist(decision: Decision, evidence: Evidence) -> Checklist:
     """The checklist of one Decision: one item per required piece of evidence."""
     items = []
     for requirement in decision.requirements:
         missing = tuple(Missing(v.code, v.field, v.message, v.remediation)
-                        for v in decision.violations if v.requirement is requirement)
+                        for v in decision.violations
+                        if _concerns(requirement, v.requirement, v.field))
         items.append(CheckItem(requirement.value, REQUIREMENT_LABELS[requirement],
                                not missing, _facts(requirement, evidence, decision.target),
                                missing))
