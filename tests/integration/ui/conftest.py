@@ -16,7 +16,8 @@ import requests
 from mlflow_supplychain.governance import audit, db
 from mlflow_supplychain.testing.pytest_plugin import RunningServer, ServerFactory
 
-from ..approvals.conftest import Api, Auth, add_users, make_api, register
+from ..approvals import conftest as approvals
+from ..approvals.conftest import Api, Auth, register
 
 POLICY = Path(__file__).parents[1] / "policies" / "ui.yaml"
 TR = "mlflow-supplychain/transition-requests"
@@ -28,14 +29,9 @@ def server(supplychain_server_factory: ServerFactory) -> RunningServer:
     return supplychain_server_factory(POLICY, auth=True)
 
 
-@pytest.fixture(scope="package")
-def users(server: RunningServer) -> dict[str, Auth]:
-    return add_users(server)
-
-
-@pytest.fixture(scope="package")
-def api(server: RunningServer) -> Api:
-    return make_api(server)
+# The approvals fixtures depend on a fixture named ``server``: here they get this package's.
+users = approvals.users
+api = approvals.api
 
 
 def pending_request(api: Api, users: dict[str, Auth], name: str,
