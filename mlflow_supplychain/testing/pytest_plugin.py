@@ -65,7 +65,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_healthy(server: RunningServer, timeout: float) -> None:
+def _wait_healthy(server: RunningServer, timeout: float, static_prefix: str = "") -> None:
     import requests
 
     deadline = time.monotonic() + timeout
@@ -74,7 +74,8 @@ def _wait_healthy(server: RunningServer, timeout: float) -> None:
             raise RuntimeError(f"server exited with {server.process.returncode}:\n"
                                + server.log_text()[-4000:])
         try:
-            if requests.get(server.url + "/health", timeout=2).status_code == 200:
+            if requests.get(server.url + static_prefix + "/health",
+                            timeout=2).status_code == 200:
                 return
         except requests.RequestException:
             pass
@@ -98,9 +99,10 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 @contextlib.contextmanager
 def run_server(policy: Path, data_dir: Path, *, backend_store_uri: str | None = None,
                workers: int = 1, auth: bool = False, env: dict[str, str] | None = None,
-               extra_args: tuple[str, ...] = (),
+               extra_args: tuple[str, ...] = (), static_prefix: str = "",
                timeout: float = DEFAULT_START_TIMEOUT) -> Iterator[RunningServer]:
-    """Run ``mlflow-supplychain server`` until the block ends.
+    """Run ``mlflow-supplychain server`` until the block ends (``static_prefix``: MLflow's
+    ``--static-prefix``, e.g. ``/mlflow``; ``server.url`` stays the bare origin).
 
     Raises:
         RuntimeError: the server exited or did not become healthy in time (with its log).
@@ -114,8 +116,9 @@ def run_server(policy: Path, data_dir: Path, *, backend_store_uri: str | None = 
         argv += ["--backend-store-uri", backend_store_uri]
     if auth:
         argv.append("--auth")
-    if extra_args:
-        argv += ["--", *extra_args]
+    if extra_args or static_prefix:
+        argv += ["--", *extra_args, *(("--static-prefix", static_prefix) if static_prefix
+                                      else ())]
     log_path = data_dir / "server.log"
     # MLflow's job runner spawns several huey consumers per server; tests do not need it and
     # on a small CI machine they compete for CPU with the server under test.
@@ -128,7 +131,7 @@ def run_server(policy: Path, data_dir: Path, *, backend_store_uri: str | None = 
     server = RunningServer(f"http://127.0.0.1:{port}", process, data_dir, log_path,
                            policy, backend_store_uri)
     try:
-        _wait_healthy(server, timeout)
+        _wait_healthy(server, timeout, static_prefix)
         yield server
     finally:
         _stop(process)
