@@ -143,9 +143,8 @@ def _allow_pages(table: Any, auth: Any) -> None:
     # endpoint (any authenticated user); the form post's rules are the workflow's, checked in
     # the handler after the CSRF check, like the REST ``approve``/``reject``.
     per_model = {pages.VERSION, pages.AUDIT}
-    for path, method in pages.page_paths():
-        table[(path, method)] = (auth.validate_can_read_registered_model
-                                 if any(path.endswith(p) for p in per_model)
+    for route, path, method in pages.page_routes():
+        table[(path, method)] = (auth.validate_can_read_registered_model if route in per_model
                                  else (lambda: True))
 
 

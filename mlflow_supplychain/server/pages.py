@@ -34,7 +34,6 @@ from mlflow_supplychain.governance.requests import RequestStatus
 from mlflow_supplychain.policy.evidence import Target, TargetKind
 from mlflow_supplychain.policy.schema import Policy
 from mlflow_supplychain.registry import evidence_reader as facts
-from mlflow_supplychain.registry.gate import protected_target
 from mlflow_supplychain.server import csrf, page_views
 from mlflow_supplychain.server import request_actions as actions
 from mlflow_supplychain.server.identity import resolve_caller
@@ -170,9 +169,8 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
                                         stored.verified(attestations.configured_public_key()))
         rows = []
         for req in reqs:
-            guarded = protected_target(policy, Target.parse(req.target))
-            rule = policy.profiles[guarded[1]].approvals if guarded else None
-            rows.append(page_views.request_row(req, viewer, rule,
+            rows.append(page_views.request_row(req, viewer,
+                                               actions.approval_rule(policy, req.target),
                                                evidence.creator if evidence else None))
         return _html("version.html", status=status, name=name, version=version,
                      evidence=evidence, intake=page_views.intake_rows(evidence) if evidence
@@ -265,6 +263,6 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
                          methods=list(PAGES[path]))
 
 
-def page_paths() -> list[tuple[str, str]]:
-    """(path with static prefix, method) of every page route, for basic-auth's validators."""
-    return [(_add_static_prefix(p), m) for p, methods in PAGES.items() for m in methods]
+def page_routes() -> list[tuple[str, str, str]]:
+    """(route, path with static prefix, method) of every page route, for basic-auth."""
+    return [(p, _add_static_prefix(p), m) for p, methods in PAGES.items() for m in methods]

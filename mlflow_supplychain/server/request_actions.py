@@ -60,6 +60,12 @@ def rule_for(policy: Policy, target_text: str) -> tuple[Target, ApprovalRule]:
     return target, rule
 
 
+def approval_rule(policy: Policy, target_text: str) -> ApprovalRule | None:
+    """The approval rule guarding a target; None when unprotected or no approval is needed."""
+    guarded = protected_target(policy, Target.parse(target_text))
+    return policy.profiles[guarded[1]].approvals if guarded else None
+
+
 def approve(store: Any, policy: Policy, who: Caller, request_id: int, *,
             comment: str | None, apply: bool) -> tuple[TransitionRequest, bool]:
     """Record ``who``'s approval against the version's current evidence; with ``apply``,
@@ -96,11 +102,9 @@ def reject(store: Any, policy: Policy, who: Caller, request_id: int, *,
     """
     with governance_engine(store).begin() as conn:
         current = workflow.get_request(conn, request_id)
-        guarded = protected_target(policy, Target.parse(current.target))
-        rule = policy.profiles[guarded[1]].approvals if guarded else None
         return workflow.reject(conn, request_id, actor=who.user, groups=who.groups,
-                               comment=comment, rule=rule, policy_digest=policy.digest,
-                               now_ms=now_ms())
+                               comment=comment, rule=approval_rule(policy, current.target),
+                               policy_digest=policy.digest, now_ms=now_ms())
 
 
 def apply_request(store: Any, req: TransitionRequest) -> bool:
