@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from mlflow_supplychain.governance import audit, db
@@ -86,3 +88,18 @@ def test_static_prefix_is_honoured_under_auth(tmp_path: Path) -> None:
         # Not served without the prefix (basic-auth's fail-closed net answers first).
         assert requests.get(server.url + "/supplychain/", auth=dana, timeout=30
                             ).status_code in (403, 404)
+
+
+def test_audit_trail_query_uses_the_subject_index(engine: Engine) -> None:
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: object, cursor: object, statement: str, params: Any,
+                context: object, executemany: bool) -> None:
+        statements.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    with engine.connect() as conn:
+        audit.page_by_subject_prefix(conn, "models:/fraud/", limit=5)
+        statement, params = statements[-1]
+        plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
+    assert any("supplychain_audit_subject" in str(row) for row in plan), plan
