@@ -81,3 +81,22 @@ def export_jsonl(conn: Connection, *, since_ms: int | None = None) -> Iterator[s
         data = rec.as_dict()
         data["payload"] = json.loads(rec.payload)
         yield json.dumps(data, sort_keys=True)
+
+
+def page_by_subject_prefix(conn: Connection, prefix: str, *, before_seq: int | None = None,
+                           limit: int = 50) -> tuple[list[AuditRecord], int | None]:
+    """Records whose subject starts with ``prefix``, newest first, keyset-paginated by ``seq``
+    (token: the last ``seq`` seen). A range on ``subject`` (index-friendly in every database)
+    narrows the rows; ``LIKE`` with escaping keeps the match exact under any collation."""
+    limit = max(1, min(limit, 500))
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else None
+    query = select(audit_events).where(audit_events.c.subject >= prefix,
+                                       audit_events.c.subject.like(escaped + "%", escape="\\"))
+    if upper is not None:
+        query = query.where(audit_events.c.subject < upper)
+    if before_seq is not None:
+        query = query.where(audit_events.c.seq < before_seq)
+    rows = conn.execute(query.order_by(audit_events.c.seq.desc()).limit(limit + 1)).all()
+    records = [AuditRecord(**row._mapping) for row in rows[:limit]]
+    return records, (records[-1].seq if len(rows) > limit else None)

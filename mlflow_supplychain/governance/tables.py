@@ -69,6 +69,8 @@ audit_events = Table(
     Column("prev_hash", String(DIGEST_LEN), nullable=False),
     Column("hash", String(DIGEST_LEN), nullable=False),
     Index("supplychain_audit_ts", "ts"),
+    # A model's audit trail is a range on subject ("models:/<name>/...").
+    Index("supplychain_audit_subject", "subject"),
 )
 
 # One row (id=1): the chain's head. Appenders update it first, which serialises them on both

@@ -253,3 +253,25 @@ class EvidenceReader:
 def default_reader(*extra: EvidenceProvider) -> EvidenceReader:
     """The reader the store uses: every evidence source available in this release."""
     return EvidenceReader([EvalRunProvider(tracking_run_exists), *extra])
+
+
+def protected_alias_page(store: Any, session: Session, aliases: Sequence[str], *,
+                         after: tuple[str, str] | None, limit: int
+                         ) -> tuple[list[tuple[str, str, int]], tuple[str, str] | None]:
+    """One page of (model name, alias, version) for every protected alias in the registry,
+    ordered by name and alias, keyset-paginated (token: the last (name, alias) seen); one
+    query. Case-insensitive like :func:`protected_alias_versions`."""
+    if not aliases:
+        return [], None
+    query = (_query(store, session, SqlRegisteredModelAlias)
+             .filter(sqlalchemy.func.lower(SqlRegisteredModelAlias.alias).in_(
+                 [a.lower() for a in aliases])))
+    if after is not None:
+        query = query.filter(sqlalchemy.tuple_(SqlRegisteredModelAlias.name,
+                                               SqlRegisteredModelAlias.alias) > after)
+    rows = (query.order_by(SqlRegisteredModelAlias.name, SqlRegisteredModelAlias.alias)
+            .with_entities(SqlRegisteredModelAlias.name, SqlRegisteredModelAlias.alias,
+                           SqlRegisteredModelAlias.version)
+            .limit(limit + 1).all())
+    items = [(str(n), str(a), int(v)) for n, a, v in rows[:limit]]
+    return items, ((items[-1][0], items[-1][1]) if len(rows) > limit else None)

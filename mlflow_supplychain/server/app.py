@@ -76,6 +76,7 @@ def _install(flask_app: Any, *, auth: bool) -> None:
     from mlflow_supplychain.server import (
         attestation_routes,
         deployment_routes,
+        pages,
         request_routes,
         routes,
     )
@@ -91,6 +92,7 @@ def _install(flask_app: Any, *, auth: bool) -> None:
     request_routes.register(flask_app, _gated_store, routes.paths)
     attestation_routes.register(flask_app, _gated_store)
     deployment_routes.register(flask_app, _gated_store)
+    pages.register(flask_app, _gated_store)
     if auth:
         _allow_our_routes_under_auth()
         flask_app.before_request(_webhooks_admin_only)
@@ -125,6 +127,7 @@ def _allow_our_routes_under_auth() -> None:
             for method in methods:
                 table[(path, method)] = check
     _allow_attestation_routes(table, auth)
+    _allow_pages(table, auth)
 
 
 def _allow_attestation_routes(table: Any, auth: Any) -> None:
@@ -147,6 +150,19 @@ def _allow_deployment_routes(table: Any, auth: Any) -> None:
     for path in paths(deployment_routes.RECORD):
         # Whoever may read (and so load) the model may record that they loaded it.
         table[(path, "POST")] = auth.validate_can_read_registered_model
+
+
+def _allow_pages(table: Any, auth: Any) -> None:
+    from mlflow_supplychain.server import pages
+
+    # A version's page and a model's audit trail show that model: read permission on it
+    # (``name`` is a query parameter). The overview lists requests like the REST ``list``
+    # endpoint (any authenticated user); the form post's rules are the workflow's, checked in
+    # the handler after the CSRF check, like the REST ``approve``/``reject``.
+    per_model = {pages.VERSION, pages.AUDIT}
+    for route, path, method in pages.page_routes():
+        table[(path, method)] = (auth.validate_can_read_registered_model if route in per_model
+                                 else (lambda: True))
 
 
 def _webhooks_admin_only() -> Any:

@@ -8,7 +8,6 @@ refused with an explanation (HTTP 401).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +15,6 @@ from flask import Flask, Response, jsonify, request
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
     INVALID_PARAMETER_VALUE,
-    INVALID_STATE,
     PERMISSION_DENIED,
     RESOURCE_CONFLICT,
     RESOURCE_DOES_NOT_EXIST,
@@ -33,9 +31,9 @@ from mlflow_supplychain.errors import (
 from mlflow_supplychain.governance import requests as workflow
 from mlflow_supplychain.governance.requests import RequestStatus, TransitionRequest
 from mlflow_supplychain.policy.decision import Decision
-from mlflow_supplychain.policy.evidence import Target, TargetKind
-from mlflow_supplychain.policy.schema import ApprovalRule, Policy
-from mlflow_supplychain.registry.gate import protected_target
+from mlflow_supplychain.policy.evidence import Target
+from mlflow_supplychain.policy.schema import Policy
+from mlflow_supplychain.server import request_actions as actions
 from mlflow_supplychain.server.identity import UNKNOWN_CALLER_FIX, Caller, resolve_caller
 
 PREFIX = "/mlflow-supplychain/transition-requests"
@@ -46,10 +44,6 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
 # RESOURCE_CONFLICT is HTTP 409; INVALID_STATE would be a 500, which MLflow's client retries.
 _STATUS_CODES = {ApprovalRefused: PERMISSION_DENIED, RequestConflict: RESOURCE_CONFLICT,
                  RequestNotFound: RESOURCE_DOES_NOT_EXIST}
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _params() -> dict[str, Any]:
@@ -106,26 +100,6 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
                 f"authenticated. Fix: {UNKNOWN_CALLER_FIX}.", UNAUTHENTICATED)
         return who
 
-    def rule_for(policy: Policy, target_text: str) -> tuple[Target, ApprovalRule]:
-        guarded = protected_target(policy, Target.parse(target_text))
-        if guarded is None:
-            raise MlflowException(f"Target {target_text!r} is not protected by the policy; "
-                                  "promote it directly.", INVALID_PARAMETER_VALUE)
-        target, profile = guarded
-        rule = policy.profiles[profile].approvals
-        if rule is None:
-            raise MlflowException(f"Profile {profile!r} guarding {target} requires no approval; "
-                                  "promote directly once the other evidence is present.",
-                                  INVALID_PARAMETER_VALUE)
-        return target, rule
-
-    def engine(store: Any) -> Any:
-        recorder = store.gate.recorder
-        if recorder is None:
-            raise MlflowException("The governance tables are not bound to this store.",
-                                  INVALID_STATE)
-        return recorder.engine
-
     def decision_for(store: Any, req: TransitionRequest) -> Decision:
         decision: Decision = store.gate.evaluate(store, req.model_name, req.version,
                                                  Target.parse(req.target))
@@ -144,15 +118,15 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
         name, version = _text(params, "name"), _text(params, "version")
         target_text = _text(params, "target")
         assert name and version and target_text
-        target, _ = rule_for(policy, target_text)
+        target, _ = actions.rule_for(policy, target_text)
         decision, _evidence = store.gate.assess(store, name, version, target)
         try:
-            with engine(store).begin() as conn:
+            with actions.governance_engine(store).begin() as conn:
                 req = workflow.create_request(
                     conn, model_name=name, version=version, target=str(target),
                     requester=who.user, comment=_text(params, "comment", required=False),
                     evidence_digest=decision.evidence_digest,
-                    policy_digest=decision.policy_digest, now_ms=_now_ms())
+                    policy_digest=decision.policy_digest, now_ms=actions.now_ms())
         except GovernanceError as exc:
             raise _as_mlflow(exc) from None
         return answer(store, req)
@@ -162,27 +136,13 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
         store, policy = context()
         params = _params()
         who = caller(policy)
-        request_id = _request_id(params)
-        eng = engine(store)
         try:
-            with eng.connect() as conn:
-                current = workflow.get_request(conn, request_id)
-            target, rule = rule_for(policy, current.target)
-            decision, evidence = store.gate.assess(store, current.model_name, current.version,
-                                                   target)
-            req = workflow.approve(
-                eng, request_id, approver=who.user, groups=who.groups,
-                comment=_text(params, "comment", required=False), rule=rule,
-                creator=evidence.creator, current_evidence_digest=decision.evidence_digest,
-                policy_digest=decision.policy_digest, now_ms=_now_ms())
+            req, applied = actions.approve(
+                store, policy, who, _request_id(params),
+                comment=_text(params, "comment", required=False),
+                apply=params.get("apply") in (True, "true", "True", "1"))
         except GovernanceError as exc:
             raise _as_mlflow(exc) from None
-        applied = False
-        if params.get("apply") in (True, "true", "True", "1") \
-                and req.status is RequestStatus.APPROVED:
-            applied = _apply(store, req)
-            with eng.connect() as conn:
-                req = workflow.get_request(conn, req.id)
         return answer(store, req, applied=applied)
 
     @catch_mlflow_exception
@@ -190,15 +150,9 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
         store, policy = context()
         params = _params()
         who = caller(policy)
-        request_id = _request_id(params)
         try:
-            with engine(store).begin() as conn:
-                current = workflow.get_request(conn, request_id)
-                guarded = protected_target(policy, Target.parse(current.target))
-                rule = policy.profiles[guarded[1]].approvals if guarded else None
-                req = workflow.reject(conn, request_id, actor=who.user, groups=who.groups,
-                                      comment=_text(params, "comment", required=False),
-                                      rule=rule, policy_digest=policy.digest, now_ms=_now_ms())
+            req = actions.reject(store, policy, who, _request_id(params),
+                                 comment=_text(params, "comment", required=False))
         except GovernanceError as exc:
             raise _as_mlflow(exc) from None
         return answer(store, req)
@@ -209,10 +163,10 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
         params = _params()
         who = caller(policy)
         try:
-            with engine(store).begin() as conn:
+            with actions.governance_engine(store).begin() as conn:
                 req = workflow.cancel(conn, _request_id(params), actor=who.user,
                                       comment=_text(params, "comment", required=False),
-                                      policy_digest=policy.digest, now_ms=_now_ms())
+                                      policy_digest=policy.digest, now_ms=actions.now_ms())
         except GovernanceError as exc:
             raise _as_mlflow(exc) from None
         return answer(store, req)
@@ -233,7 +187,7 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
         if not max_results.isdigit() or (token is not None and not token.isdigit()):
             raise MlflowException("max_results and page_token must be positive integers.",
                                   INVALID_PARAMETER_VALUE)
-        with engine(store).connect() as conn:
+        with actions.governance_engine(store).connect() as conn:
             items, next_token = workflow.list_requests(
                 conn, model_name=_text(params, "name", required=False),
                 version=_text(params, "version", required=False), status=status,
@@ -245,7 +199,7 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
     def get_view() -> Response:
         store, _policy = context()
         try:
-            with engine(store).connect() as conn:
+            with actions.governance_engine(store).connect() as conn:
                 req = workflow.get_request(conn, _request_id(_params()))
         except GovernanceError as exc:
             raise _as_mlflow(exc) from None
@@ -258,19 +212,3 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
             app.add_url_rule(path, endpoint=f"mlflow_supplychain_tr_{action}:{path}",
                              view_func=view, methods=list(ENDPOINTS[action]))
 
-
-def _apply(store: Any, req: TransitionRequest) -> bool:
-    """Make the approved promotion through the gated store; False when the gate still denies
-    (the other evidence is missing) -- the Decision in the response says why."""
-    target = Target.parse(req.target)
-    try:
-        if target.kind is TargetKind.ALIAS:
-            store.set_registered_model_alias(req.model_name, target.name, req.version)
-        else:
-            store.transition_model_version_stage(req.model_name, req.version, target.name,
-                                                 archive_existing_versions=False)
-    except MlflowException as exc:
-        if exc.error_code == "PERMISSION_DENIED":
-            return False
-        raise
-    return True

@@ -67,8 +67,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_healthy(server: RunningServer, timeout: float) -> None:
-    _wait_url(server.url + "/health", server, timeout)
+def _wait_healthy(server: RunningServer, timeout: float, static_prefix: str = "") -> None:
+    _wait_url(server.url + static_prefix + "/health", server, timeout)
 
 
 def _wait_url(url: str, server: RunningServer, timeout: float) -> None:
@@ -105,8 +105,10 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def run_server(policy: Path, data_dir: Path, *, backend_store_uri: str | None = None,
                workers: int = 1, auth: bool = False, env: dict[str, str] | None = None,
                extra_args: tuple[str, ...] = (), sidecar: bool = False,
+               static_prefix: str = "",
                timeout: float = DEFAULT_START_TIMEOUT) -> Iterator[RunningServer]:
-    """Run ``mlflow-supplychain server`` until the block ends.
+    """Run ``mlflow-supplychain server`` until the block ends (``static_prefix``: MLflow's
+    ``--static-prefix``, e.g. ``/mlflow``; ``server.url`` stays the bare origin).
 
     Raises:
         RuntimeError: the server exited or did not become healthy in time (with its log).
@@ -127,8 +129,9 @@ def run_server(policy: Path, data_dir: Path, *, backend_store_uri: str | None = 
         sidecar_url = f"http://127.0.0.1:{sidecar_port}"
     else:
         argv.append("--no-sidecar")
-    if extra_args:
-        argv += ["--", *extra_args]
+    if extra_args or static_prefix:
+        argv += ["--", *extra_args, *(("--static-prefix", static_prefix) if static_prefix
+                                      else ())]
     log_path = data_dir / "server.log"
     # MLflow's job runner spawns several huey consumers per server; tests do not need it and
     # on a small CI machine they compete for CPU with the server under test.
@@ -141,7 +144,7 @@ def run_server(policy: Path, data_dir: Path, *, backend_store_uri: str | None = 
     server = RunningServer(f"http://127.0.0.1:{port}", process, data_dir, log_path,
                            policy, backend_store_uri, sidecar_url)
     try:
-        _wait_healthy(server, timeout)
+        _wait_healthy(server, timeout, static_prefix)
         if sidecar_url:
             _wait_url(sidecar_url + "/health", server, timeout)
         yield server

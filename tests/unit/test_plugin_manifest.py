@@ -77,3 +77,10 @@ def test_endpoints_agree_with_the_routes() -> None:
               attestation_routes.SUBMIT: ("POST",), attestation_routes.GET: ("GET",)}
     served |= {f"{request_routes.PREFIX}/{a}": m for a, m in request_routes.ENDPOINTS.items()}
     assert {p: declared.get(p) for p in served} == served
+
+
+def test_pages_agree_with_the_routes() -> None:
+    from mlflow_supplychain.server import pages
+
+    declared = {e["path"]: tuple(e["methods"]) for e in MANIFEST["pages"]}
+    assert declared == pages.PAGES

@@ -1,0 +1,268 @@
+"""The governance page: server-rendered HTML under ``<static prefix>/supplychain/``.
+
+- ``GET  /supplychain/``        protected aliases (the version each points to, its compliance)
+                                and pending transition requests, both paginated server-side;
+- ``GET  /supplychain/version`` ``?name=&version=``: the evidence checklist per protected
+                                target, scan findings, requests with approve/reject forms;
+- ``GET  /supplychain/audit``   ``?name=``: the model's audit trail, newest first, paginated;
+- ``POST /supplychain/action``  approve (optionally apply) or reject, from the forms;
+- ``GET  /supplychain/static/supplychain.css``.
+
+Routes are thin: gather with the gate and the workflow, build view models (``page_views``),
+render. Actions go through ``request_actions`` -- the same code the REST endpoints use -- after
+a CSRF check (``csrf``). Without an authenticated user the page is read-only.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Flask, Response, redirect, request
+from jinja2 import Environment, PackageLoader, select_autoescape
+from mlflow.exceptions import MlflowException
+from mlflow.server.handlers import _add_static_prefix
+
+from mlflow_supplychain.errors import ApprovalRefused, GovernanceError
+from mlflow_supplychain.governance import attestations, audit
+from mlflow_supplychain.governance import requests as workflow
+from mlflow_supplychain.governance.requests import RequestStatus
+from mlflow_supplychain.policy.evidence import Target, TargetKind
+from mlflow_supplychain.policy.schema import Policy
+from mlflow_supplychain.registry import evidence_reader as facts
+from mlflow_supplychain.server import csrf, page_views
+from mlflow_supplychain.server import request_actions as actions
+from mlflow_supplychain.server.identity import resolve_caller
+
+ROOT = "/supplychain"
+OVERVIEW = ROOT + "/"
+VERSION = ROOT + "/version"
+AUDIT = ROOT + "/audit"
+ACTION = ROOT + "/action"
+STYLESHEET = ROOT + "/static/supplychain.css"
+PAGES: dict[str, tuple[str, ...]] = {OVERVIEW: ("GET",), VERSION: ("GET",), AUDIT: ("GET",),
+                                     ACTION: ("POST",), STYLESHEET: ("GET",)}
+PAGE_SIZE = 25
+SECRET_ENV_VAR = "MLFLOW_FLASK_SERVER_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
+NOTICES = {"approved": "Approval recorded.", "applied": "Approved and promoted.",
+           "not_applied": "Approval recorded; the promotion is still blocked (see checklist).",
+           "rejected": "Request rejected."}
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    # An approve button must not be clickjacked (MLflow's security middleware may still
+    # downgrade X-Frame-Options to SAMEORIGIN; frame-ancestors in the CSP wins in browsers).
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+_env = Environment(loader=PackageLoader("mlflow_supplychain.server", "templates"),
+                   autoescape=select_autoescape(default=True), trim_blocks=True,
+                   lstrip_blocks=True)
+
+
+def url(path: str, **params: Any) -> str:
+    """A page URL with MLflow's static prefix and the non-empty query parameters."""
+    query = urlencode({k: v for k, v in params.items() if v is not None and v != ""})
+    return _add_static_prefix(path) + (f"?{query}" if query else "")
+
+
+def mlflow_model_url(name: str, version: str | None = None) -> str:
+    """MLflow's own UI page of a model (or version); its router lives in the URL fragment."""
+    from urllib.parse import quote
+
+    base = _add_static_prefix("/") + "#/models/" + quote(name, safe="")
+    return base + (f"/versions/{quote(version, safe='')}" if version else "")
+
+
+_env.globals.update(url=url, mlflow_model_url=mlflow_model_url, OVERVIEW=OVERVIEW,
+                    VERSION=VERSION, AUDIT=AUDIT, ACTION=ACTION, STYLESHEET=STYLESHEET)
+
+
+def _html(template: str, status: int = 200, **context: Any) -> Response:
+    body = _env.get_template(template).render(**context)
+    return Response(body, status=status, mimetype="text/html", headers=_SECURITY_HEADERS)
+
+
+def _secret() -> str | None:
+    return os.environ.get(SECRET_ENV_VAR) or None
+
+
+def _viewer(policy: Policy) -> page_views.Viewer:
+    who = resolve_caller(policy)
+    if who is None:
+        return page_views.Viewer(None, (), False)
+    # The development header can be set by anyone and cannot come from a browser form.
+    can_post = who.via != "unauthenticated-header" and _secret() is not None
+    return page_views.Viewer(who.user, who.groups, can_post)
+
+
+def _common(policy: Policy, viewer: page_views.Viewer) -> dict[str, Any]:
+    token = (csrf.issue_token(_secret() or "", viewer.user, int(time.time()))
+             if viewer.can_post and viewer.user else None)
+    return {"viewer": viewer, "csrf_token": token, "policy_digest": policy.digest,
+            "mode": policy.mode.value}
+
+
+def _positive_int(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() and len(text) < 19 else None
+
+
+def register(app: Flask, store_getter: Callable[[], Any]) -> None:
+    """Add the governance page's routes to MLflow's Flask ``app``."""
+
+    def context() -> tuple[Any, Policy]:
+        store = store_getter()
+        return store, store.gate.holder.policy
+
+    def overview_view() -> Response:
+        store, policy = context()
+        viewer = _viewer(policy)
+        after_name, after_alias = request.args.get("after_name"), request.args.get("after_alias")
+        after = (after_name, after_alias) if after_name and after_alias is not None else None
+        with store.ManagedSessionMaker() as session:
+            page, next_after = facts.protected_alias_page(
+                store, session, list(policy.protected.aliases), after=after, limit=PAGE_SIZE)
+        rows = []
+        for name, alias, version in page:
+            try:
+                decision = store.gate.evaluate(store, name, version,
+                                               Target(kind=TargetKind.ALIAS, name=alias))
+            except MlflowException:
+                decision = None
+            rows.append(page_views.alias_row(name, alias, str(version), decision))
+        token = _positive_int(request.args.get("req_token"))
+        with actions.governance_engine(store).connect() as conn:
+            pending, next_token = workflow.list_requests(
+                conn, status=RequestStatus.PENDING, max_results=PAGE_SIZE, page_token=token)
+        return _html("overview.html", aliases=rows, pending=pending,
+                     next_aliases=url(OVERVIEW, after_name=next_after[0],
+                                      after_alias=next_after[1]) if next_after else None,
+                     next_requests=url(OVERVIEW, req_token=next_token) if next_token else None,
+                     **_common(policy, viewer))
+
+    def version_page(store: Any, policy: Policy, name: str, version: str, *,
+                     status: int = 200, error: str | None = None) -> Response:
+        viewer = _viewer(policy)
+        targets = [Target(kind=TargetKind.ALIAS, name=a) for a in policy.protected.aliases]
+        targets += [Target(kind=TargetKind.STAGE, name=s) for s in policy.protected.stages]
+        try:
+            assessments = [store.gate.assess(store, name, version, t) for t in targets]
+        except MlflowException as exc:
+            return _html("error.html", status=exc.get_http_status_code(),
+                         message=exc.message, **_common(policy, viewer))
+        evidence = assessments[0][1] if assessments else None
+        eng = actions.governance_engine(store)
+        with eng.connect() as conn:
+            stored = attestations.latest(conn, name, version)
+            reqs, _ = workflow.list_requests(conn, model_name=name, version=version,
+                                             max_results=50)
+        scan = None
+        if stored is not None:
+            scan = page_views.scan_view(stored.payload,
+                                        stored.verified(attestations.configured_public_key()))
+        rows = []
+        for req in reqs:
+            rows.append(page_views.request_row(req, viewer,
+                                               actions.approval_rule(policy, req.target),
+                                               evidence.creator if evidence else None))
+        return _html("version.html", status=status, name=name, version=version,
+                     evidence=evidence, intake=page_views.intake_rows(evidence) if evidence
+                     else [], checklists=page_views.checklists(assessments), scan=scan,
+                     requests=rows, error=error,
+                     notice=NOTICES.get(request.args.get("notice", "")),
+                     **_common(policy, viewer))
+
+    def version_view() -> Response:
+        store, policy = context()
+        name = request.args.get("name", "")
+        version = request.args.get("version", "")
+        if not name or not version.isdigit():
+            return _html("error.html", status=400, message="Give a model name and a version "
+                         "number: ?name=<model>&version=<n>.", **_common(policy, _viewer(policy)))
+        return version_page(store, policy, name, version)
+
+    def audit_view() -> Response:
+        store, policy = context()
+        name = request.args.get("name", "")
+        if not name:
+            return _html("error.html", status=400, message="Give a model name: ?name=<model>.",
+                         **_common(policy, _viewer(policy)))
+        before = _positive_int(request.args.get("before"))
+        with actions.governance_engine(store).connect() as conn:
+            records, next_seq = audit.page_by_subject_prefix(conn, f"models:/{name}/",
+                                                             before_seq=before, limit=50)
+        return _html("audit.html", name=name, records=page_views.audit_rows(records),
+                     next_page=url(AUDIT, name=name, before=next_seq) if next_seq else None,
+                     **_common(policy, _viewer(policy)))
+
+    def action_view() -> Response:
+        store, policy = context()
+        who = resolve_caller(policy)
+        form = request.form
+        if who is None or who.via == "unauthenticated-header":
+            return _html("error.html", status=403, message="Approvals from this page need an "
+                         "authenticated session: run the server with --auth (app "
+                         "supplychain-auth) and sign in.", **_common(policy, _viewer(policy)))
+        if not csrf.same_origin(request.host_url, request.headers.get("Origin"),
+                                request.headers.get("Referer")) or not csrf.token_valid(
+                _secret(), who.user, form.get("csrf_token"), int(time.time())):
+            return _html("error.html", status=403, message="This form could not be verified "
+                         "(CSRF check failed). Reload the page and try again.",
+                         **_common(policy, _viewer(policy)))
+        request_id = _positive_int(form.get("request_id"))
+        action = form.get("action", "")
+        comment = (form.get("comment") or "").strip()[:5000] or None
+        if request_id is None or action not in ("approve", "approve_apply", "reject"):
+            return _html("error.html", status=400, message="Unknown request or action.",
+                         **_common(policy, _viewer(policy)))
+        try:
+            if action == "reject":
+                req = actions.reject(store, policy, who, request_id, comment=comment)
+                notice = "rejected"
+            else:
+                req, applied = actions.approve(store, policy, who, request_id, comment=comment,
+                                               apply=action == "approve_apply")
+                notice = ("applied" if applied else "not_applied") \
+                    if action == "approve_apply" else "approved"
+        except GovernanceError as exc:
+            with actions.governance_engine(store).connect() as conn:
+                try:
+                    current = workflow.get_request(conn, request_id)
+                except GovernanceError:
+                    return _html("error.html", status=404, message=exc.diagnostics(),
+                                 **_common(policy, _viewer(policy)))
+            return version_page(store, policy, current.model_name, current.version,
+                                status=403 if isinstance(exc, ApprovalRefused) else 409,
+                                error=exc.diagnostics())
+        except MlflowException as exc:
+            return _html("error.html", status=exc.get_http_status_code(),
+                         message=exc.message, **_common(policy, _viewer(policy)))
+        target = url(VERSION, name=req.model_name, version=req.version, notice=notice)
+        answer: Response = redirect(target, code=303)  # type: ignore[assignment]
+        return answer
+
+    def stylesheet_view() -> Response:
+        css = resources.files("mlflow_supplychain.server").joinpath(
+            "static/supplychain.css").read_text(encoding="utf-8")
+        return Response(css, mimetype="text/css",
+                        headers={"Cache-Control": "max-age=300", "X-Content-Type-Options":
+                                 "nosniff"})
+
+    views = {OVERVIEW: overview_view, VERSION: version_view, AUDIT: audit_view,
+             ACTION: action_view, STYLESHEET: stylesheet_view}
+    for path, view in views.items():
+        full = _add_static_prefix(path)
+        app.add_url_rule(full, endpoint=f"mlflow_supplychain_page:{full}", view_func=view,
+                         methods=list(PAGES[path]))
+
+
+def page_routes() -> list[tuple[str, str, str]]:
+    """(route, path with static prefix, method) of every page route, for basic-auth."""
+    return [(p, _add_static_prefix(p), m) for p, methods in PAGES.items() for m in methods]
