@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import mlflow
     import numpy as np
+    import sklearn
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -49,9 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     # MLflow prints run links on stdout; keep stdout for this script's own result.
     with contextlib.redirect_stdout(sys.stderr), mlflow.start_run() as run:
         mlflow.log_metric("mean_abs_scaled", float(np.abs(pipeline.transform(features)).mean()))
-        info = mlflow.sklearn.log_model(pipeline, name="model",
-                                        registered_model_name=args.name,
-                                        input_example=features[:2])
+        # Pinned requirements: the scanner flags unpinned ones, and naming them spares MLflow
+        # its slow requirement inference (it reloads the model in a subprocess).
+        info = mlflow.sklearn.log_model(
+            pipeline, name="model", registered_model_name=args.name,
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}",
+                              f"numpy=={np.__version__}"])
     version = str(info.registered_model_version)
 
     record = {

@@ -26,8 +26,8 @@ def _steps() -> list[dict[str, Any]]:
 def _command_lines() -> list[list[str]]:
     lines = []
     for step in _steps():
-        for line in str(step.get("run", "")).splitlines():
-            line = line.strip()
+        for raw in str(step.get("run", "")).splitlines():
+            line = raw.strip()
             if line.startswith("mlflow-supplychain "):
                 words = shlex.split(line)
                 cut = next((i for i, w in enumerate(words) if w in (">", "|", "&&")), len(words))
