@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from mlflow_supplychain.client import SupplyChainClient
 from mlflow_supplychain.testing.pytest_plugin import RegisterModel, RunningServer
 
@@ -38,3 +40,13 @@ def test_supplychain_client_talks_to_the_governed_server(
     assert tags["supplychain.intake.artifact_class"] == "base_model"
     assert tags["supplychain.scan.verdict"] == "permitted"
     supplychain_client.set_registered_model_alias(registered.name, "staging", registered.version)
+
+
+def test_readme_example_denies_an_unreviewed_model_through_mlflow(
+        register_model: RegisterModel, supplychain_client: Any, unique_model_name: str) -> None:
+    """The example in README's 'Testing your own models' section, as written there."""
+    from mlflow.exceptions import MlflowException
+
+    v = register_model(unique_model_name, evidence=False)
+    with pytest.raises(MlflowException, match="intake.missing"):
+        supplychain_client.set_registered_model_alias(v.name, "staging", v.version)
