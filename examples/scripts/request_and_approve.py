@@ -21,14 +21,17 @@ import argparse
 import os
 import sys
 
+from mlflow_supplychain.client import SupplyChainClient
+from mlflow_supplychain.errors import RequestRefused, SupplyChainError
 
-def _client(uri: str, role: str) -> object:
-    from mlflow_supplychain.client import SupplyChainClient
 
+def _client(uri: str, role: str) -> SupplyChainClient:
+    """A client that authenticates as ``<role>_USERNAME`` / ``<role>_PASSWORD``."""
     user = os.environ.get(f"{role}_USERNAME")
     password = os.environ.get(f"{role}_PASSWORD")
     if not user or not password:
-        raise SystemExit(f"set {role}_USERNAME and {role}_PASSWORD")
+        print(f"error: set {role}_USERNAME and {role}_PASSWORD", file=sys.stderr)
+        raise SystemExit(2)
     return SupplyChainClient(uri, environ={"MLFLOW_TRACKING_USERNAME": user,
                                            "MLFLOW_TRACKING_PASSWORD": password})
 
@@ -43,12 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.tracking_uri:
         parser.error("give --tracking-uri or set MLFLOW_TRACKING_URI")
 
-    from mlflow_supplychain.client import SupplyChainClient
-    from mlflow_supplychain.errors import RequestRefused, SupplyChainError
-
     requester = _client(args.tracking_uri, "REQUESTER")
     approver = _client(args.tracking_uri, "APPROVER")
-    assert isinstance(requester, SupplyChainClient) and isinstance(approver, SupplyChainClient)
     try:
         created = requester.create_request(args.name, args.version, args.target,
                                            comment="example: promote after review")
