@@ -7,8 +7,11 @@ plugin does at start-up) stays free.
 With ``evidence=True`` the version carries everything the plugin can produce without people:
 
 - a run holding the artifact files (``mlflow-artifacts:`` source, so ``source_allowed`` holds);
-- a complete ``base_model`` intake record (owner, intended use, pinned upstream source with the
-  files' real sha256, an approved Apache-2.0 license review, ``eval.ref`` naming that run);
+- a ``base_model`` intake record with every field except lineage and rollback (owner,
+  intended use, limitations, pinned upstream source with the files' real sha256, an approved
+  Apache-2.0 license review, ``eval.ref`` naming that run, a passed security review,
+  deployment targets): complete for any policy that does not require ``rollback.version``
+  or ``base_model.*`` of a base model;
 - a scan attestation built by really scanning the files and signed with the server's own
   key (``<data_dir>/attestation-signing.key``), as the scanner sidecar does.
 
@@ -70,7 +73,9 @@ def intake_record(files: dict[str, str], run_id: str) -> dict[str, Any]:
                     "reviewer": "legal@example.com", "date": dt.date.today().isoformat(),
                     "commercial_use": True, "redistribution": True, "derivatives": True},
         "eval": {"ref": f"runs:/{run_id}"},
-        "security_review": {"status": "passed", "reviewer": "appsec@example.com"},
+        "security_review": {"status": "passed", "reviewer": "appsec@example.com",
+                            "date": dt.date.today().isoformat()},
+        "deployment": {"targets": ["test-serving"]},
     }
 
 
