@@ -136,8 +136,10 @@ class Profile(_Frozen):
 class Protected(_Frozen):
     """Protected targets, each mapped to the name of the profile that guards it."""
 
-    aliases: dict[str, str] = Field(default_factory=dict)
-    stages: dict[str, str] = Field(default_factory=dict)
+    aliases: dict[str, str] = Field(
+        default_factory=dict, description="Alias name -> profile, e.g. production: prod.")
+    stages: dict[str, str] = Field(
+        default_factory=dict, description="MLflow stage (Staging, Production, Archived) -> profile.")
 
     @field_validator("aliases")
     @classmethod
@@ -163,8 +165,10 @@ class Protected(_Frozen):
 class ArtifactClassRule(_Frozen):
     """Required intake fields for one artifact class."""
 
-    extends: ArtifactClass | None = None
-    required: tuple[str, ...] = ()
+    extends: ArtifactClass | None = Field(
+        None, description="Inherit the required fields of another class (no cycles).")
+    required: tuple[str, ...] = Field(
+        (), description="Intake fields (names from the intake field table) this class must carry.")
 
     @field_validator("required")
     @classmethod
@@ -222,13 +226,17 @@ def is_public_hub(uri: str) -> bool:
 class Formats(_Frozen):
     """Which detected formats are permitted, sandboxed or prohibited."""
 
-    permitted: tuple[str, ...] = ("safetensors", "onnx", "gguf", "numpy", "json", "text",
-                                  "keras", "hdf5")
-    sandboxed: tuple[str, ...] = ("pickle_allowlisted", "requirements_unpinned")
-    prohibited: tuple[str, ...] = ("pickle_unsafe", "cloudpickle", "keras_lambda",
-                                   "onnx_custom_op", "unknown", "keras_custom_object",
-                                   "onnx_external_data_escape", "archive_unsafe", "mlflow_code",
-                                   "requirements_untrusted_source")
+    permitted: tuple[str, ...] = Field(
+        ("safetensors", "onnx", "gguf", "numpy", "json", "text", "keras", "hdf5"),
+        description="Format names that pass any scan.")
+    sandboxed: tuple[str, ...] = Field(
+        ("pickle_allowlisted", "requirements_unpinned"),
+        description="Format names that pass only where a profile allows 'sandboxed'.")
+    prohibited: tuple[str, ...] = Field(
+        ("pickle_unsafe", "cloudpickle", "keras_lambda", "onnx_custom_op", "unknown",
+         "keras_custom_object", "onnx_external_data_escape", "archive_unsafe", "mlflow_code",
+         "requirements_untrusted_source"),
+        description="Format names that never pass; a name no list mentions counts as 'unknown'.")
     pickle_allowlist: tuple[str, ...] = Field(
         (), description="Extra 'module.qualname' globals (or 'module.*') pickles may import."
     )
@@ -250,9 +258,12 @@ class Formats(_Frozen):
 class Licenses(_Frozen):
     """Which license review outcomes pass, and which licenses are denied outright."""
 
-    allowed_outcomes: tuple[LicenseOutcome, ...] = (
-        LicenseOutcome.APPROVED, LicenseOutcome.APPROVED_WITH_CONDITIONS)
-    deny: tuple[str, ...] = ()
+    allowed_outcomes: tuple[LicenseOutcome, ...] = Field(
+        (LicenseOutcome.APPROVED, LicenseOutcome.APPROVED_WITH_CONDITIONS),
+        description="license.outcome values that pass; never 'rejected'.")
+    deny: tuple[str, ...] = Field(
+        (), description="Licenses (SPDX ids or named model licenses) that never pass, also "
+        "inside an expression.")
     require_conditions: tuple[str, ...] = Field(
         (), description="Licenses (SPDX ids or named model licenses) that may only pass as "
         "approved_with_conditions, with the conditions written in license.conditions.")
@@ -292,7 +303,8 @@ class Integrity(_Frozen):
     reverify_on_promotion: bool = Field(
         False, description="Re-hash the version's artifacts when a protected target is set."
     )
-    reverify_budget_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    reverify_budget_seconds: Annotated[float, Field(
+        gt=0, le=3600, description="Longest re-hash allowed at promotion (0 < s <= 3600).")] = 60.0
 
 
 class Lineage(_Frozen):
@@ -346,11 +358,15 @@ class Policy(_Frozen):
     """A complete, validated supply-chain policy."""
 
     version: Literal[1] = Field(description="Policy schema version; only 1 exists.")
-    mode: Mode = Mode.ENFORCE
-    reserved_tag_prefix: str = "supplychain."
+    mode: Mode = Field(Mode.ENFORCE, description="'enforce' denies non-compliant promotions; "
+                       "'audit' evaluates, records and tags, never blocks.")
+    reserved_tag_prefix: str = Field(
+        "supplychain.", description="Governance tag namespace only the plugin may write.")
     protected: Protected
-    profiles: dict[str, Profile]
-    artifact_classes: dict[ArtifactClass, ArtifactClassRule]
+    profiles: dict[str, Profile] = Field(
+        description="Profile name -> the evidence a protected target requires.")
+    artifact_classes: dict[ArtifactClass, ArtifactClassRule] = Field(
+        description="Artifact class -> the intake fields a version of that class must carry.")
     sources: Sources
     formats: Formats = Formats()
     licenses: Licenses = Licenses()

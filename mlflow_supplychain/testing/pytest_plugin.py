@@ -8,7 +8,10 @@
 - Fixtures: ``supplychain_server`` (session-scoped, SQLite, the policy from the overridable
   ``supplychain_policy_path``), ``supplychain_server_factory`` (session-scoped; servers are
   shared by every test that asks for the same configuration), ``supplychain_postgres_uri``
-  (skips unless ``MLFLOW_SUPPLYCHAIN_TEST_POSTGRES_URI`` is set) and ``unique_model_name``.
+  (skips unless ``MLFLOW_SUPPLYCHAIN_TEST_POSTGRES_URI`` is set), ``unique_model_name``,
+  ``supplychain_client`` (an ``MlflowClient`` for ``supplychain_server``) and ``register_model``
+  (``register_model(name, *, evidence)`` creates a version on ``supplychain_server`` with or
+  without the evidence the policy needs; see :mod:`mlflow_supplychain.testing.registration`).
 
 Importing this module imports neither MLflow nor a database driver: projects that install
 the package but never use these fixtures pay nothing.
@@ -31,6 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from mlflow_supplychain.testing.registration import RegisteredVersion
+from mlflow_supplychain.testing.registration import register_model as _register_model
 
 POSTGRES_ENV_VAR = "MLFLOW_SUPPLYCHAIN_TEST_POSTGRES_URI"
 DEFAULT_START_TIMEOUT = 120.0
@@ -238,3 +244,27 @@ def unique_model_name(request: pytest.FixtureRequest) -> str:
     """A registered-model name no other test uses (safe on a shared server)."""
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name)[:40].strip("-")
     return f"{stem}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def supplychain_client(supplychain_server: RunningServer) -> Any:
+    """An ``MlflowClient`` (tracking and registry) for ``supplychain_server``."""
+    return supplychain_server.client()
+
+
+RegisterModel = Callable[..., RegisteredVersion]
+
+
+@pytest.fixture
+def register_model(supplychain_server: RunningServer) -> RegisterModel:
+    """``register_model(name, *, evidence)``: a new version of ``name`` on ``supplychain_server``.
+
+    ``evidence=True`` adds a complete intake record and a signed scan attestation of the real
+    files (everything except human approval); ``evidence=False`` registers the bare version.
+    Returns a :class:`~mlflow_supplychain.testing.registration.RegisteredVersion`.
+    """
+
+    def register(name: str, *, evidence: bool) -> RegisteredVersion:
+        return _register_model(supplychain_server, name, evidence=evidence)
+
+    return register

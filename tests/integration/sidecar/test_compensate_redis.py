@@ -7,6 +7,7 @@ store plugin cannot block; the sidecar, told to compensate, removes the alias an
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 
@@ -26,6 +27,8 @@ def compensating_server(supplychain_server_factory: ServerFactory) -> RunningSer
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
     except redis.exceptions.ConnectionError:
+        if os.environ.get("MLFLOW_SUPPLYCHAIN_REQUIRE_REDIS"):  # CI: must run, never skip
+            pytest.fail("Redis is required (MLFLOW_SUPPLYCHAIN_REQUIRE_REDIS) but not running")
         pytest.skip("Redis is not running on 127.0.0.1:6379")
     return supplychain_server_factory(POLICIES / "sidecar_audit.yaml", sidecar=True, env={
         "MLFLOW_SUPPLYCHAIN_SIDECAR_COMPENSATE": "true",
