@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "server": "mlflow_supplychain.cli.server_cmd:server",
     "request": "mlflow_supplychain.cli.request_cmd:request",
     "deploy": "mlflow_supplychain.cli.deploy_cmd:deploy",
+    "demo": "mlflow_supplychain.cli.demo_cmd:demo",
     "sidecar": "mlflow_supplychain.cli.sidecar_cmd:sidecar",
     "webhooks": "mlflow_supplychain.cli.sidecar_cmd:webhooks",
     "reconcile": "mlflow_supplychain.cli.sidecar_cmd:reconcile",

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlflow_supplychain.testing.pytest_plugin import RunningServer
+    from mlflow_supplychain.server.launcher import RunningServer
 
 EXPERIMENT = "supplychain-tests"
 TEST_SOURCE_URL = "https://git.example.com/ml/test-model"

@@ -1,0 +1,1 @@
+"""mlflow-supplychain demo: the whole story on the embedded default."""

@@ -1,0 +1,138 @@
+"""Start and stop ``mlflow-supplychain server`` as a child process (tests, benchmarks, demo).
+
+:func:`run_server` runs the server on a free loopback port with a policy, a data directory,
+an optional backend URI, workers, basic-auth and the scan sidecar; waits until ``/health``
+answers; and kills the whole process group when the block ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_START_TIMEOUT = 120.0
+
+
+@dataclass
+class RunningServer:
+    """A live server started by :func:`run_server`."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+    log_path: Path
+    policy_path: Path
+    backend_store_uri: str | None
+    sidecar_url: str | None = None
+    """``http://127.0.0.1:PORT`` of the scan sidecar, when started with ``sidecar=True``."""
+
+    def client(self) -> Any:
+        """An ``MlflowClient`` for this server."""
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.url, registry_uri=self.url)
+
+    def log_text(self) -> str:
+        """Everything the server wrote to stdout/stderr so far."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(server: RunningServer, timeout: float, static_prefix: str = "") -> None:
+    _wait_url(server.url + static_prefix + "/health", server, timeout)
+
+
+def _wait_url(url: str, server: RunningServer, timeout: float) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited with {server.process.returncode}:\n"
+                               + server.log_text()[-4000:])
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"server not healthy after {timeout}s:\n" + server.log_text()[-4000:])
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=15)
+
+
+@contextlib.contextmanager
+def run_server(policy: Path, data_dir: Path, *, backend_store_uri: str | None = None,
+               workers: int = 1, auth: bool = False, env: dict[str, str] | None = None,
+               extra_args: tuple[str, ...] = (), sidecar: bool = False,
+               static_prefix: str = "",
+               timeout: float = DEFAULT_START_TIMEOUT) -> Iterator[RunningServer]:
+    """Run ``mlflow-supplychain server`` until the block ends (``static_prefix``: MLflow's
+    ``--static-prefix``, e.g. ``/mlflow``; ``server.url`` stays the bare origin).
+
+    Raises:
+        RuntimeError: the server exited or did not become healthy in time (with its log).
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    argv = [sys.executable, "-m", "mlflow_supplychain", "server", "--policy", str(policy),
+            "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers)]
+    if backend_store_uri:
+        argv += ["--backend-store-uri", backend_store_uri]
+    if auth:
+        argv.append("--auth")
+    sidecar_url = None
+    if sidecar:
+        sidecar_port = free_port()
+        argv += ["--sidecar-port", str(sidecar_port)]
+        sidecar_url = f"http://127.0.0.1:{sidecar_port}"
+    else:
+        argv.append("--no-sidecar")
+    if extra_args or static_prefix:
+        argv += ["--", *extra_args, *(("--static-prefix", static_prefix) if static_prefix
+                                      else ())]
+    log_path = data_dir / "server.log"
+    # MLflow's job runner spawns several huey consumers per server; tests do not need it and
+    # on a small CI machine they compete for CPU with the server under test.
+    child_env = {**os.environ, "MLFLOW_SUPPLYCHAIN_POLICY_RELOAD_SECONDS": "0.5",
+                 "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
+    child_env.pop("MLFLOW_TRACKING_URI", None)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=child_env,
+                                   start_new_session=True)
+    server = RunningServer(f"http://127.0.0.1:{port}", process, data_dir, log_path,
+                           policy, backend_store_uri, sidecar_url)
+    try:
+        _wait_healthy(server, timeout, static_prefix)
+        if sidecar_url:
+            _wait_url(sidecar_url + "/health", server, timeout)
+        yield server
+    finally:
+        _stop(process)
