@@ -29,14 +29,17 @@ from typing import Any
 
 import pytest
 
-from mlflow_supplychain.server.launcher import (  # re-exported: part of the plugin's API
-    RunningServer,
-    run_server,
-)
+# Re-exported (``X as X``): part of the plugin's public API, used by projects' own tests.
+from mlflow_supplychain.server.launcher import DEFAULT_START_TIMEOUT as DEFAULT_START_TIMEOUT
+from mlflow_supplychain.server.launcher import RunningServer as RunningServer
+from mlflow_supplychain.server.launcher import free_port as free_port
+from mlflow_supplychain.server.launcher import run_server as run_server
 from mlflow_supplychain.testing.registration import RegisteredVersion
 from mlflow_supplychain.testing.registration import register_model as _register_model
 
 POSTGRES_ENV_VAR = "MLFLOW_SUPPLYCHAIN_TEST_POSTGRES_URI"
+
+
 @contextlib.contextmanager
 def postgres_database(admin_uri: str) -> Iterator[str]:
     """Create a uniquely named database next to ``admin_uri``'s; yield its URI; drop it."""
