@@ -36,3 +36,37 @@ def postgres_uri() -> Iterator[str]:
                 {"n": name})
             conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+_MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID",
+               "MLFLOW_EXPERIMENT_NAME", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+
+
+@pytest.fixture(autouse=True)
+def _isolate_mlflow_globals() -> Iterator[None]:
+    """Every test starts with MLflow's process-wide state as the previous one found it.
+
+    Tests share one process and many servers: a test (or our CLI, run in-process) that calls
+    ``mlflow.set_tracking_uri``/``set_registry_uri``/``set_experiment`` must not send a later
+    test's calls to another server (seen: a model logged to one server, registered on another,
+    and MLflow's client retrying the 500 for minutes).
+    """
+    import sys
+
+    saved_env = {k: os.environ.get(k) for k in _MLFLOW_ENV}
+    yield
+    for key, value in saved_env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    if "mlflow" not in sys.modules:
+        return
+    import mlflow
+    from mlflow.tracking import _model_registry, _tracking_service, fluent
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    _tracking_service.utils._tracking_uri = None  # back to "use the environment"
+    _model_registry.utils._registry_uri = None
+    fluent._active_experiment_id = None

@@ -196,7 +196,7 @@ def reconcile(tracking_uri: str, policy_file: Path, data_dir: Path, queue_url: s
 
     settings = _settings(tracking_uri, policy_file, data_dir, queue_url, private_key,
                          rescan_after, compensate)
-    tasks = register_tasks(open_queue(settings.queue_url), settings)
+    tasks = register_tasks(open_queue(settings.queue_url, settings.tracking_uri), settings)
     while True:
         report = reconcile_once(settings, tasks)
         click.echo(f"{report.versions} versions, {len(report.queued)} scans queued, "

@@ -12,6 +12,7 @@ sidecars may share one Redis queue. Two small key-value records live next to the
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,15 @@ class QueueError(SupplyChainError):
     """The job queue cannot be opened or written."""
 
 
-def open_queue(url: str) -> Huey:
-    """The huey instance for ``url``: ``redis://...`` or a SQLite file path / ``sqlite:///``.
+def queue_name(tracking_uri: str) -> str:
+    """The queue's name: one per MLflow server, so sidecars of different servers sharing one
+    Redis never take each other's jobs."""
+    return "mlflow-supplychain-" + hashlib.sha256(tracking_uri.encode("utf-8")).hexdigest()[:12]
+
+
+def open_queue(url: str, tracking_uri: str) -> Huey:
+    """The huey instance for ``url``: ``redis://...`` or a SQLite file path / ``sqlite:///``,
+    named for the MLflow server at ``tracking_uri``.
 
     Raises:
         QueueError: unsupported URL, or Redis requested without the ``redis`` package.
@@ -38,14 +46,14 @@ def open_queue(url: str) -> Huey:
             raise QueueError("Redis queue needs the redis package", [Problem(
                 url.split("@")[-1], "redis is not installed",
                 "pip install 'mlflow-supplychain[redis]'")]) from None
-        return RedisHuey("mlflow-supplychain", url=url, results=False)
+        return RedisHuey(queue_name(tracking_uri), url=url, results=False)
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
     if "://" in path:
         raise QueueError("Unsupported queue URL", [Problem(
             url.split("@")[-1], "is neither redis:// nor a SQLite path",
             "use --queue redis://127.0.0.1:6379/0 or a file path")])
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey("mlflow-supplychain", filename=path, results=False, timeout=30)
+    return SqliteHuey(queue_name(tracking_uri), filename=path, results=False, timeout=30)
 
 
 def delivery_seen(queue: Huey, delivery_id: str) -> bool:

@@ -60,7 +60,7 @@ def _reject(status: int, reason: str, delivery: str | None = None) -> JSONRespon
 def create_app(settings: SidecarSettings | None = None) -> Starlette:
     """The receiver app (a factory: ``uvicorn --factory ...receiver:create_app``)."""
     settings = settings or SidecarSettings.from_env()
-    queue = jobqueue.open_queue(settings.queue_url)
+    queue = jobqueue.open_queue(settings.queue_url, settings.tracking_uri)
     tasks = register_tasks(queue, settings)
     secret = settings.webhook_secret.get_secret_value()
 

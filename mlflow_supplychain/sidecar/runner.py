@@ -82,7 +82,7 @@ def run(settings: SidecarSettings, options: RunOptions) -> int:
                 _install(settings, options)
             except Exception as exc:  # noqa: BLE001 - keep serving; reconcile still converges
                 _logger.error("webhook install failed: %s", exc)
-        tasks = register_tasks(open_queue(settings.queue_url), settings)
+        tasks = register_tasks(open_queue(settings.queue_url, settings.tracking_uri), settings)
         next_sweep = 0.0
         while not stop.is_set():
             if options.exit_with_parent and os.getppid() != parent:

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = SidecarSettings.from_env()
     remove_stale_scratch(settings.scratch_dir, settings.rescan_after)
-    queue = open_queue(settings.queue_url)
+    queue = open_queue(settings.queue_url, settings.tracking_uri)
     register_tasks(queue, settings)
     consumer = queue.create_consumer(workers=workers, worker_type="process", periodic=False,
                                      initial_delay=0.1, max_delay=1.0, backoff=1.15)

@@ -43,7 +43,7 @@ def test_malformed(raw: bytes) -> None:
 
 @pytest.fixture
 def queue(tmp_path: Path) -> Any:
-    return jobqueue.open_queue(str(tmp_path / "q.db"))
+    return jobqueue.open_queue(str(tmp_path / "q.db"), "http://127.0.0.1:5000")
 
 
 def test_delivery_dedup_only_after_marking(queue: Any) -> None:
@@ -66,7 +66,7 @@ def test_pending_markers_expire(queue: Any) -> None:
 
 def test_unsupported_queue_url() -> None:
     with pytest.raises(jobqueue.QueueError):
-        jobqueue.open_queue("amqp://broker/")
+        jobqueue.open_queue("amqp://broker/", "http://127.0.0.1:5000")
 
 
 class FakeTasks:
@@ -93,3 +93,10 @@ def test_dispatch() -> None:
         assert event is not None
         dispatch(tasks, None, event)  # type: ignore[arg-type]
     assert tasks.calls == [("scan", "m", "1"), ("aliases", "m"), ("aliases", "m")]
+
+
+def test_each_mlflow_server_gets_its_own_queue_name() -> None:
+    """Sidecars of two servers sharing one Redis must never take each other's jobs."""
+    a = jobqueue.queue_name("http://10.0.0.1:5000")
+    assert a == jobqueue.queue_name("http://10.0.0.1:5000")
+    assert a != jobqueue.queue_name("http://10.0.0.2:5000")
