@@ -59,6 +59,17 @@ def _is_prompt_tagged(tags: Iterable[Any] | None) -> bool:
                for t in tags or ())
 
 
+def _tag_change_problems(key: str, value: str | None, prefix: str) -> tagrules.TagProblems:
+    """What is wrong with setting (``value``) or deleting (None) tag ``key``; empty when the
+    tag is outside our namespace or the change is fine."""
+    if tagrules.classify(key, prefix) is tagrules.TagKind.OTHER:
+        return tagrules.TagProblems()
+    if value is None:
+        problem = tagrules.check_tag_delete(key, prefix)
+        return tagrules.TagProblems(reserved=(problem,) if problem else ())
+    return tagrules.check_tag_writes([(key, value)], prefix)
+
+
 def protected_target(policy: Policy, target: Target) -> tuple[Target, str] | None:
     """The protected spelling of ``target`` and its profile, or None when unprotected.
 
@@ -172,14 +183,7 @@ class RegistryGate:
             MlflowException: PERMISSION_DENIED or INVALID_PARAMETER_VALUE (enforce mode).
         """
         policy = self._holder.policy
-        prefix = policy.reserved_tag_prefix
-        if tagrules.classify(key, prefix) is tagrules.TagKind.OTHER:
-            return
-        if value is None:
-            problem = tagrules.check_tag_delete(key, prefix)
-            problems = tagrules.TagProblems(reserved=(problem,) if problem else ())
-        else:
-            problems = tagrules.check_tag_writes([(key, value)], prefix)
+        problems = _tag_change_problems(key, value, policy.reserved_tag_prefix)
         if not problems:
             return
         with store.ManagedSessionMaker() as session:
@@ -276,14 +280,7 @@ class RegistryGate:
             MlflowException: PERMISSION_DENIED or INVALID_PARAMETER_VALUE (enforce mode).
         """
         policy = self._holder.policy
-        prefix = policy.reserved_tag_prefix
-        if tagrules.classify(key, prefix) is tagrules.TagKind.OTHER:
-            return
-        if value is None:
-            problem = tagrules.check_tag_delete(key, prefix)
-            problems = tagrules.TagProblems(reserved=(problem,) if problem else ())
-        else:
-            problems = tagrules.check_tag_writes([(key, value)], prefix)
+        problems = _tag_change_problems(key, value, policy.reserved_tag_prefix)
         if not problems:
             return
         record = self._record(store, name, version)
