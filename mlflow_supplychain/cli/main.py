@@ -19,23 +19,42 @@ from mlflow_supplychain import __version__
 from mlflow_supplychain.errors import ExitCode, SupplyChainError
 
 # Subcommands are imported only when invoked: `scan` must start fast and must not pay for
-# SQLAlchemy, Alembic or MLflow imports that only the server-facing commands need.
-COMMANDS: dict[str, str] = {
-    "policy": "mlflow_supplychain.cli.policy_cmd:policy",
-    "gate": "mlflow_supplychain.cli.gate_cmd:gate",
-    "audit": "mlflow_supplychain.cli.audit_cmd:audit",
-    "db": "mlflow_supplychain.cli.audit_cmd:database",
-    "intake": "mlflow_supplychain.cli.intake_cmd:intake",
-    "lineage": "mlflow_supplychain.cli.lineage_cmd:lineage",
-    "scan": "mlflow_supplychain.cli.scan_cmd:scan",
-    "hash": "mlflow_supplychain.cli.scan_cmd:hash_",
-    "server": "mlflow_supplychain.cli.server_cmd:server",
-    "request": "mlflow_supplychain.cli.request_cmd:request",
-    "deploy": "mlflow_supplychain.cli.deploy_cmd:deploy",
-    "demo": "mlflow_supplychain.cli.demo_cmd:demo",
-    "sidecar": "mlflow_supplychain.cli.sidecar_cmd:sidecar",
-    "webhooks": "mlflow_supplychain.cli.sidecar_cmd:webhooks",
-    "reconcile": "mlflow_supplychain.cli.sidecar_cmd:reconcile",
+# SQLAlchemy, Alembic or MLflow imports that only the server-facing commands need. The one-line
+# summaries let `--help` list every command without importing any (a test keeps them in step
+# with each command's own help).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "policy": ("mlflow_supplychain.cli.policy_cmd:policy", "Validate and author policy files."),
+    "gate": ("mlflow_supplychain.cli.gate_cmd:gate", "Evaluate promotions against a policy."),
+    "audit": ("mlflow_supplychain.cli.audit_cmd:audit",
+              "Verify and export the hash-chained audit log."),
+    "db": ("mlflow_supplychain.cli.audit_cmd:database",
+           "Manage mlflow-supplychain's own tables in the MLflow database."),
+    "intake": ("mlflow_supplychain.cli.intake_cmd:intake",
+               "Write, check and apply intake records; import models from a hub, pinned."),
+    "lineage": ("mlflow_supplychain.cli.lineage_cmd:lineage",
+                "Show the lineage graph of model NAME across the registry."),
+    "scan": ("mlflow_supplychain.cli.scan_cmd:scan",
+             "Scan model files or directories for unsafe serialization."),
+    "hash": ("mlflow_supplychain.cli.scan_cmd:hash_",
+             "Print the canonical manifest digest of a file or directory (exit 1 on symlinks)."),
+    "server": ("mlflow_supplychain.cli.server_cmd:server",
+               ("Start MLflow with the supply-chain gate (replaces this process with 'mlflow "
+               "server').")),
+    "request": ("mlflow_supplychain.cli.request_cmd:request",
+                "Create, approve, reject, cancel and list promotion requests."),
+    "deploy": ("mlflow_supplychain.cli.deploy_cmd:deploy",
+               "Deployment manifests, verification before load, rollback."),
+    "demo": ("mlflow_supplychain.cli.demo_cmd:demo",
+             ("Start a governed server with basic-auth and the scan sidecar (SQLite, local "
+             "artifacts, a temporary directory) and walk the supply-chain story.")),
+    "sidecar": ("mlflow_supplychain.cli.sidecar_cmd:sidecar",
+                ("Receive MLflow webhooks, scan every registered version, submit signed "
+                "attestations.")),
+    "webhooks": ("mlflow_supplychain.cli.sidecar_cmd:webhooks",
+                 "Manage the sidecar's MLflow webhook."),
+    "reconcile": ("mlflow_supplychain.cli.sidecar_cmd:reconcile",
+                  ("Queue scans for versions without a valid attestation; re-check protected "
+                  "aliases.")),
 }
 
 
@@ -46,13 +65,26 @@ class LazyGroup(click.Group):
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
             return None
-        module, _, attr = target.partition(":")
+        module, _, attr = entry[0].partition(":")
         command = getattr(importlib.import_module(module), attr)
         assert isinstance(command, click.Command)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands from the static summaries (importing them all took seconds)."""
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [(name, _shorten(COMMANDS[name][1], limit)) for name in sorted(COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _shorten(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:max(limit - 3, 1)].rsplit(" ", 1)[0] + "..."
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

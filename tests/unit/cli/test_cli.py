@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 from mlflow_supplychain.cli.main import main
@@ -113,6 +114,20 @@ def test_policy_cli_does_not_import_mlflow() -> None:
 def test_every_listed_command_loads() -> None:
     from mlflow_supplychain.cli.main import COMMANDS, cli
 
-    for name in COMMANDS:
+    ctx = click.Context(cli)
+    for name, (_, summary) in COMMANDS.items():
         assert main([name, "--help"]) == ExitCode.OK
+        command = cli.get_command(ctx, name)
+        assert command is not None
+        # the static summary `--help` shows is the command's own first help line
+        assert summary == command.get_short_help_str(limit=500), name
     assert sorted(cli.list_commands(None)) == sorted(COMMANDS)  # type: ignore[arg-type]
+
+
+def test_top_level_help_lists_every_command_without_importing_them() -> None:
+    code = ("import sys; from mlflow_supplychain.cli.main import main; main(['--help']); "
+            "print(sorted(m for m in sys.modules if m.startswith('mlflow_supplychain.cli.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "['mlflow_supplychain.cli.main']"
+    for name in ("audit", "deploy", "scan", "webhooks"):
+        assert f"  {name} " in out.stdout
