@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from mlflow_supplychain.digests import digest_of, is_digest
 from mlflow_supplychain.errors import IntegrityError
+from mlflow_supplychain.integrity import hashing
 from mlflow_supplychain.integrity.hashing import BUFFER_SIZE, hash_file, hash_files
 from mlflow_supplychain.integrity.manifest import (
     Manifest,
@@ -117,3 +119,56 @@ def test_hash_files_yields_every_file_once(tmp_path: Path) -> None:
     results = dict(hash_files(paths, workers=4))
     assert len(results) == 50
     assert results[str(paths[7])].sha256 == hashlib.sha256(paths[7].read_bytes()).hexdigest()
+
+
+def test_read_ahead_path_matches_hashlib_at_buffer_boundaries(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hashing, "PIPELINE_MIN", 1)  # every non-empty file takes the read-ahead path
+    for size in (1, BUFFER_SIZE - 1, BUFFER_SIZE, BUFFER_SIZE * hashing.RING + 1, BUFFER_SIZE * 9 + 7):
+        data = os.urandom(size)
+        target = tmp_path / f"f{size}"
+        target.write_bytes(data)
+        assert hash_file(target) == hashing.FileDigest(size, hashlib.sha256(data).hexdigest())
+
+
+def test_read_ahead_reports_a_read_error_and_stops_its_thread(tmp_path: Path) -> None:
+    target = tmp_path / "f"
+    target.write_bytes(b"x" * 100)
+    fd = os.open(target, os.O_WRONLY)  # readv fails with EBADF inside the read-ahead thread
+    try:
+        with pytest.raises(OSError):
+            hashing._hash_read_ahead(fd)
+    finally:
+        os.close(fd)
+    assert not [t for t in threading.enumerate() if t.name == "sha256-read-ahead"]
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(IntegrityError, match="Cannot hash") as caught:
+        list(hash_files([fifo, tmp_path / "pipe"], workers=2))
+    assert "not a regular file" in caught.value.problems[0].what
+
+
+def test_closing_hash_files_early_stops_every_worker(tmp_path: Path) -> None:
+    paths = []
+    for i in range(40):
+        target = tmp_path / f"f{i}"
+        target.write_bytes(os.urandom(20_000))
+        paths.append(target)
+    results = hash_files(paths, workers=3)
+    path, digest = next(results)
+    assert digest.sha256 == hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    results.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("sha256-")]
+
+
+def test_hash_files_reports_a_file_removed_after_listing(tmp_path: Path) -> None:
+    keep, gone = tmp_path / "keep", tmp_path / "gone"
+    keep.write_bytes(b"a" * 10)
+    gone.write_bytes(b"b" * 20)
+    results = hash_files([keep, gone], workers=2)
+    gone.unlink()  # hash_files stats lazily: the generator has not started yet
+    with pytest.raises(IntegrityError, match="gone"):
+        list(results)
