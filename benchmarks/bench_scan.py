@@ -166,13 +166,16 @@ def make_big(workdir: Path) -> dict[str, Path]:
     return files
 
 
-def timed(cmd: list[str], runs: int) -> tuple[float, int, int]:
-    """Median wall seconds, peak RSS (MiB, from /usr/bin/time) and exit code."""
+def timed(cmd: list[str], runs: int, cwd: Path) -> tuple[float, int, int]:
+    """Median wall seconds, peak RSS (MiB, from /usr/bin/time) and exit code.
+
+    Runs in ``cwd``: the fickling CLI writes ``safety_results.json`` into its working directory.
+    """
     walls, rss, code = [], 0, 0
     for _ in range(runs):
         started = time.perf_counter()
         proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True,
-                              text=True, check=False, timeout=1800)
+                              text=True, check=False, timeout=1800, cwd=cwd)
         walls.append(time.perf_counter() - started)
         code = proc.returncode
         try:
@@ -199,7 +202,7 @@ def big_files(files: dict[str, Path], skip_modelaudit: bool) -> None:
         base = ours_wall = None
         rows = []
         for tool, cmd in commands.items():
-            wall, rss, code = timed(cmd, 1 if tool == "modelaudit" else 5)
+            wall, rss, code = timed(cmd, 1 if tool == "modelaudit" else 5, path.parent)
             if tool == "picklescan":
                 base = wall
             if tool == "mlflow-supplychain":

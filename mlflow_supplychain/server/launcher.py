@@ -41,6 +41,35 @@ class RunningServer:
 
         return MlflowClient(tracking_uri=self.url, registry_uri=self.url)
 
+    def admin_auth(self) -> tuple[str, str]:
+        """Basic-auth credentials of the admin of a server started with ``auth=True``."""
+        return ("admin", (self.data_dir / "admin-password").read_text().strip())
+
+    def user(self, username: str, password: str) -> tuple[str, str]:
+        """Create basic-auth user ``username`` and return its credentials.
+
+        A user that already exists is reused when ``password`` is its password (servers are
+        shared between test modules, so a second module may ask for the same user).
+
+        Raises:
+            RuntimeError: the server refused, or the user exists with another password.
+        """
+        import requests
+
+        created = requests.post(f"{self.url}/api/2.0/mlflow/users/create",
+                                json={"username": username, "password": password},
+                                auth=self.admin_auth(), timeout=30)
+        if created.status_code == 200:
+            return (username, password)
+        if "RESOURCE_ALREADY_EXISTS" not in created.text:
+            raise RuntimeError(f"could not create user {username}: {created.status_code} "
+                               f"{created.text[:300]}")
+        check = requests.get(f"{self.url}/api/2.0/mlflow/users/get",
+                             params={"username": username}, auth=(username, password), timeout=30)
+        if check.status_code != 200:
+            raise RuntimeError(f"user {username} already exists with another password")
+        return (username, password)
+
     def log_text(self) -> str:
         """Everything the server wrote to stdout/stderr so far."""
         return self.log_path.read_text(encoding="utf-8", errors="replace")

@@ -24,11 +24,7 @@ def admin(auth_server) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def alice(auth_server, admin) -> tuple[str, str]:
-    response = requests.post(auth_server.url + "/api/2.0/mlflow/users/create",
-                             json={"username": "alice", "password": PASSWORD}, auth=admin,
-                             timeout=30)
-    assert response.status_code == 200, response.text
-    return ("alice", PASSWORD)
+    return auth_server.user("alice", PASSWORD)
 
 
 def _api(server, method, endpoint, auth, **kwargs):
@@ -116,3 +112,11 @@ def test_attestation_endpoints_under_auth(auth_server, alice, unique_model_name)
     got = _api(auth_server, "GET", "mlflow-supplychain/attestations/get", alice,
                params={"name": unique_model_name, "version": "1"})
     assert got.status_code == 200 and got.json()["verified"] is True
+
+
+def test_server_user_reuses_an_existing_user_only_with_its_password(auth_server, alice):
+    # servers are shared between test modules: asking again for the same user is fine...
+    assert auth_server.user("alice", PASSWORD) == alice
+    # ...but not with another password (that would hide a real mistake)
+    with pytest.raises(RuntimeError, match="another password"):
+        auth_server.user("alice", PASSWORD + "-other")

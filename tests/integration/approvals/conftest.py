@@ -31,15 +31,7 @@ def password(user: str) -> str:
 
 
 def add_users(server: RunningServer) -> dict[str, Auth]:
-    admin = ("admin", (server.data_dir / "admin-password").read_text().strip())
-    creds = {}
-    for user in USERS:
-        response = requests.post(server.url + "/api/2.0/mlflow/users/create",
-                                 json={"username": user, "password": password(user)},
-                                 auth=admin, timeout=30)
-        assert response.status_code == 200, response.text
-        creds[user] = (user, password(user))
-    return creds
+    return {user: server.user(user, password(user)) for user in USERS}
 
 
 @pytest.fixture(scope="package")

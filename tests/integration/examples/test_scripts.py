@@ -48,13 +48,7 @@ def auth_server(supplychain_server_factory: ServerFactory) -> RunningServer:
 
 
 def _user(server: RunningServer, name: str) -> tuple[str, str]:
-    admin = ("admin", (server.data_dir / "admin-password").read_text().strip())
-    creds = (name, f"{name}-password-1234")
-    response = requests.post(server.url + "/api/2.0/mlflow/users/create",
-                             json={"username": creds[0], "password": creds[1]}, auth=admin,
-                             timeout=30)
-    assert response.status_code == 200, response.text
-    return creds
+    return server.user(name, f"{name}-password-1234")
 
 
 def test_request_and_approve(auth_server: RunningServer, unique_model_name: str) -> None:
