@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from mlflow_supplychain.documents import Loc, line_index, nearest_line, parse_document, read_document
 from mlflow_supplychain.errors import PolicyError, Problem
+from mlflow_supplychain.field_models import model_in
 from mlflow_supplychain.policy.schema import Policy
 
 MAX_POLICY_BYTES = 1 << 20
@@ -99,17 +100,7 @@ def _allowed_keys(loc: Loc) -> list[str]:
         if field is None:
             # a dict of models: the key is a user name (profile, class); step into the value
             continue
-        model = _model_in(field.annotation)
+        model = model_in(field.annotation)
     if isinstance(model, type) and issubclass(model, BaseModel):
         return sorted(model.model_fields)
     return []
-
-
-def _model_in(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
