@@ -20,21 +20,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from mlflow_supplychain.integrity.hashing import hash_file
 from mlflow_supplychain.integrity.manifest import build_manifest
 
-
-def best(fn: Callable[[], object], runs: int = 5) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import best
 
 
 def write_big(path: Path, gib: float) -> None:

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -26,6 +25,9 @@ import requests
 from mlflow_supplychain.integrity import attest
 from mlflow_supplychain.integrity.manifest import build_manifest
 from mlflow_supplychain.testing.pytest_plugin import run_server
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import best
 
 POLICY = """\
 version: 1
@@ -36,15 +38,6 @@ artifact_classes: {base_model: {required: [owner]}}
 sources: {allow: ["mlflow-artifacts:", "runs:/", "models:/"]}
 integrity: {reverify_on_promotion: true, reverify_budget_seconds: 300}
 """
-
-
-def best(fn: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def write_model(folder: Path, gib: float, shards: int) -> None:

@@ -49,6 +49,33 @@ class StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def parse_document(text: str, *, source: str, kind: str,
+                   error: type[SupplyChainError]) -> tuple[yaml.Node | None, Any]:
+    """Parse YAML/JSON ``text`` with :class:`StrictLoader`.
+
+    Returns the root node (``None`` for an empty document) and the data built from it.
+    ``source`` names the text in messages, ``kind`` names what it is ("Policy file").
+
+    Raises:
+        SupplyChainError: (of class ``error``) the text is not YAML, or uses a construct
+            :class:`StrictLoader` refuses; the problem names the line.
+    """
+    try:
+        loader = StrictLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        what = getattr(exc, "problem", None) or str(exc)
+        raise error(f"{kind} {source} is invalid", [Problem(
+            f"{source}{line}", f"YAML error: {what}", "fix the YAML syntax at that line")]) from None
+    return node, data
+
+
 def line_index(node: Any, path: Loc = ()) -> Iterator[tuple[Loc, int]]:
     yield path, node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
@@ -59,6 +86,13 @@ def line_index(node: Any, path: Loc = ()) -> Iterator[tuple[Loc, int]]:
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             yield from line_index(item, (*path, i))
+
+
+def nearest_line(lines: dict[Loc, int], loc: Loc) -> int:
+    """The line of ``loc`` in a :func:`line_index` map, or of its nearest ancestor there."""
+    while loc and loc not in lines:
+        loc = loc[:-1]
+    return lines.get(loc, 1)
 
 
 MAX_DOCUMENT_BYTES = 1 << 20

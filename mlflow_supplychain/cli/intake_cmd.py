@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 import yaml
 
+from mlflow_supplychain.cli.output import write_output
 from mlflow_supplychain.errors import EvidenceError, ExitCode, Problem
 from mlflow_supplychain.intake.fields import ArtifactClass
 from mlflow_supplychain.intake.licenses import MODEL_LICENSES, license_terms, validate_license_id
@@ -59,16 +60,8 @@ def template(artifact_class: str, policy_file: Path | None, output: Path | None)
     """Print a commented YAML intake record for an artifact class."""
     loaded = load_policy(policy_file) if policy_file else _starter_policy()
     text = render_template(ArtifactClass(artifact_class), loaded)
-    if output is None:
-        click.echo(text, nl=False)
-        return ExitCode.OK
-    if output.exists():
-        raise EvidenceError(f"Refusing to overwrite {output}",
-                            [Problem(str(output), "already exists", "choose another path")])
-    output.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {output}; fill it in, then: mlflow-supplychain intake validate {output}",
-               err=True)
-    return ExitCode.OK
+    return write_output(text, output, error=EvidenceError,
+                        next_step="fill it in, then: mlflow-supplychain intake validate")
 
 
 @intake.command()

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from mlflow_supplychain.errors import ExitCode, PolicyError, Problem
+from mlflow_supplychain.cli.output import write_output
+from mlflow_supplychain.errors import ExitCode, PolicyError
 from mlflow_supplychain.policy.loader import load_policy
 from mlflow_supplychain.policy.schema import Policy
 
@@ -51,13 +52,5 @@ def schema() -> ExitCode:
 def init(output: Path | None) -> ExitCode:
     """Write a commented starter policy that validates."""
     text = resources.files("mlflow_supplychain.policy").joinpath("starter.yaml").read_text("utf-8")
-    if output is None:
-        click.echo(text, nl=False)
-        return ExitCode.OK
-    if output.exists():
-        raise PolicyError(f"Refusing to overwrite {output}",
-                          [Problem(str(output), "already exists", "choose another path")])
-    output.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {output}; edit it, then run: mlflow-supplychain policy validate {output}",
-               err=True)
-    return ExitCode.OK
+    return write_output(text, output, error=PolicyError,
+                        next_step="edit it, then run: mlflow-supplychain policy validate")

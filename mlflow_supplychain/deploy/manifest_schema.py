@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mlflow_supplychain.digests import digest_of, is_digest, is_sha256_hex
+from mlflow_supplychain.digest_fields import Digest, FileHashes
+from mlflow_supplychain.digests import digest_of
 from mlflow_supplychain.errors import EvidenceError, Problem
 
 MANIFEST_TYPE: Literal["mlflow-supplychain/deployment-manifest/v1"] = (
@@ -55,33 +56,24 @@ class DeploymentManifest(_Frozen):
     alias: str | None = Field(None, description="Alias the URI named, at resolution time.")
     aliases: tuple[str, ...] = Field((), description="Every alias on the version at resolution.")
     target: str = Field(description="Protected target the gate allowed the version for.")
-    artifact_digest: str
-    files: dict[str, str] = Field(description="Relative POSIX path -> sha256 hex.")
+    artifact_digest: Digest
+    files: FileHashes = Field(description="Relative POSIX path -> sha256 hex.")
     formats: dict[str, str] = Field(default_factory=dict, description="Path -> detected format.")
     scan: ScanSummary
     approvals: tuple[ApprovalSummary, ...] = ()
     eval_ref: str | None = None
     owner: str | None = None
     rollback_version: str | None = None
-    policy_digest: str
-    evidence_digest: str
+    policy_digest: Digest
+    evidence_digest: Digest
     created_at: str = Field(description="ISO 8601 UTC time the manifest was written.")
-
-    @field_validator("artifact_digest", "policy_digest", "evidence_digest")
-    @classmethod
-    def _digest(cls, value: str) -> str:
-        if not is_digest(value):
-            raise ValueError("must look like sha256:<64 lowercase hex characters>")
-        return value
 
     @field_validator("files")
     @classmethod
     def _files(cls, value: dict[str, str]) -> dict[str, str]:
+        # FileHashes has checked each hash already; an empty dict passes that check
         if not value:
             raise ValueError("a manifest lists at least one file")
-        for path, hexdigest in value.items():
-            if not is_sha256_hex(hexdigest):
-                raise ValueError(f"{path!r}: sha256 must be 64 lowercase hex characters")
         return value
 
     @property

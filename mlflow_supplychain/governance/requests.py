@@ -155,6 +155,20 @@ def _set_status(conn: Connection, req: TransitionRequest, status: RequestStatus,
         status=status.value, updated_at=now_ms, resolved_by=actor, resolution_comment=comment))
 
 
+def _resolve(conn: Connection, req: TransitionRequest, status: RequestStatus, *, action: str,
+             actor: str, comment: str | None, payload: dict[str, object], policy_digest: str,
+             now_ms: int) -> TransitionRequest:
+    """Move ``req`` to ``status`` and append its audit record in the same transaction.
+
+    Returns the request as it now stands.
+    """
+    _set_status(conn, req, status, actor=actor, comment=comment, now_ms=now_ms)
+    audit.append(conn, actor=actor, action=action,
+                 subject=_subject(req.model_name, req.version, req.target),
+                 payload=payload, policy_digest=policy_digest, ts_ms=now_ms)
+    return get_request(conn, req.id)
+
+
 def _require_open(req: TransitionRequest, operation: str) -> None:
     if req.status not in OPEN:
         raise RequestConflict(f"Cannot {operation} request {req.id}", [Problem(
@@ -255,12 +269,9 @@ def reject(conn: Connection, request_id: int, *, actor: str, groups: Sequence[st
         raise ApprovalRefused(f"Rejection of request {req.id} refused", [Problem(
             f"request {req.id}", f"{actor} is not an authorised approver for {req.target}",
             "ask an approver, or cancel it if you requested it")])
-    _set_status(conn, req, RequestStatus.REJECTED, actor=actor, comment=comment, now_ms=now_ms)
-    audit.append(conn, actor=actor, action="request.reject",
-                 subject=_subject(req.model_name, req.version, req.target),
-                 payload={"request_id": req.id, "comment": comment},
-                 policy_digest=policy_digest, ts_ms=now_ms)
-    return get_request(conn, req.id)
+    return _resolve(conn, req, RequestStatus.REJECTED, action="request.reject", actor=actor,
+                    comment=comment, payload={"request_id": req.id, "comment": comment},
+                    policy_digest=policy_digest, now_ms=now_ms)
 
 
 def cancel(conn: Connection, request_id: int, *, actor: str, comment: str | None,
@@ -276,12 +287,9 @@ def cancel(conn: Connection, request_id: int, *, actor: str, comment: str | None
         raise ApprovalRefused(f"Cancellation of request {req.id} refused", [Problem(
             f"request {req.id}", f"only its requester ({req.requester}) can cancel it",
             "ask the requester, or reject it if you are an approver")])
-    _set_status(conn, req, RequestStatus.CANCELLED, actor=actor, comment=comment, now_ms=now_ms)
-    audit.append(conn, actor=actor, action="request.cancel",
-                 subject=_subject(req.model_name, req.version, req.target),
-                 payload={"request_id": req.id, "comment": comment},
-                 policy_digest=policy_digest, ts_ms=now_ms)
-    return get_request(conn, req.id)
+    return _resolve(conn, req, RequestStatus.CANCELLED, action="request.cancel", actor=actor,
+                    comment=comment, payload={"request_id": req.id, "comment": comment},
+                    policy_digest=policy_digest, now_ms=now_ms)
 
 
 def mark_applied(conn: Connection, request_id: int, *, actor: str, policy_digest: str,
@@ -296,11 +304,9 @@ def mark_applied(conn: Connection, request_id: int, *, actor: str, policy_digest
         raise RequestConflict(f"Cannot apply request {req.id}", [Problem(
             f"request {req.id}", f"is {req.status.value}, not approved",
             "get the required approvals first")])
-    _set_status(conn, req, RequestStatus.APPLIED, actor=actor, comment=None, now_ms=now_ms)
-    audit.append(conn, actor=actor, action="request.apply",
-                 subject=_subject(req.model_name, req.version, req.target),
-                 payload={"request_id": req.id}, policy_digest=policy_digest, ts_ms=now_ms)
-    return get_request(conn, req.id)
+    return _resolve(conn, req, RequestStatus.APPLIED, action="request.apply", actor=actor,
+                    comment=None, payload={"request_id": req.id},
+                    policy_digest=policy_digest, now_ms=now_ms)
 
 
 def list_requests(conn: Connection, *, model_name: str | None = None, version: str | None = None,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from mlflow_supplychain.digests import is_digest, is_sha256_hex
+from mlflow_supplychain.digests import DIGEST_SHAPE, is_digest, is_sha256_hex
 from mlflow_supplychain.intake import licenses
 
 
@@ -99,7 +99,7 @@ def _source_hashes(value: str) -> str | None:
 
 
 def _digest(value: str) -> str | None:
-    return None if is_digest(value) else "must look like sha256:<64 lowercase hex characters>"
+    return None if is_digest(value) else DIGEST_SHAPE
 
 
 def _license_id(value: str) -> str | None:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
-import yaml
-
-from mlflow_supplychain.documents import StrictLoader, line_index, read_document
+from mlflow_supplychain.documents import Loc, line_index, nearest_line, parse_document, read_document
 from mlflow_supplychain.errors import EvidenceError, Problem
 from mlflow_supplychain.intake.records import IntakeRecord, parse_record
 
@@ -34,27 +31,13 @@ def parse_record_text(text: str, *, source: str = "<record>") -> IntakeRecord:
         EvidenceError: not YAML, or not a valid record.
     """
     summary = f"Intake record {source} is invalid"
-    try:
-        loader = StrictLoader(text)
-        try:
-            node = loader.get_single_node()
-            data: Any = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        what = getattr(exc, "problem", None) or str(exc)
-        raise EvidenceError(summary, [Problem(f"{source}{line}", f"YAML error: {what}",
-                                              "fix the YAML syntax at that line")]) from None
+    node, data = parse_document(text, source=source, kind="Intake record", error=EvidenceError)
     if node is None:
         raise EvidenceError(summary, [Problem(source, "is empty",
                                               "start from 'mlflow-supplychain intake template'")])
     lines = dict(line_index(node))
 
-    def locate(loc: tuple[str | int, ...]) -> str:
-        while loc and loc not in lines:
-            loc = loc[:-1]
-        return f"{source}:{lines.get(loc, 1)}"
+    def locate(loc: Loc) -> str:
+        return f"{source}:{nearest_line(lines, loc)}"
 
     return parse_record(data, source=source, locate=locate)

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from mlflow_supplychain.errors import Problem
+from mlflow_supplychain.field_models import model_in
 from mlflow_supplychain.intake.fields import FIELDS
 
 LocateFn = Callable[[tuple[str | int, ...]], str]
@@ -81,13 +82,3 @@ def _known_here(record_type: type[BaseModel], loc: tuple[str | int, ...]) -> str
     if model is None:
         return ""
     return f" (fields here: {', '.join(sorted(model.model_fields))})"
-
-
-def model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = model_in(arg)
-        if found is not None:
-            return found
-    return None

@@ -14,8 +14,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from mlflow_supplychain.field_models import model_in
 from mlflow_supplychain.intake.fields import FIELDS, ArtifactClass, parse_source_hashes
-from mlflow_supplychain.intake.record_problems import model_in
 from mlflow_supplychain.intake.records import RECORD_TYPES
 from mlflow_supplychain.policy.schema import Policy
 

@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mlflow_supplychain.digests import canonical_json, is_digest, is_sha256_hex
+from mlflow_supplychain.digest_fields import Digest, FileHashes
+from mlflow_supplychain.digests import canonical_json
 from mlflow_supplychain.errors import IntegrityError, Problem
 
 ATTESTATION_TYPE: Literal["mlflow-supplychain/scan-attestation/v1"] = (
@@ -43,30 +44,15 @@ class AttestationPayload(BaseModel):
     type: Literal["mlflow-supplychain/scan-attestation/v1"] = ATTESTATION_TYPE
     model_name: str = Field(min_length=1, max_length=256)
     version: str = Field(pattern=r"^[1-9][0-9]{0,18}$")
-    artifact_digest: str
-    files: dict[str, str] = Field(description="Relative POSIX path -> sha256 hex (manifest).")
+    artifact_digest: Digest
+    files: FileHashes = Field(description="Relative POSIX path -> sha256 hex (manifest).")
     verdict: Verdict
     findings: tuple[str, ...] = Field((), max_length=MAX_FINDINGS)
     formats: dict[str, str] = Field(default_factory=dict, description="Path -> format name.")
     scanner_version: str = Field(min_length=1, max_length=64)
-    policy_digest: str
+    policy_digest: Digest
     scanned_at: str = Field(description="ISO 8601 UTC time of the scan.")
     key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
-
-    @field_validator("artifact_digest", "policy_digest")
-    @classmethod
-    def _digest(cls, value: str) -> str:
-        if not is_digest(value):
-            raise ValueError("must look like sha256:<64 lowercase hex characters>")
-        return value
-
-    @field_validator("files")
-    @classmethod
-    def _files(cls, value: dict[str, str]) -> dict[str, str]:
-        for path, hexdigest in value.items():
-            if not is_sha256_hex(hexdigest):
-                raise ValueError(f"{path!r}: sha256 must be 64 lowercase hex characters")
-        return value
 
     @field_validator("findings")
     @classmethod

@@ -10,9 +10,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from mlflow_supplychain.digests import digest_of, is_digest
+from mlflow_supplychain.digest_fields import Digest
+from mlflow_supplychain.digests import digest_of
 from mlflow_supplychain.policy.schema import FormatVerdict
 
 
@@ -47,21 +48,13 @@ class Target(_Frozen):
 class ArtifactEvidence(_Frozen):
     """The version's file manifest as recorded at scan time, and a fresh re-hash if one ran."""
 
-    digest: str = Field(description="Manifest digest recorded for the version (sha256:...).")
+    digest: Digest = Field(description="Manifest digest recorded for the version (sha256:...).")
     files: dict[str, str] = Field(
         default_factory=dict, description="Relative POSIX path -> sha256 hex of every file."
     )
     reverified_digest: str | None = Field(
         None, description="Digest of the bytes re-hashed just now; None when not re-hashed."
     )
-
-    @field_validator("digest")
-    @classmethod
-    def _digest(cls, value: str) -> str:
-        if not is_digest(value):
-            raise ValueError("must look like sha256:<64 lowercase hex characters>")
-        return value
-
 
 class ScanEvidence(_Frozen):
     """Summary of the scan attestation attached to the version."""

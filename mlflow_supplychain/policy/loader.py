@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from mlflow_supplychain.documents import Loc, StrictLoader, line_index, read_document
+from mlflow_supplychain.documents import Loc, line_index, nearest_line, parse_document, read_document
 from mlflow_supplychain.errors import PolicyError, Problem
+from mlflow_supplychain.field_models import model_in
 from mlflow_supplychain.policy.schema import Policy
 
 MAX_POLICY_BYTES = 1 << 20
@@ -41,19 +41,7 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
         PolicyError: the text is not YAML or not a valid policy.
     """
     summary = f"Policy file {source} is invalid"
-    try:
-        loader = StrictLoader(text)
-        try:
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        what = getattr(exc, "problem", None) or str(exc)
-        raise PolicyError(summary, [Problem(f"{source}{line}", f"YAML error: {what}",
-                                            "fix the YAML syntax at that line")]) from None
+    node, data = parse_document(text, source=source, kind="Policy file", error=PolicyError)
     if data is None:
         raise PolicyError(summary, [Problem(source, "is empty; an empty policy enforces nothing",
                                             "start from 'mlflow-supplychain policy init'")])
@@ -71,7 +59,7 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
 def _problem(source: str, lines: dict[Loc, int], err: Any) -> Problem:
     loc: Loc = tuple(p for p in err["loc"] if p != "[key]")
     dotted = ".".join(str(p) for p in loc)
-    line = _nearest_line(lines, loc)
+    line = nearest_line(lines, loc)
     where = f"{source}:{line}" + (f" {dotted}" if dotted else "")
     msg = str(err["msg"]).removeprefix("Value error, ")
     kind = err["type"]
@@ -102,12 +90,6 @@ def _fix_for(kind: str) -> str:
     }.get(kind, "see 'mlflow-supplychain policy schema' for the expected shape")
 
 
-def _nearest_line(lines: dict[Loc, int], loc: Loc) -> int:
-    while loc and loc not in lines:
-        loc = loc[:-1]
-    return lines.get(loc, 1)
-
-
 def _allowed_keys(loc: Loc) -> list[str]:
     """Field names of the model found at ``loc`` in the Policy tree (best effort)."""
     model: Any = Policy
@@ -118,17 +100,7 @@ def _allowed_keys(loc: Loc) -> list[str]:
         if field is None:
             # a dict of models: the key is a user name (profile, class); step into the value
             continue
-        model = _model_in(field.annotation)
+        model = model_in(field.annotation)
     if isinstance(model, type) and issubclass(model, BaseModel):
         return sorted(model.model_fields)
     return []
-
-
-def _model_in(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None

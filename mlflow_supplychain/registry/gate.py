@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from mlflow.entities.model_registry import ModelVersionTag
@@ -182,16 +182,11 @@ class RegistryGate:
         Raises:
             MlflowException: PERMISSION_DENIED or INVALID_PARAMETER_VALUE (enforce mode).
         """
-        policy = self._holder.policy
-        problems = _tag_change_problems(key, value, policy.reserved_tag_prefix)
-        if not problems:
-            return
-        with store.ManagedSessionMaker() as session:
-            if facts.registered_model_is_prompt(store, session, name):
-                return
-        action = "deleted" if value is None else "set"
-        self._refuse_tags(policy, f"Tag {key!r} of registered model {name!r} cannot be {action}",
-                          problems.reserved, problems.invalid)
+        def is_prompt() -> bool:
+            with store.ManagedSessionMaker() as session:
+                return facts.registered_model_is_prompt(store, session, name)
+
+        self._check_tag_change(key, value, f"registered model {name!r}", is_prompt)
 
     def check_registered_model_removal(self, store: Any, name: str, action: str) -> None:
         """Refuse renaming/deleting a registered model while one of its versions is promoted.
@@ -199,14 +194,10 @@ class RegistryGate:
         Raises:
             MlflowException: PERMISSION_DENIED (enforce mode).
         """
-        policy = self._holder.policy
         _validate_model_name(name)
-        with store.ManagedSessionMaker() as session:
-            promoted = self._promoted(store, session, policy, name, version=None)
-        if promoted:
-            self._refuse(policy, PERMISSION_DENIED,
-                         f"Registered model {name!r} cannot be {action}: it has promoted versions",
-                         promoted)
+        self._refuse_if_promoted(
+            store, name, None,
+            f"Registered model {name!r} cannot be {action}: it has promoted versions")
 
     # -- model versions --------------------------------------------------------------------
 
@@ -279,16 +270,11 @@ class RegistryGate:
         Raises:
             MlflowException: PERMISSION_DENIED or INVALID_PARAMETER_VALUE (enforce mode).
         """
-        policy = self._holder.policy
-        problems = _tag_change_problems(key, value, policy.reserved_tag_prefix)
-        if not problems:
-            return
-        record = self._record(store, name, version)
-        if record is not None and record.is_prompt:
-            return
-        action = "deleted" if value is None else "set"
-        self._refuse_tags(policy, f"Tag {key!r} of {name!r} version {version} cannot be {action}",
-                          problems.reserved, problems.invalid)
+        def is_prompt() -> bool:
+            record = self._record(store, name, version)
+            return record is not None and record.is_prompt
+
+        self._check_tag_change(key, value, f"{name!r} version {version}", is_prompt)
 
     def check_version_removal(self, store: Any, name: str, version: Any) -> None:
         """Refuse deleting a version that a protected alias or stage holds.
@@ -296,15 +282,35 @@ class RegistryGate:
         Raises:
             MlflowException: PERMISSION_DENIED (enforce mode).
         """
-        policy = self._holder.policy
         _validate_model_name(name)
         number = _validate_model_version(version)
+        self._refuse_if_promoted(store, name, number,
+                                 f"Version {number} of {name!r} cannot be deleted: it is promoted")
+
+    # -- shared by registered models and versions ------------------------------------------
+
+    def _check_tag_change(self, key: str, value: str | None, owner: str,
+                          is_prompt: Callable[[], bool]) -> None:
+        """Refuse setting (``value``) or deleting (None) tag ``key`` of ``owner`` when our tag
+        rules object to it. ``is_prompt`` is asked (it reads the database) only then: prompts
+        are never blocked."""
+        policy = self._holder.policy
+        problems = _tag_change_problems(key, value, policy.reserved_tag_prefix)
+        if not problems or is_prompt():
+            return
+        action = "deleted" if value is None else "set"
+        self._refuse_tags(policy, f"Tag {key!r} of {owner} cannot be {action}",
+                          problems.reserved, problems.invalid)
+
+    def _refuse_if_promoted(self, store: Any, name: str, version: int | None,
+                            summary: str) -> None:
+        """Refuse removing ``name`` (every version when ``version`` is None) while a protected
+        alias or stage holds one of its versions."""
+        policy = self._holder.policy
         with store.ManagedSessionMaker() as session:
-            promoted = self._promoted(store, session, policy, name, version=number)
+            promoted = self._promoted(store, session, policy, name, version=version)
         if promoted:
-            self._refuse(policy, PERMISSION_DENIED,
-                         f"Version {number} of {name!r} cannot be deleted: it is promoted",
-                         promoted)
+            self._refuse(policy, PERMISSION_DENIED, summary, promoted)
 
     def _promoted(self, store: Any, session: Any, policy: Policy, name: str,
                   version: int | None) -> list[Problem]:

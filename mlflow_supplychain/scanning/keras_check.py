@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 
 from mlflow_supplychain.scanning.findings import Code
 from mlflow_supplychain.scanning.inspector import Inspection
+from mlflow_supplychain.scanning.json_tree import walk_objects
 
 _BLOCK = 8 << 20
 _OVERLAP = 4096
@@ -29,17 +30,7 @@ _BUILTIN_MODULES = ("keras", "tf_keras", "tensorflow.keras", "tensorflow.python.
 def check_config(ins: Inspection, config: Any, member: str | None) -> None:
     """Report Lambda layers and custom objects anywhere in a Keras config tree."""
     seen: set[str] = set()
-    stack = [config]
-    steps = 0
-    while stack and steps < 1_000_000:
-        steps += 1
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-            continue
-        if not isinstance(node, dict):
-            continue
-        stack.extend(node.values())
+    for node in walk_objects(config):
         cls = node.get("class_name")
         if not isinstance(cls, str):
             continue

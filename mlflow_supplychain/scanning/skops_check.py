@@ -8,6 +8,7 @@ from typing import Any
 
 from mlflow_supplychain.scanning.findings import Code
 from mlflow_supplychain.scanning.inspector import Inspection
+from mlflow_supplychain.scanning.json_tree import walk_objects
 
 _PLAIN_BUILTINS = frozenset({"dict", "list", "tuple", "str", "int", "float", "bool", "NoneType",
                             "bytes", "bytearray", "set", "frozenset", "complex", "slice"})
@@ -32,17 +33,7 @@ def inspect_skops_schema(ins: Inspection, raw: bytes, member: str | None) -> Non
 
 def _untrusted(ins: Inspection, schema: Any) -> set[str]:
     found: set[str] = set()
-    stack = [schema]
-    steps = 0
-    while stack and steps < 1_000_000:
-        steps += 1
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-            continue
-        if not isinstance(node, dict):
-            continue
-        stack.extend(node.values())
+    for node in walk_objects(schema):
         loader = node.get("__loader__")
         module, cls = node.get("__module__"), node.get("__class__")
         content = node.get("content")
