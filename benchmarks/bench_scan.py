@@ -166,27 +166,41 @@ def make_big(workdir: Path) -> dict[str, Path]:
     return files
 
 
-def timed(cmd: list[str], runs: int, cwd: Path) -> tuple[float, int, int]:
-    """Median wall seconds, peak RSS (MiB, from /usr/bin/time) and exit code.
+def _run_once(cmd: list[str], cwd: Path) -> tuple[float, int, int]:
+    """Wall seconds, peak RSS (MiB, from /usr/bin/time) and exit code of one run in ``cwd``
+    (the fickling CLI writes ``safety_results.json`` into its working directory)."""
+    started = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True,
+                          check=False, timeout=1800, cwd=cwd)
+    wall = time.perf_counter() - started
+    try:
+        rss = int(proc.stderr.strip().splitlines()[-1]) // 1024
+    except (ValueError, IndexError):
+        rss = 0
+    return wall, rss, proc.returncode
 
-    Runs in ``cwd``: the fickling CLI writes ``safety_results.json`` into its working directory.
-    """
-    walls, rss, code = [], 0, 0
-    for _ in range(runs):
-        started = time.perf_counter()
-        proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True,
-                              text=True, check=False, timeout=1800, cwd=cwd)
-        walls.append(time.perf_counter() - started)
-        code = proc.returncode
-        try:
-            rss = max(rss, int(proc.stderr.strip().splitlines()[-1]) // 1024)
-        except (ValueError, IndexError):
-            pass
-    return statistics.median(walls), rss, code
+
+def timed_alternating(commands: dict[str, list[str]], rounds: int,
+                      cwd: Path) -> dict[str, tuple[float, int, int]]:
+    """Median wall, peak RSS and exit code per tool, the tools taking turns in every round so
+    that a burst of load from elsewhere hits all of them alike."""
+    walls: dict[str, list[float]] = {tool: [] for tool in commands}
+    rss: dict[str, int] = dict.fromkeys(commands, 0)
+    codes: dict[str, int] = dict.fromkeys(commands, 0)
+    for _ in range(rounds):
+        for tool, cmd in commands.items():
+            wall, peak, code = _run_once(cmd, cwd)
+            walls[tool].append(wall)
+            rss[tool], codes[tool] = max(rss[tool], peak), code
+    return {tool: (statistics.median(walls[tool]), rss[tool], codes[tool]) for tool in commands}
+
+
+ROUNDS = 9
 
 
 def big_files(files: dict[str, Path], skip_modelaudit: bool) -> None:
-    print("\n## Large files (CLI wall time, median of 5 (modelaudit: 1); warm page cache)\n")
+    print(f"\n## Large files (CLI wall time, median of {ROUNDS} alternating runs (modelaudit: 1); "
+          "warm page cache)\n")
     print("| file | tool | seconds | ratio to picklescan | peak RSS MiB | exit |")
     print("|---|---|---|---|---|---|")
     for label, path in files.items():
@@ -197,21 +211,13 @@ def big_files(files: dict[str, Path], skip_modelaudit: bool) -> None:
             "modelscan": [str(BIN / "modelscan"), "-p", str(path)],
             "fickling": [str(BIN / "fickling"), "--check-safety", str(path)],
         }
+        results = timed_alternating(commands, ROUNDS, path.parent)
         if not skip_modelaudit:
-            commands["modelaudit"] = [str(BIN / "modelaudit"), "scan", str(path)]
-        base = ours_wall = None
-        rows = []
-        for tool, cmd in commands.items():
-            wall, rss, code = timed(cmd, 1 if tool == "modelaudit" else 5, path.parent)
-            if tool == "picklescan":
-                base = wall
-            if tool == "mlflow-supplychain":
-                ours_wall = wall
-            rows.append((tool, wall, rss, code))
-        for tool, wall, rss, code in rows:
-            ratio = f"{wall / base:.2f}" if base else "-"
-            print(f"| {label} | {tool} | {wall:.3f} | {ratio} | {rss} | {code} |")
-        del ours_wall
+            results["modelaudit"] = _run_once([str(BIN / "modelaudit"), "scan", str(path)],
+                                              path.parent)
+        base = results["picklescan"][0]
+        for tool, (wall, rss, code) in results.items():
+            print(f"| {label} | {tool} | {wall:.3f} | {wall / base:.2f} | {rss} | {code} |")
         if path.suffix == ".pkl":
             import fickling as fk
 
