@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import sqlalchemy.exc
 from mlflow.environment_variables import MLFLOW_ENABLE_WORKSPACES
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
@@ -32,6 +33,7 @@ from mlflow.utils.validation import (
 
 from mlflow_supplychain.governance.attestations import AttestationProvider
 from mlflow_supplychain.governance.provider import ApprovalsProvider
+from mlflow_supplychain.policy.decision import Decision
 from mlflow_supplychain.policy.evidence import Target, TargetKind
 from mlflow_supplychain.registry.evidence_reader import default_reader
 from mlflow_supplychain.registry.gate import PromotionBlocked, RegistryGate
@@ -41,6 +43,8 @@ from mlflow_supplychain.server.policy_holder import get_policy_holder
 
 SCHEME_PREFIX = "supplychain+"
 SUPPORTED_DATABASES = ("sqlite", "postgresql", "mysql")
+ALIAS_WRITE_ATTEMPTS = 3
+"""Tries of a protected alias write that lost a race to insert the same alias."""
 
 _logger = logging.getLogger(__name__)
 
@@ -93,21 +97,35 @@ class _GatedRegistry:
         _validate_model_alias_name(alias)
         _validate_model_alias_name_reserved(alias)
         number = _validate_model_version(version)
-        try:
-            with self.ManagedSessionMaker(read_only=False) as session:  # type: ignore[attr-defined]
-                record, decision = self.gate.check_promotion_in(self, session, name, number,
-                                                                target)
-                if record is None:  # raises MLflow's own RESOURCE_DOES_NOT_EXIST
-                    self._get_sql_model_version(session, name, number)  # type: ignore[attr-defined]
-                alias_row = SqlRegisteredModelAlias(name=name, alias=alias, version=number)
-                if record is not None and hasattr(SqlRegisteredModelAlias, "workspace"):
-                    alias_row.workspace = record.workspace  # type: ignore[assignment]
-                session.merge(alias_row)
-        except PromotionBlocked as blocked:
-            self.gate.audit(blocked.decision)
-            raise
+        for attempt in range(1, ALIAS_WRITE_ATTEMPTS + 1):
+            try:
+                decision = self._set_protected_alias(name, alias, number, target)
+                break
+            except PromotionBlocked as blocked:
+                self.gate.audit(blocked.decision)
+                raise
+            except MlflowException as exc:
+                # Two first writes of the same alias race: both find no row, both insert, one
+                # hits the primary key (MLflow answers 400). Setting an alias is idempotent, so
+                # the loser runs again, gate check included, and finds the row to update.
+                if attempt == ALIAS_WRITE_ATTEMPTS or not isinstance(exc.__cause__,
+                                                                    sqlalchemy.exc.IntegrityError):
+                    raise
+                _logger.info("alias %s@%s was written concurrently; retrying", name, alias)
         self.gate.record(self, decision)
         self.gate.audit(decision, applied=True)
+
+    def _set_protected_alias(self, name: str, alias: str, number: int,
+                             target: Target) -> Decision | None:
+        with self.ManagedSessionMaker(read_only=False) as session:  # type: ignore[attr-defined]
+            record, decision = self.gate.check_promotion_in(self, session, name, number, target)
+            if record is None:  # raises MLflow's own RESOURCE_DOES_NOT_EXIST
+                self._get_sql_model_version(session, name, number)  # type: ignore[attr-defined]
+            alias_row = SqlRegisteredModelAlias(name=name, alias=alias, version=number)
+            if record is not None and hasattr(SqlRegisteredModelAlias, "workspace"):
+                alias_row.workspace = record.workspace  # type: ignore[assignment]
+            session.merge(alias_row)
+        return decision
 
     # model versions
 
