@@ -21,8 +21,7 @@ from pathlib import Path
 import click
 
 from mlflow_supplychain.errors import ExitCode, Problem, SupplyChainError
-from mlflow_supplychain.governance.attestations import PUBLIC_KEY_ENV_VAR
-from mlflow_supplychain.integrity.attest import generate_key_pair
+from mlflow_supplychain.integrity.attest import PUBLIC_KEY_ENV_VAR, generate_key_pair
 from mlflow_supplychain.policy.loader import load_policy
 from mlflow_supplychain.server.policy_holder import POLICY_ENV_VAR
 

@@ -25,12 +25,16 @@ from sqlalchemy.engine import Connection, Engine
 from mlflow_supplychain.errors import IntegrityError, Problem
 from mlflow_supplychain.governance import audit
 from mlflow_supplychain.governance.tables import scan_attestations
-from mlflow_supplychain.integrity.attest import AttestationPayload, load_public_key, verify_payload
+from mlflow_supplychain.integrity.attest import (
+    PUBLIC_KEY_ENV_VAR,
+    AttestationPayload,
+    load_public_key,
+    verify_payload,
+)
 from mlflow_supplychain.policy.evidence import ArtifactEvidence, ScanEvidence
 from mlflow_supplychain.policy.schema import FormatVerdict, Policy, Requirement
 from mlflow_supplychain.registry.evidence_reader import DatabaseProvider, VersionRecord
 
-PUBLIC_KEY_ENV_VAR = "MLFLOW_SUPPLYCHAIN_ATTESTATION_PUBLIC_KEY"
 CLOCK_SKEW = timedelta(minutes=5)
 
 _logger = logging.getLogger(__name__)

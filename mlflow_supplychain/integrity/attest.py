@@ -29,6 +29,9 @@ from mlflow_supplychain.digest_fields import Digest, FileHashes
 from mlflow_supplychain.digests import canonical_json
 from mlflow_supplychain.errors import IntegrityError, Problem
 
+PUBLIC_KEY_ENV_VAR = "MLFLOW_SUPPLYCHAIN_ATTESTATION_PUBLIC_KEY"
+"""Names the PEM file of the key the server verifies attestations with."""
+
 ATTESTATION_TYPE: Literal["mlflow-supplychain/scan-attestation/v1"] = (
     "mlflow-supplychain/scan-attestation/v1")
 Verdict = Literal["permitted", "sandboxed", "prohibited", "error"]
