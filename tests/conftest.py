@@ -70,3 +70,9 @@ def _isolate_mlflow_globals() -> Iterator[None]:
     _tracking_service.utils._tracking_uri = None  # back to "use the environment"
     _model_registry.utils._registry_uri = None
     fluent._active_experiment_id = None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` first (stable otherwise): with two workers and whole files per
+    worker, a minute-long test collected last kept one worker busy while the other idled."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -101,6 +102,10 @@ def supplychain_server_factory(tmp_path_factory: pytest.TempPathFactory
 
     with stack:
         yield start
+        # Stop them all at once (each takes ~1.5 s to shut down); the stack then reaps each.
+        for running in cache.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(running.process.pid, signal.SIGTERM)
 
 
 @pytest.fixture(scope="session")

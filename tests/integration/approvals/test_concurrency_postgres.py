@@ -7,6 +7,8 @@ import random
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from mlflow_supplychain.governance import audit, db
 from mlflow_supplychain.testing.pytest_plugin import ServerFactory
 
@@ -15,6 +17,7 @@ from .conftest import POLICY, add_users, make_api, register
 TR = "mlflow-supplychain/transition-requests"
 
 
+@pytest.mark.long
 def test_parallel_promotions_and_approvals(supplychain_server_factory: ServerFactory,
                                            supplychain_postgres_uri: str) -> None:
     server = supplychain_server_factory(POLICY, postgres_uri=supplychain_postgres_uri,

@@ -10,7 +10,7 @@ from .models import register_sklearn, wait_for_tags
 from .test_sidecar import SIDECAR_POLICY
 
 # Two more servers (basic-auth bootstrap; PostgreSQL with two workers): ~60-100 s on 2 cores.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 
 def test_sidecar_under_basic_auth(supplychain_server_factory: ServerFactory, unique_model_name,
