@@ -29,7 +29,7 @@ def demo(keep: Path | None) -> ExitCode:
         say(f"Starting a governed MLflow server (policy {policy.name}, data in {work})...")
         with run_server(policy, work / "server", auth=True, sidecar=True) as server:
             say(f"Server at {server.url}; scan sidecar at {server.sidecar_url}")
-            admin_password = (server.data_dir / "admin-password").read_text().strip()
+            admin_password = server.admin_auth()[1]
             scratch = work / "scratch"
             scratch.mkdir(exist_ok=True)
             return run(server.url, server.data_dir, admin_password, say, scratch)

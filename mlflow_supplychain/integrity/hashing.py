@@ -169,9 +169,6 @@ def _hash_loop(fd: int, buf: bytearray) -> FileDigest:
     return FileDigest(size, digest.hexdigest())
 
 
-_EOF = -1
-
-
 def _hash_read_ahead(fd: int) -> FileDigest:
     """Hash ``fd`` while a second thread reads the next chunks into a ring of buffers."""
     free: queue.SimpleQueue[bytearray | None] = queue.SimpleQueue()
@@ -186,7 +183,7 @@ def _hash_read_ahead(fd: int) -> FileDigest:
             except OSError as exc:
                 full.put(exc)
                 return
-            full.put((buf, n if n else _EOF))
+            full.put((buf, n))  # n == 0: end of file
             if not n:
                 return
 
@@ -200,7 +197,7 @@ def _hash_read_ahead(fd: int) -> FileDigest:
             if isinstance(item, OSError):
                 raise item
             buf, n = item
-            if n == _EOF:
+            if not n:
                 break
             digest.update(memoryview(buf)[:n])
             size += n

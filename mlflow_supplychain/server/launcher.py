@@ -46,7 +46,9 @@ class RunningServer:
 
     def admin_auth(self) -> tuple[str, str]:
         """Basic-auth credentials of the admin of a server started with ``auth=True``."""
-        return ("admin", (self.data_dir / "admin-password").read_text().strip())
+        from mlflow_supplychain.cli.server_cmd import ADMIN_PASSWORD_FILE
+
+        return ("admin", (self.data_dir / ADMIN_PASSWORD_FILE).read_text().strip())
 
     def user(self, username: str, password: str) -> tuple[str, str]:
         """Create basic-auth user ``username`` and return its credentials.

@@ -19,7 +19,7 @@ def auth_server(supplychain_server_factory) -> RunningServer:
 
 @pytest.fixture(scope="module")
 def admin(auth_server) -> tuple[str, str]:
-    return ("admin", (auth_server.data_dir / "admin-password").read_text().strip())
+    return auth_server.admin_auth()
 
 
 @pytest.fixture(scope="module")

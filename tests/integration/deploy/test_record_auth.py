@@ -17,7 +17,7 @@ DIGEST = "sha256:" + "b" * 64
 def test_record_needs_credentials_and_audits_the_user(
         supplychain_server_factory: ServerFactory, unique_model_name: str) -> None:
     server: RunningServer = supplychain_server_factory(ENFORCE, auth=True, workers=2)
-    admin = ("admin", (server.data_dir / "admin-password").read_text().strip())
+    admin = server.admin_auth()
     api = f"{server.url}/api/2.0"
     requests.post(f"{api}/mlflow/registered-models/create", json={"name": unique_model_name},
                   auth=admin, timeout=30).raise_for_status()

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.long]
 def test_sidecar_under_basic_auth(supplychain_server_factory: ServerFactory, unique_model_name,
                                   monkeypatch: pytest.MonkeyPatch):
     server = supplychain_server_factory(SIDECAR_POLICY, auth=True, sidecar=True)
-    password = (server.data_dir / "admin-password").read_text().strip()
+    password = server.admin_auth()[1]
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
 

@@ -56,7 +56,7 @@ def test_page_needs_read_permission_on_the_model(server: RunningServer, api: Api
                                                  users: dict[str, Auth],
                                                  unique_model_name: str) -> None:
     version = pending_request(api, users, unique_model_name)[0]
-    admin = ("admin", (server.data_dir / "admin-password").read_text().strip())
+    admin = server.admin_auth()
     denied = requests.post(server.url + "/api/3.0/mlflow/users/permissions/grant", auth=admin,
                            json={"username": "carol", "resource_type": "registered_model",
                                  "resource_id": unique_model_name,

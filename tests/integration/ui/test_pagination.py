@@ -74,7 +74,7 @@ def test_protected_aliases_page_in_one_query_each(tmp_path: Path) -> None:
 
 def test_static_prefix_is_honoured_under_auth(tmp_path: Path) -> None:
     with run_server(POLICY, tmp_path / "server", auth=True, static_prefix="/mlflow") as server:
-        admin = ("admin", (server.data_dir / "admin-password").read_text().strip())
+        admin = server.admin_auth()
         created = requests.post(server.url + "/mlflow/api/2.0/mlflow/users/create", auth=admin,
                                 json={"username": "dana", "password": "dana-password-1234"},
                                 timeout=30)
