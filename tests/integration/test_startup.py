@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -113,3 +116,25 @@ def test_waitress_serves_the_gated_app(tmp_path):
             client.set_registered_model_alias("waitress-model", "production", version)
         assert requests.get(server.url + "/api/2.0/mlflow-supplychain/status",
                             timeout=10).status_code == 200
+
+
+def test_a_seeded_sqlite_server_skips_migrations_and_owns_its_default_experiment(tmp_path):
+    """run_server copies a migrated template database; the server must still be a normal one:
+    its own default experiment and artifact root, the template untouched."""
+    with run_server(ENFORCE, tmp_path / "first"):
+        pass  # builds the template if this machine has none yet
+    with run_server(ENFORCE, tmp_path / "second") as server:
+        assert "Creating initial MLflow database tables" not in server.log_text()
+        client = server.client()
+        default = client.get_experiment("0")
+        assert default.name == "Default"
+        assert str(tmp_path / "first") not in default.artifact_location
+        run = client.create_run("0")
+        client.log_text(run.info.run_id, "hello", "note.txt")
+        assert client.download_artifacts(run.info.run_id, "note.txt", str(tmp_path))
+    folder = Path(tempfile.gettempdir()) / f"mlflow-supplychain-db-templates-{os.getuid()}"
+    assert folder.stat().st_mode & 0o077 == 0  # private: never a database another user planted
+    template = next(folder.glob("mlflow-*.db"))
+    with sqlite3.connect(template) as conn:  # tables only: no experiment, no run leaked into it
+        assert conn.execute("SELECT COUNT(*) FROM experiments").fetchone() == (0,)
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone() == (0,)
