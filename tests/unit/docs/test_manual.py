@@ -82,3 +82,15 @@ def test_the_manual_has_a_page_for_each_reader() -> None:
     exit_codes = page("ci/exit-codes.md")
     for code in ("| 0 |", "| 1 |", "| 2 |"):
         assert code in exit_codes
+
+
+def test_the_pytest_example_is_the_one_the_suite_runs() -> None:
+    example = re.search(r"```python\n(.*?)```", page("data-scientists/testing.md"), re.DOTALL)
+    assert example
+    body = re.search(r"def test_unreviewed_model_cannot_reach_staging\(.*?\):\n(.*?)\n\n",
+                     example.group(1), re.DOTALL)
+    assert body
+    suite = (REPO / "tests" / "integration" / "examples" / "test_plugin_fixtures.py").read_text(
+        encoding="utf-8")
+    for line in body.group(1).splitlines():
+        assert line in suite, line
