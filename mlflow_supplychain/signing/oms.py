@@ -22,6 +22,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import logging
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from typing import Any
 
 MAX_BUNDLE_BYTES = 32 * 1024 * 1024
 """A signature bundle larger than this is not read (a 2,000-file model's is ~0.5 MB)."""
+_logger = logging.getLogger(__name__)
+
 SIGNATURE_FILE_NAMES = ("model.sig", "model.sig.json")
 """Names a publisher's OMS signature takes inside a model directory (model_signing's default)."""
 
@@ -157,7 +160,8 @@ def _verified_manifest(signature: Any,
     for key in trusted_keys:
         try:
             manifest = sign_ec_key.Verifier(key).verify(signature)
-        except Exception:  # noqa: BLE001 - a failed verification with this key; try the next
+        except Exception as exc:  # noqa: BLE001 - failed with this key; try the next one
+            _logger.debug("OMS bundle does not verify with %s: %s", key.name, type(exc).__name__)
             continue
         signed = {descriptor.identifier: descriptor.digest.digest_hex.lower()
                   for descriptor in manifest.resource_descriptors()}
