@@ -36,6 +36,14 @@ class Problem:
         return f"{text}\n    fix: {self.fix}" if self.fix else text
 
 
+def excerpt(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters with control characters escaped: safe to put in a
+    message when it came from a file or a request (never quote more of an input than this)."""
+    cut = text[:limit]
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
+    return shown + ("..." if len(text) > limit else "")
+
+
 class SupplyChainError(Exception):
     """Base of every error this project raises on purpose."""
 

@@ -34,7 +34,8 @@ from urllib.parse import urlsplit
 from mlflow import MlflowClient
 
 from mlflow_supplychain.digests import is_sha256_hex
-from mlflow_supplychain.errors import EvidenceError, IntegrityError, Problem
+from mlflow_supplychain.documents import parse_json
+from mlflow_supplychain.errors import EvidenceError, IntegrityError, Problem, excerpt
 from mlflow_supplychain.intake.fields import FIELDS, ArtifactClass
 from mlflow_supplychain.intake.records import (
     BRANCH_IN_URL,
@@ -44,6 +45,7 @@ from mlflow_supplychain.intake.records import (
     record_to_fields,
 )
 from mlflow_supplychain.intake.registry_io import call_registry, client_or_default, registry_has
+from mlflow_supplychain.regular_files import read_regular_text
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,8 @@ ARTIFACT_PATH = "model"
 SKIPPED_DIRS = (".git", ".cache")
 """Hub client bookkeeping (git metadata, huggingface_hub's .cache), never model files."""
 _CHUNK = 1 << 20
+MAX_HASHES_BYTES = 16 << 20
+"""Largest expected-hashes file read (a 100,000-file model's sha256sum output is ~10 MiB)."""
 
 
 @dataclass(frozen=True)
@@ -99,26 +103,26 @@ def parse_expected_hashes(path: Path) -> dict[str, str]:
     """Read declared hashes: a JSON object ``{"path": "<sha256>"}`` or ``sha256sum`` output.
 
     Raises:
-        EvidenceError: unreadable file, or a line/entry that is not a sha256 and a path.
+        EvidenceError: the file is missing, unreadable, not a regular file (a FIFO, a
+            device...), larger than 16 MiB or not UTF-8; a JSON object nested deeper than one
+            level; a line/entry that is not a sha256 and a path. Never anything else.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvidenceError(f"Cannot read expected hashes {path}", [Problem(
-            str(path), f"{type(exc).__name__}: {exc}", "check the path")]) from None
+    text = read_regular_text(path, limit=MAX_HASHES_BYTES, kind="Expected hashes file",
+                             error=EvidenceError, missing_fix="check the path")
     problems: list[Problem] = []
     hashes: dict[str, str] = {}
     if text.lstrip().startswith("{"):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
+        # {"path": "<sha256>"} is one level deep; anything deeper is refused before decoding
+        data = parse_json(text, source=str(path), kind="Expected hashes file",
+                          error=EvidenceError, max_depth=1)
+        if not isinstance(data, dict):
             raise EvidenceError(f"Expected hashes {path} are invalid", [Problem(
-                str(path), f"is not valid JSON ({exc})", 'write {"path": "<sha256>", ...}')]) from None
+                str(path), "is not a JSON object", 'write {"path": "<sha256>", ...}')])
         for key, value in data.items():
             if isinstance(value, str) and is_sha256_hex(value.lower()):
                 hashes[key] = value.lower()
             else:
-                problems.append(Problem(f"{path} {key}", f"{value!r} is not a sha256 hex digest",
+                problems.append(Problem(f"{path} {excerpt(key)}", "is not a sha256 hex digest",
                                         "use the 64-hex-character sha256 of the file"))
     else:
         for number, line in enumerate(text.splitlines(), 1):
@@ -127,8 +131,8 @@ def parse_expected_hashes(path: Path) -> dict[str, str]:
             digest, _, name = line.strip().partition(" ")
             name = name.strip().removeprefix("*")
             if not is_sha256_hex(digest.lower()) or not name:
-                problems.append(Problem(f"{path}:{number}", f"{line.strip()!r} is not "
-                                        "'<sha256>  <path>'", "use sha256sum output"))
+                problems.append(Problem(f"{path}:{number}", "is not '<sha256>  <path>'",
+                                        "use sha256sum output"))
             else:
                 hashes[name.removeprefix("./")] = digest.lower()
     if problems:
