@@ -82,6 +82,14 @@ class IntegrityError(SupplyChainError):
     exit_code = ExitCode.DENIED
 
 
+class ArtifactReadError(IntegrityError):
+    """The artifact's bytes could not be read whole and stable: a file or directory is
+    unreadable, changed while it was read, or nests past a limit. Nothing was compared, so the
+    answer is "could not decide" (exit 2), not "mismatch"."""
+
+    exit_code = ExitCode.ERROR
+
+
 class RegistryError(SupplyChainError):
     """The MLflow registry could not be reached or answered unexpectedly."""
 
