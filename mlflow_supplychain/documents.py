@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from mlflow_supplychain.errors import Problem, SupplyChainError
+from mlflow_supplychain.errors import Problem, SupplyChainError, excerpt
 from mlflow_supplychain.regular_files import read_regular_text
 
 Loc = tuple[str | int, ...]
@@ -63,16 +63,37 @@ class StrictLoader(yaml.SafeLoader):
             raise yaml.constructor.ConstructorError(
                 None, None, "YAML anchors (&name) are not allowed in policy files; "
                 "write the value out", event.start_mark)
+        if getattr(event, "tag", None) is not None:
+            # explicit tags (!!binary, !!set, !!timestamp...) are never needed here, and some
+            # of PyYAML's constructors fail on malformed values with raw Python errors
+            raise yaml.constructor.ConstructorError(
+                None, None, "YAML tags (!!type, !name) are not allowed here; write a plain "
+                "value", event.start_mark)
         return super().compose_node(parent, index)
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, AttributeError, OverflowError, IndexError):
+            # e.g. an implicit date 2024-13-45: PyYAML raises ValueError from datetime
+            raise yaml.constructor.ConstructorError(
+                None, None, "this value cannot be read (an impossible date or number?)",
+                node.start_mark) from None
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
-            if key in seen:
+            try:
+                first = seen.get(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a mapping key must be a plain value, not a list or mapping",
+                    key_node.start_mark) from None
+            if first is not None:
                 raise yaml.constructor.ConstructorError(
                     None, None,
-                    f"key {key!r} appears twice (first on line {seen[key] + 1}); "
+                    f"key {excerpt(str(key))!r} appears twice (first on line {first + 1}); "
                     "each key may appear once", key_node.start_mark)
             seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)

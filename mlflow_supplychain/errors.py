@@ -36,6 +36,10 @@ class Problem:
         return f"{text}\n    fix: {self.fix}" if self.fix else text
 
 
+PATH_CHARS = 4096
+"""Longest path shown whole in a message (Linux PATH_MAX)."""
+
+
 def excerpt(text: str, limit: int = 80) -> str:
     """``text`` cut to ``limit`` characters with control characters escaped: safe to put in a
     message when it came from a file or a request (never quote more of an input than this)."""

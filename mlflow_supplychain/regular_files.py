@@ -21,7 +21,7 @@ import errno
 import os
 import stat
 
-from mlflow_supplychain.errors import Problem, SupplyChainError
+from mlflow_supplychain.errors import PATH_CHARS, Problem, SupplyChainError, excerpt
 
 _READ = 1 << 16
 
@@ -63,6 +63,10 @@ def read_regular_file(path: str | os.PathLike[str], *, limit: int, kind: str,
                     [Problem(where, "not found", missing_fix)]) from None
     except OSError as exc:
         raise _unreadable(error, kind, where, exc) from None
+    except ValueError:  # an embedded NUL byte
+        shown = excerpt(where, PATH_CHARS)
+        raise error(f"{kind} {shown} cannot be read", [Problem(
+            shown, "is not a valid path (it contains a NUL byte)", "check the path")]) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):

@@ -30,7 +30,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from mlflow_supplychain.errors import ArtifactReadError, IntegrityError, Problem
+from mlflow_supplychain.errors import PATH_CHARS, ArtifactReadError, IntegrityError, Problem, excerpt
 from mlflow_supplychain.regular_files import file_kind
 
 Identity = tuple[int, int]
@@ -87,7 +87,7 @@ def hash_files(paths: Iterable[str | os.PathLike[str]], *, workers: int | None =
     for path in paths:
         try:
             size = os.stat(path, follow_symlinks=follow_symlinks).st_size
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise _unreadable(path, exc) from None
         sized.append((size, os.fspath(path)))
     sized.sort(reverse=True)
@@ -178,7 +178,7 @@ def _hash_path(path: str | os.PathLike[str], buf: bytearray, *, follow_symlinks:
         flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise _unreadable(path, exc) from None
     try:
         before = os.fstat(fd)
@@ -244,8 +244,11 @@ def _changed(path: str | os.PathLike[str], what: str) -> ArtifactReadError:
         "changed mid-read matches no version of the file")])
 
 
-def _unreadable(path: str | os.PathLike[str], exc: OSError) -> IntegrityError:
-    where = os.fspath(path)
+def _unreadable(path: str | os.PathLike[str], exc: OSError | ValueError) -> IntegrityError:
+    where = excerpt(os.fspath(path), PATH_CHARS)
+    if not isinstance(exc, OSError):  # an embedded NUL byte
+        return ArtifactReadError(f"Cannot hash {where}", [Problem(
+            where, "is not a valid path", "check the path")])
     if exc.errno == errno.ELOOP:
         return IntegrityError(f"Refusing to hash {where}", [Problem(
             where, "is a symbolic link", "replace the link with the file, or pass "

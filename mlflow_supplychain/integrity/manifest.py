@@ -89,9 +89,10 @@ def build_manifest(path: str | os.PathLike[str], *, follow_symlinks: bool = Fals
     root = Path(path)
     try:
         info = os.stat(root, follow_symlinks=follow_symlinks)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or "not a valid path"
         raise ArtifactReadError(f"Cannot build a manifest of {root}", [Problem(
-            str(root), exc.strerror or type(exc).__name__, "check the path")]) from None
+            str(root), reason, "check the path")]) from None
     if stat.S_ISLNK(info.st_mode):
         raise _symlink(str(root))
     if stat.S_ISREG(info.st_mode):

@@ -22,7 +22,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from mlflow_supplychain.errors import ArtifactReadError, Problem
+from mlflow_supplychain.errors import PATH_CHARS, ArtifactReadError, Problem, excerpt
 from mlflow_supplychain.integrity.hashing import Identity
 from mlflow_supplychain.regular_files import file_kind
 
@@ -88,7 +88,7 @@ def walk_tree(root: str | os.PathLike[str], *, follow_symlinks: bool = False,
     tree = Tree()
     try:
         start = os.stat(top)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise _unreadable(top, exc) from None
     if not stat.S_ISDIR(start.st_mode):
         raise ArtifactReadError(f"Cannot read the tree {top}", [Problem(
@@ -180,7 +180,8 @@ def _inside(link: str, real_root: str) -> os.stat_result | None:
         return None
 
 
-def _unreadable(where: str, exc: OSError) -> ArtifactReadError:
-    return ArtifactReadError(f"Cannot read {where}", [Problem(
-        where, exc.strerror or type(exc).__name__,
+def _unreadable(where: str, exc: OSError | ValueError) -> ArtifactReadError:
+    reason = (exc.strerror if isinstance(exc, OSError) else None) or "not a valid path"
+    return ArtifactReadError(f"Cannot read {excerpt(where, PATH_CHARS)}", [Problem(
+        excerpt(where, PATH_CHARS), reason,
         "check permissions: every directory and file of the artifact must be readable")])

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from mlflow_supplychain.documents import Loc, line_index, nearest_line, parse_document, read_document
-from mlflow_supplychain.errors import PolicyError, Problem
+from mlflow_supplychain.errors import PolicyError, Problem, excerpt
 from mlflow_supplychain.field_models import model_in
 from mlflow_supplychain.policy.schema import Policy
 
@@ -71,7 +71,8 @@ def _problem(source: str, lines: dict[Loc, int], err: Any) -> Problem:
     if kind == "missing":
         return Problem(where, "is required but missing", f"add '{loc[-1]}' here")
     if kind in {"enum", "literal_error"}:
-        return Problem(where, f"{msg} (got {err.get('input')!r})", "use one of the listed values")
+        return Problem(where, f"{msg} (got {excerpt(repr(err.get('input')))})",
+                       "use one of the listed values")
     return Problem(where, msg, _fix_for(kind))
 
 

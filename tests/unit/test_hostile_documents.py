@@ -202,3 +202,27 @@ def test_hashes_errors_do_not_echo_the_file(tmp_path: Path) -> None:
     with pytest.raises(EvidenceError) as excinfo:
         parse_expected_hashes(sums)
     assert "SECRET-VALUE" not in str(excinfo.value)
+
+
+@pytest.mark.parametrize("text", [
+    "? [a, b]\n: 1\n", "? {a: 1}\n: 1\n", "version: !!int 0x_\n", "version: !!timestamp x\n",
+    "version: 1\ncreated: 2024-13-45\n", "version: !!python/object:os.system x\n",
+    "version: !!binary AAAA\n", "version: ! x\n",
+])
+def test_yaml_constructs_that_broke_pyyaml_are_documented_errors(tmp_path: Path,
+                                                                 text: str) -> None:
+    """PyYAML's constructors raised TypeError, ValueError or AttributeError on these."""
+    doc = tmp_path / "doc.yaml"
+    doc.write_text(text)
+    with pytest.raises(PolicyError) as excinfo:
+        load_policy(doc)
+    assert ":1" in excinfo.value.problems[0].where or ":2" in excinfo.value.problems[0].where
+    with pytest.raises(EvidenceError):
+        load_record(doc)
+
+
+def test_a_path_with_a_nul_byte_is_a_documented_error() -> None:
+    for call, error in ((load_policy, PolicyError), (load_record, EvidenceError),
+                        (read_manifest, EvidenceError), (parse_expected_hashes, EvidenceError)):
+        with pytest.raises(error):
+            call(Path("bad\0path"))
