@@ -1,22 +1,29 @@
 """Pure hashing engines: sha256 of one file, and of many files in parallel.
 
 Nothing here walks directories or decides which files belong to a model; that is
-:mod:`mlflow_supplychain.integrity.manifest`'s job. The engines are tuned for page-cache and
-disk speed (figures from ``benchmarks/bench_hash.py`` on the 2-core reference machine):
+:mod:`mlflow_supplychain.integrity.tree` and :mod:`~mlflow_supplychain.integrity.manifest`'s
+job. Chosen by measurement (``benchmarks/bench_hash.py``, CPU seconds on a shared 2-core Xeon
+with SHA-NI, 2 GiB file in the page cache):
 
-* every read lands in a reusable 1 MiB buffer (``os.readv``): no allocation per chunk or per
-  file, and the chunk is still in the CPU cache when it is hashed (8+ MiB buffers were ~10%
-  slower);
-* a large file is read by a second thread into a small ring of buffers while the calling thread
-  hashes, so the kernel's copy out of the page cache (or the wait on the disk) overlaps the
-  hashing: 1.76 GB/s, the speed of hashing bytes already in memory, where a plain read loop
-  reaches 1.63 and ``openssl dgst -sha256`` 1.40;
+* one plain loop: every read lands in a reusable 256 KiB buffer (``os.readv``) that is hashed
+  while it is still in the CPU cache: 1.48-1.50 CPU s, against 1.55 with 1 MiB buffers,
+  1.52 for ``openssl dgst -sha256`` and 1.16 for hashing bytes already in memory (the rest is
+  the kernel's copy out of the page cache, which only a memory map avoids);
+* no read-ahead thread: overlapping reads with hashing in a second thread made ``hash`` 18%
+  slower than the plain loop on the reference machine (#19): the hand-off costs more than the
+  overlap saves when cores are shared, and it cannot beat the single-core sha256 limit;
+* ``posix_fadvise(SEQUENTIAL)`` on large files, for cold reads from disk (no cost when cached);
 * ``hashlib`` and ``os.readv`` release the GIL, so a few threads hash several files truly in
   parallel; each takes the largest file left, so one huge file never starts last.
 
-Memory maps were as fast but are not used: a file truncated while mapped kills the whole process
-with SIGBUS, and the re-hash runs inside the MLflow server. Sharding one file across threads
-would change the result (sha256 is sequential), so one file is always hashed by one thread.
+Every file is checked while it is read: it must be a regular file, the one the directory walk
+found (device, inode), and unchanged from the first read to the last (size, modification and
+change times, and the inode its path names): a digest of bytes rewritten mid-read matches no
+version of the file. The checks are two ``fstat`` and one ``stat`` per file.
+
+Memory maps are not used: a file truncated while mapped kills the whole process with SIGBUS,
+and the re-hash runs inside the MLflow server. Sharding one file across threads would change
+the result (sha256 is sequential), so one file is always hashed by one thread.
 """
 
 from __future__ import annotations
@@ -36,8 +43,8 @@ from mlflow_supplychain.regular_files import file_kind
 Identity = tuple[int, int]
 """``(st_dev, st_ino)`` of a file."""
 
-BUFFER_SIZE = 1 << 20
-"""Read size; 1 MiB stays in L2/L3 cache while being hashed."""
+BUFFER_SIZE = 256 << 10
+"""Read size: 256 KiB stays in the L2 cache while it is hashed (1 MiB cost 4% more CPU)."""
 
 FADVISE_MIN = 32 << 20
 """Files at least this large are announced to the kernel as read sequentially."""
