@@ -1,29 +1,58 @@
-"""Strict YAML reading for the documents people write: policies and intake records.
+"""Strict reading of the documents people write or hand us: policies, intake records,
+deployment manifests, hashes lists.
 
 A SafeLoader that also refuses duplicate keys (YAML silently keeps the last one, which would
-hide, say, an alias mapped to two profiles) and anchors/aliases (which can expand
-exponentially: "billion laughs"), plus a map from field paths to line numbers so errors can
-name the line.
+hide, say, an alias mapped to two profiles), anchors/aliases (which can expand exponentially:
+"billion laughs") and nesting deeper than :data:`MAX_DEPTH` (PyYAML composes nodes, and
+``json`` decodes arrays, by recursion: a few thousand ``[`` ended in ``RecursionError``), plus a
+map from field paths to line numbers so errors can name the line. Files are read through
+:mod:`mlflow_supplychain.regular_files` (regular files only, size-capped).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Iterator
-from pathlib import Path
+from itertools import accumulate
 from typing import Any
 
 import yaml
 
-from mlflow_supplychain.errors import Problem, SupplyChainError
+from mlflow_supplychain.errors import Problem, SupplyChainError, excerpt
+from mlflow_supplychain.regular_files import read_regular_text
 
 Loc = tuple[str | int, ...]
 
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and lists accepted in any document (ours need fewer than 10)."""
+
+
+class _TooDeep(yaml.YAMLError):
+    def __init__(self, mark: Any) -> None:
+        super().__init__()
+        self.problem = f"nesting is deeper than the limit of {MAX_DEPTH} levels"
+        self.problem_mark = mark
+
 
 class StrictLoader(yaml.SafeLoader):
-    """SafeLoader without anchors/aliases and without duplicate keys."""
+    """SafeLoader without anchors/aliases, without duplicate keys, at most :data:`MAX_DEPTH`
+    levels deep."""
+
+    _depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
+        # PyYAML composes by recursion (three frames a level): stop long before Python would.
+        if self._depth >= MAX_DEPTH:
+            raise _TooDeep(self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+        self._depth += 1
+        try:
+            return self._compose_checked(parent, index)
+        finally:
+            self._depth -= 1
+
+    def _compose_checked(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()  # type: ignore[no-untyped-call]
             raise yaml.constructor.ConstructorError(
@@ -34,16 +63,37 @@ class StrictLoader(yaml.SafeLoader):
             raise yaml.constructor.ConstructorError(
                 None, None, "YAML anchors (&name) are not allowed in policy files; "
                 "write the value out", event.start_mark)
+        if getattr(event, "tag", None) is not None:
+            # explicit tags (!!binary, !!set, !!timestamp...) are never needed here, and some
+            # of PyYAML's constructors fail on malformed values with raw Python errors
+            raise yaml.constructor.ConstructorError(
+                None, None, "YAML tags (!!type, !name) are not allowed here; write a plain "
+                "value", event.start_mark)
         return super().compose_node(parent, index)
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, AttributeError, OverflowError, IndexError):
+            # e.g. an implicit date 2024-13-45: PyYAML raises ValueError from datetime
+            raise yaml.constructor.ConstructorError(
+                None, None, "this value cannot be read (an impossible date or number?)",
+                node.start_mark) from None
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
-            if key in seen:
+            try:
+                first = seen.get(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a mapping key must be a plain value, not a list or mapping",
+                    key_node.start_mark) from None
+            if first is not None:
                 raise yaml.constructor.ConstructorError(
                     None, None,
-                    f"key {key!r} appears twice (first on line {seen[key] + 1}); "
+                    f"key {excerpt(str(key))!r} appears twice (first on line {first + 1}); "
                     "each key may appear once", key_node.start_mark)
             seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
@@ -57,8 +107,9 @@ def parse_document(text: str, *, source: str, kind: str,
     ``source`` names the text in messages, ``kind`` names what it is ("Policy file").
 
     Raises:
-        SupplyChainError: (of class ``error``) the text is not YAML, or uses a construct
-            :class:`StrictLoader` refuses; the problem names the line.
+        SupplyChainError: (of class ``error``) the text is not YAML, is nested deeper than
+            :data:`MAX_DEPTH`, or uses a construct :class:`StrictLoader` refuses; the problem
+            names the line.
     """
     try:
         loader = StrictLoader(text)
@@ -71,8 +122,10 @@ def parse_document(text: str, *, source: str, kind: str,
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         what = getattr(exc, "problem", None) or str(exc)
+        fix = (f"no {kind.lower()} nests this deeply; check you passed the right file"
+               if isinstance(exc, _TooDeep) else "fix the YAML syntax at that line")
         raise error(f"{kind} {source} is invalid", [Problem(
-            f"{source}{line}", f"YAML error: {what}", "fix the YAML syntax at that line")]) from None
+            f"{source}{line}", f"YAML error: {what}", fix)]) from None
     return node, data
 
 
@@ -106,20 +159,44 @@ def read_document(path: str | os.PathLike[str], *, kind: str, error: type[Supply
     for a missing file.
 
     Raises:
-        SupplyChainError: (of class ``error``) the file is missing, too large or unreadable.
+        SupplyChainError: (of class ``error``) the file is missing, not a regular file (a FIFO,
+            a device...), larger than ``limit``, unreadable or not UTF-8.
     """
-    where = str(path)
+    return read_regular_text(path, limit=limit, kind=kind, error=error, missing_fix=create_hint)
+
+
+# A JSON string (escapes included), or one bracket. Everything else is skipped by finditer.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def json_depth(text: str) -> int:
+    """How deeply arrays and objects nest in JSON ``text``, counted without recursion.
+
+    Brackets inside strings do not count. On malformed text the answer is an upper bound
+    of what a decoder would reach, which is all a limit needs.
+    """
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    return max(accumulate(map(_STEP.__getitem__, map(ord, brackets))), default=0)
+
+
+def parse_json(text: str, *, source: str, kind: str, error: type[SupplyChainError],
+               max_depth: int = MAX_DEPTH) -> Any:
+    """Decode JSON ``text``, refusing nesting deeper than ``max_depth`` before decoding.
+
+    Raises:
+        SupplyChainError: (of class ``error``) not JSON, or nested too deeply.
+    """
+    # counting the opening brackets is cheap, and bounds the depth for the usual documents
+    opening = text.count("[") + text.count("{")
+    if opening > max_depth and (depth := json_depth(text)) > max_depth:
+        raise error(f"{kind} {source} is invalid", [Problem(
+            source, f"nests {depth} levels deep; the limit is {max_depth}",
+            f"pass a real {kind.lower()}; none nests this deeply")])
     try:
-        size = os.path.getsize(path)
-        if size > limit:
-            raise error(f"{kind} {where} is invalid", [Problem(
-                where, f"is {size} bytes; the limit is {limit}",
-                f"a {kind.lower()} is a short YAML document; check you passed the right file")])
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(f"{kind} {where} does not exist",
-                    [Problem(where, "not found", create_hint)]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"{kind} {where} cannot be read", [Problem(
-            where, f"{type(exc).__name__}: {exc}",
-            "check the path, permissions and encoding (UTF-8)")]) from None
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        what = f"is not valid JSON ({exc})" if isinstance(exc, ValueError) else "nests too deeply"
+        raise error(f"{kind} {source} is invalid", [Problem(
+            source, what, f"pass the {kind.lower()} itself")]) from None

@@ -36,6 +36,18 @@ class Problem:
         return f"{text}\n    fix: {self.fix}" if self.fix else text
 
 
+PATH_CHARS = 4096
+"""Longest path shown whole in a message (Linux PATH_MAX)."""
+
+
+def excerpt(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters with control characters escaped: safe to put in a
+    message when it came from a file or a request (never quote more of an input than this)."""
+    cut = text[:limit]
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
+    return shown + ("..." if len(text) > limit else "")
+
+
 class SupplyChainError(Exception):
     """Base of every error this project raises on purpose."""
 
@@ -72,6 +84,14 @@ class IntegrityError(SupplyChainError):
     """Bytes do not match the manifest they are checked against."""
 
     exit_code = ExitCode.DENIED
+
+
+class ArtifactReadError(IntegrityError):
+    """The artifact's bytes could not be read whole and stable: a file or directory is
+    unreadable, changed while it was read, or nests past a limit. Nothing was compared, so the
+    answer is "could not decide" (exit 2), not "mismatch"."""
+
+    exit_code = ExitCode.ERROR
 
 
 class RegistryError(SupplyChainError):

@@ -10,10 +10,11 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
-from mlflow_supplychain.errors import ExitCode, Problem
+from mlflow_supplychain.errors import EvidenceError, ExitCode, Problem, excerpt
 
 _TRACKING = click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None,
                          help="MLflow server URL (default: $MLFLOW_TRACKING_URI).")
@@ -93,7 +94,7 @@ def verify(manifest_file: Path, local: Path | None, tracking_uri: str | None) ->
     from mlflow_supplychain.integrity.manifest import build_manifest
 
     pinned = read_manifest(manifest_file)
-    mlflow_client, client = _clients(tracking_uri or pinned.registry)
+    mlflow_client, client = _clients(registry_for(pinned.registry, tracking_uri))
     if local is not None:
         actual = build_manifest(local)
     else:
@@ -121,6 +122,35 @@ def verify(manifest_file: Path, local: Path | None, tracking_uri: str | None) ->
     for problem in problems:
         click.echo(f"  - {problem.render()}", err=True)
     return ExitCode.DENIED
+
+
+def registry_for(manifest_registry: str, tracking_uri: str | None) -> str:
+    """The registry ``deploy verify`` talks to: the caller's, else the manifest's if remote.
+
+    A manifest may come from anywhere; the registry field it carries must never choose a local
+    path (a ``sqlite:`` URI made MLflow create a database wherever the manifest said) nor a
+    local store. Only an ``http(s)://`` server named by the manifest is used, and said so.
+
+    Raises:
+        EvidenceError: no ``--tracking-uri``/``$MLFLOW_TRACKING_URI`` and the manifest names
+            a registry that is not an http(s) server.
+    """
+    if tracking_uri:
+        return tracking_uri
+    try:
+        parts = urlsplit(manifest_registry)
+        remote = parts.scheme.lower() in {"http", "https"} and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        remote = False
+    if remote:
+        click.echo(f"note: using the registry the manifest names, {manifest_registry} "
+                   "(pass --tracking-uri to choose it yourself)", err=True)
+        return manifest_registry
+    raise EvidenceError("Refusing the manifest's registry", [Problem(
+        "manifest: registry", f"{excerpt(manifest_registry)!r} is not an http(s) server; a "
+        "manifest is never trusted to choose a local database or path",
+        "pass --tracking-uri URL (or set MLFLOW_TRACKING_URI) for the registry to verify "
+        "against")])
 
 
 def _alias_now(mlflow_client: Any, name: str, alias: str | None) -> str | None:

@@ -9,11 +9,13 @@ import click
 from pydantic import ValidationError
 
 from mlflow_supplychain.client import SupplyChainClient
+from mlflow_supplychain.documents import parse_json
 from mlflow_supplychain.errors import EvidenceError, ExitCode, Problem
 from mlflow_supplychain.policy.decision import Decision
 from mlflow_supplychain.policy.engine import evaluate
 from mlflow_supplychain.policy.evidence import Evidence, Target
 from mlflow_supplychain.policy.loader import load_policy
+from mlflow_supplychain.regular_files import read_regular_text
 
 MAX_EVIDENCE_BYTES = 16 << 20
 
@@ -67,16 +69,11 @@ def read_evidence(path: Path) -> Evidence:
         EvidenceError: the file is missing, too large, not JSON, or not valid evidence.
     """
     summary = f"Evidence file {path} is invalid"
+    text = read_regular_text(path, limit=MAX_EVIDENCE_BYTES, kind="Evidence file",
+                             error=EvidenceError, missing_fix="check the path")
+    data = parse_json(text, source=str(path), kind="Evidence file", error=EvidenceError)
     try:
-        if path.stat().st_size > MAX_EVIDENCE_BYTES:
-            raise EvidenceError(summary, [Problem(str(path), "is larger than 16 MiB",
-                                                  "pass the evidence of one version")])
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise EvidenceError(f"Evidence file {path} cannot be read",
-                            [Problem(str(path), exc.strerror or str(exc), "check the path")]) from None
-    try:
-        return Evidence.model_validate_json(raw)
+        return Evidence.model_validate(data)
     except ValidationError as exc:
         problems = [Problem(f"{path} " + ".".join(str(p) for p in e["loc"]),
                             str(e["msg"]).removeprefix("Value error, "),

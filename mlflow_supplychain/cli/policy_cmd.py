@@ -10,7 +10,7 @@ import click
 
 from mlflow_supplychain.cli.output import write_output
 from mlflow_supplychain.errors import ExitCode, PolicyError
-from mlflow_supplychain.policy.loader import load_policy
+from mlflow_supplychain.policy.loader import load_policy, principal_issues
 from mlflow_supplychain.policy.schema import Policy
 
 
@@ -33,8 +33,10 @@ def validate(file: Path, fmt: str) -> ExitCode:
         click.echo(f"error: {exc.diagnostics()}", err=True)
         return ExitCode.ERROR
     if fmt == "json":
+        warnings = [{"where": ".".join(str(p) for p in loc), "what": f"{ascii(issue.principal)} "
+                     f"{issue.what}"} for issue, loc in principal_issues(loaded)]
         click.echo(json.dumps({"valid": True, "file": str(file), "digest": loaded.digest,
-                               "mode": loaded.mode.value}))
+                               "mode": loaded.mode.value, "warnings": warnings}))
     click.echo(f"{file}: valid (mode {loaded.mode.value}, digest {loaded.digest})", err=True)
     return ExitCode.OK
 

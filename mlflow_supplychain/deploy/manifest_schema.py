@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlflow_supplychain.digest_fields import Digest, FileHashes
 from mlflow_supplychain.digests import digest_of
+from mlflow_supplychain.documents import parse_json
 from mlflow_supplychain.errors import EvidenceError, Problem
+from mlflow_supplychain.regular_files import read_regular_text
 
 MANIFEST_TYPE: Literal["mlflow-supplychain/deployment-manifest/v1"] = (
     "mlflow-supplychain/deployment-manifest/v1")
@@ -114,18 +116,13 @@ def read_manifest(path: str | Path) -> DeploymentManifest:
     """Read and validate a manifest file.
 
     Raises:
-        EvidenceError: unreadable, too large, not JSON, or not a valid manifest.
+        EvidenceError: missing, unreadable, not a regular file (a FIFO, a device...), larger
+            than 16 MiB, not UTF-8 JSON, nested more than 64 levels deep, or not a valid
+            manifest. Never anything else.
     """
-    file = Path(path)
-    try:
-        if file.stat().st_size > MAX_MANIFEST_BYTES:
-            raise EvidenceError("Manifest file too large", [Problem(
-                str(file), f"is over {MAX_MANIFEST_BYTES} bytes", "pass a deployment manifest")])
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise EvidenceError("Cannot read the manifest", [Problem(
-            str(file), exc.strerror or str(exc), "check the path")]) from None
-    except ValueError as exc:
-        raise EvidenceError("Manifest is not JSON", [Problem(
-            str(file), str(exc), "pass the file 'deploy manifest' wrote")]) from None
-    return parse_manifest(data, where=str(file))
+    where = str(path)
+    text = read_regular_text(path, limit=MAX_MANIFEST_BYTES, kind="Deployment manifest",
+                             error=EvidenceError,
+                             missing_fix="pass the file 'deploy manifest' wrote")
+    data = parse_json(text, source=where, kind="Deployment manifest", error=EvidenceError)
+    return parse_manifest(data, where=where)

@@ -19,11 +19,9 @@ The hub URL and revision are recorded only as provenance (``source_url``, ``sour
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
-import stat
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -34,7 +32,8 @@ from urllib.parse import urlsplit
 from mlflow import MlflowClient
 
 from mlflow_supplychain.digests import is_sha256_hex
-from mlflow_supplychain.errors import EvidenceError, IntegrityError, Problem
+from mlflow_supplychain.documents import parse_json
+from mlflow_supplychain.errors import EvidenceError, IntegrityError, Problem, excerpt
 from mlflow_supplychain.intake.fields import FIELDS, ArtifactClass
 from mlflow_supplychain.intake.records import (
     BRANCH_IN_URL,
@@ -44,6 +43,9 @@ from mlflow_supplychain.intake.records import (
     record_to_fields,
 )
 from mlflow_supplychain.intake.registry_io import call_registry, client_or_default, registry_has
+from mlflow_supplychain.integrity.hashing import copy_hashing
+from mlflow_supplychain.integrity.tree import walk_tree
+from mlflow_supplychain.regular_files import read_regular_text
 from mlflow_supplychain.signing.oms import (
     SIGNATURE_FILE_NAMES,
     SignatureCheck,
@@ -57,7 +59,8 @@ DEFAULT_EXPERIMENT = "supplychain-imports"
 ARTIFACT_PATH = "model"
 SKIPPED_DIRS = (".git", ".cache")
 """Hub client bookkeeping (git metadata, huggingface_hub's .cache), never model files."""
-_CHUNK = 1 << 20
+MAX_HASHES_BYTES = 16 << 20
+"""Largest expected-hashes file read (a 100,000-file model's sha256sum output is ~10 MiB)."""
 
 
 @dataclass(frozen=True)
@@ -107,26 +110,26 @@ def parse_expected_hashes(path: Path) -> dict[str, str]:
     """Read declared hashes: a JSON object ``{"path": "<sha256>"}`` or ``sha256sum`` output.
 
     Raises:
-        EvidenceError: unreadable file, or a line/entry that is not a sha256 and a path.
+        EvidenceError: the file is missing, unreadable, not a regular file (a FIFO, a
+            device...), larger than 16 MiB or not UTF-8; a JSON object nested deeper than one
+            level; a line/entry that is not a sha256 and a path. Never anything else.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvidenceError(f"Cannot read expected hashes {path}", [Problem(
-            str(path), f"{type(exc).__name__}: {exc}", "check the path")]) from None
+    text = read_regular_text(path, limit=MAX_HASHES_BYTES, kind="Expected hashes file",
+                             error=EvidenceError, missing_fix="check the path")
     problems: list[Problem] = []
     hashes: dict[str, str] = {}
     if text.lstrip().startswith("{"):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
+        # {"path": "<sha256>"} is one level deep; anything deeper is refused before decoding
+        data = parse_json(text, source=str(path), kind="Expected hashes file",
+                          error=EvidenceError, max_depth=1)
+        if not isinstance(data, dict):
             raise EvidenceError(f"Expected hashes {path} are invalid", [Problem(
-                str(path), f"is not valid JSON ({exc})", 'write {"path": "<sha256>", ...}')]) from None
+                str(path), "is not a JSON object", 'write {"path": "<sha256>", ...}')])
         for key, value in data.items():
             if isinstance(value, str) and is_sha256_hex(value.lower()):
                 hashes[key] = value.lower()
             else:
-                problems.append(Problem(f"{path} {key}", f"{value!r} is not a sha256 hex digest",
+                problems.append(Problem(f"{path} {excerpt(key)}", "is not a sha256 hex digest",
                                         "use the 64-hex-character sha256 of the file"))
     else:
         for number, line in enumerate(text.splitlines(), 1):
@@ -135,8 +138,8 @@ def parse_expected_hashes(path: Path) -> dict[str, str]:
             digest, _, name = line.strip().partition(" ")
             name = name.strip().removeprefix("*")
             if not is_sha256_hex(digest.lower()) or not name:
-                problems.append(Problem(f"{path}:{number}", f"{line.strip()!r} is not "
-                                        "'<sha256>  <path>'", "use sha256sum output"))
+                problems.append(Problem(f"{path}:{number}", "is not '<sha256>  <path>'",
+                                        "use sha256sum output"))
             else:
                 hashes[name.removeprefix("./")] = digest.lower()
     if problems:
@@ -150,48 +153,44 @@ def parse_expected_hashes(path: Path) -> dict[str, str]:
 def stage_files(directory: Path, staging: Path) -> dict[str, str]:
     """Copy every regular file under ``directory`` to ``staging`` while hashing it.
 
-    Returns relative POSIX path -> sha256 hex of the staged bytes.
+    Returns relative POSIX path -> sha256 hex of the staged bytes. The tree is walked without
+    recursion and never out of ``directory`` (see :mod:`mlflow_supplychain.integrity.tree`).
 
     Raises:
-        EvidenceError: the directory is missing or empty, or holds a symlink or special file.
+        EvidenceError: the directory is missing or empty; holds a symlink or special file; a
+            file or directory under it is unreadable, nests more than 128 levels deep, or
+            changed while it was copied. Never anything else.
     """
     # Hash while copying (one read of each file) so the digest describes the staged bytes that
     # are logged, not a file that could change between hashing and upload.
     if not directory.is_dir():
         raise EvidenceError(f"Cannot import {directory}", [Problem(
             str(directory), "is not a directory", "pass the directory the model was downloaded to")])
-    problems: list[Problem] = []
-    hashes: dict[str, str] = {}
-    for root, dirs, files in os.walk(directory, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS or Path(root) != directory)
-        for entry in [*dirs, *sorted(files)]:
-            full = Path(root) / entry
-            info = full.lstat()
-            rel = full.relative_to(directory).as_posix()
-            if stat.S_ISLNK(info.st_mode):
-                problems.append(Problem(rel, "is a symlink",
-                                        "replace it with the file it points to (hub caches use "
-                                        "symlinks: download with local_dir and no symlinks)"))
-            elif entry in files and not stat.S_ISREG(info.st_mode):
-                problems.append(Problem(rel, "is not a regular file", "remove it"))
-            elif entry in files:
-                hashes[rel] = _copy_hashing(full, staging / rel)
+    try:
+        tree = walk_tree(directory, skip_top=frozenset(SKIPPED_DIRS))
+    except IntegrityError as exc:
+        raise EvidenceError(f"Cannot import {directory}", exc.problems) from None
+    problems = [Problem(r.rel, r.what, "replace it with the file it points to (hub caches use "
+                        "symlinks: download with local_dir and no symlinks)") if r.symlink
+                else Problem(r.rel, r.what, "remove it") for r in tree.refused]
     if problems:
         raise EvidenceError(f"Cannot import {directory}", problems)
-    if not hashes:
+    if not tree.files:
         raise EvidenceError(f"Cannot import {directory}", [Problem(
             str(directory), "contains no files", "download the model files first")])
+    hashes: dict[str, str] = {}
+    try:
+        for found in tree.files:
+            target = staging / found.rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            hashes[found.rel] = copy_hashing(found.path, target, identity=found.identity).sha256
+    except IntegrityError as exc:
+        raise EvidenceError(f"Cannot import {directory}", exc.problems) from None
+    except OSError as exc:
+        raise EvidenceError(f"Cannot import {directory}", [Problem(
+            str(staging), exc.strerror or type(exc).__name__,
+            "check the temporary directory has room")]) from None
     return hashes
-
-
-def _copy_hashing(src: Path, dst: Path) -> str:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    with open(src, "rb") as fin, open(dst, "xb") as fout:
-        while chunk := fin.read(_CHUNK):
-            digest.update(chunk)
-            fout.write(chunk)
-    return digest.hexdigest()
 
 
 def compare_hashes(actual: Mapping[str, str], expected: Mapping[str, str]) -> list[Problem]:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mlflow_supplychain.digest_fields import Digest, FileHashes
 from mlflow_supplychain.digests import canonical_json
 from mlflow_supplychain.errors import IntegrityError, Problem
+from mlflow_supplychain.regular_files import read_regular_file
 
 PUBLIC_KEY_ENV_VAR = "MLFLOW_SUPPLYCHAIN_ATTESTATION_PUBLIC_KEY"
 """Names the PEM file of the key the server verifies attestations with."""
@@ -153,11 +154,9 @@ def generate_key_pair(private_path: Path, public_path: Path) -> str:
 
 
 def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise IntegrityError("Cannot read an attestation key", [Problem(
-            str(path), exc.strerror or str(exc), "check the key path and permissions")]) from None
+    # a PEM Ed25519 key is ~120 bytes; refuse FIFOs, devices and anything large
+    return read_regular_file(path, limit=64 << 10, kind="Attestation key", error=IntegrityError,
+                             missing_fix="check the key path")
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:

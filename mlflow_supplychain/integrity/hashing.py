@@ -1,22 +1,29 @@
 """Pure hashing engines: sha256 of one file, and of many files in parallel.
 
 Nothing here walks directories or decides which files belong to a model; that is
-:mod:`mlflow_supplychain.integrity.manifest`'s job. The engines are tuned for page-cache and
-disk speed (figures from ``benchmarks/bench_hash.py`` on the 2-core reference machine):
+:mod:`mlflow_supplychain.integrity.tree` and :mod:`~mlflow_supplychain.integrity.manifest`'s
+job. Chosen by measurement (``benchmarks/bench_hash.py``, CPU seconds on a shared 2-core Xeon
+with SHA-NI, 2 GiB file in the page cache):
 
-* every read lands in a reusable 1 MiB buffer (``os.readv``): no allocation per chunk or per
-  file, and the chunk is still in the CPU cache when it is hashed (8+ MiB buffers were ~10%
-  slower);
-* a large file is read by a second thread into a small ring of buffers while the calling thread
-  hashes, so the kernel's copy out of the page cache (or the wait on the disk) overlaps the
-  hashing: 1.76 GB/s, the speed of hashing bytes already in memory, where a plain read loop
-  reaches 1.63 and ``openssl dgst -sha256`` 1.40;
+* one plain loop: every read lands in a reusable 256 KiB buffer (``os.readv``) that is hashed
+  while it is still in the CPU cache: 1.48-1.50 CPU s, against 1.55 with 1 MiB buffers,
+  1.52 for ``openssl dgst -sha256`` and 1.16 for hashing bytes already in memory (the rest is
+  the kernel's copy out of the page cache, which only a memory map avoids);
+* no read-ahead thread: overlapping reads with hashing in a second thread made ``hash`` 18%
+  slower than the plain loop on the reference machine (#19): the hand-off costs more than the
+  overlap saves when cores are shared, and it cannot beat the single-core sha256 limit;
+* ``posix_fadvise(SEQUENTIAL)`` on large files, for cold reads from disk (no cost when cached);
 * ``hashlib`` and ``os.readv`` release the GIL, so a few threads hash several files truly in
   parallel; each takes the largest file left, so one huge file never starts last.
 
-Memory maps were as fast but are not used: a file truncated while mapped kills the whole process
-with SIGBUS, and the re-hash runs inside the MLflow server. Sharding one file across threads
-would change the result (sha256 is sequential), so one file is always hashed by one thread.
+Every file is checked while it is read: it must be a regular file, the one the directory walk
+found (device, inode), and unchanged from the first read to the last (size, modification and
+change times, and the inode its path names): a digest of bytes rewritten mid-read matches no
+version of the file. The checks are two ``fstat`` and one ``stat`` per file.
+
+Memory maps are not used: a file truncated while mapped kills the whole process with SIGBUS,
+and the re-hash runs inside the MLflow server. Sharding one file across threads would change
+the result (sha256 is sequential), so one file is always hashed by one thread.
 """
 
 from __future__ import annotations
@@ -27,19 +34,20 @@ import os
 import queue
 import stat
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from mlflow_supplychain.errors import IntegrityError, Problem
+from mlflow_supplychain.errors import PATH_CHARS, ArtifactReadError, IntegrityError, Problem, excerpt
+from mlflow_supplychain.regular_files import file_kind
 
-BUFFER_SIZE = 1 << 20
-"""Read size; 1 MiB stays in L2/L3 cache while being hashed."""
+Identity = tuple[int, int]
+"""``(st_dev, st_ino)`` of a file."""
 
-PIPELINE_MIN = 32 << 20
-"""Files at least this large are read ahead by a second thread while being hashed."""
+BUFFER_SIZE = 256 << 10
+"""Read size: 256 KiB stays in the L2 cache while it is hashed (1 MiB cost 4% more CPU)."""
 
-RING = 4
-"""Buffers in flight between the read-ahead thread and the hashing thread."""
+FADVISE_MIN = 32 << 20
+"""Files at least this large are announced to the kernel as read sequentially."""
 
 
 @dataclass(frozen=True)
@@ -50,31 +58,43 @@ class FileDigest:
     sha256: str
 
 
-def hash_file(path: str | os.PathLike[str], *, follow_symlinks: bool = False) -> FileDigest:
+def hash_file(path: str | os.PathLike[str], *, follow_symlinks: bool = False,
+              identity: Identity | None = None) -> FileDigest:
     """Stream ``path`` through sha256.
 
+    ``identity`` (device, inode), when given, is the file the caller expects (as a directory
+    walk found it): any other file at ``path`` is refused.
+
     Raises:
-        IntegrityError: the file cannot be opened or read, or is not a regular file
-            (a symlink when ``follow_symlinks`` is false, a FIFO, a device...).
+        IntegrityError: the file is a symlink (when ``follow_symlinks`` is false), a FIFO, a
+            device or another non-regular file (exit 1).
+        ArtifactReadError: (an :class:`IntegrityError`, exit 2) the file is missing or
+            unreadable, is not ``identity``, or changed while it was read.
     """
-    return _hash_path(path, bytearray(BUFFER_SIZE), follow_symlinks=follow_symlinks)
+    return _hash_path(path, bytearray(BUFFER_SIZE), follow_symlinks=follow_symlinks,
+                      identity=identity)
 
 
 def hash_files(paths: Iterable[str | os.PathLike[str]], *, workers: int | None = None,
-               follow_symlinks: bool = False) -> Iterator[tuple[str, FileDigest]]:
+               follow_symlinks: bool = False,
+               identities: Mapping[str, Identity] | None = None,
+               ) -> Iterator[tuple[str, FileDigest]]:
     """Hash many files in parallel, yielding ``(path, FileDigest)`` as they finish.
 
     ``workers`` threads (default: the CPU count) each take the largest file left. Closing the
-    iterator early stops the workers after the files they are hashing.
+    iterator early stops the workers after the files they are hashing. ``identities`` maps a
+    path to the file it must be (see :func:`hash_file`).
 
     Raises:
-        IntegrityError: any file cannot be hashed (the others are abandoned).
+        IntegrityError: any file cannot be hashed (the others are abandoned); see
+            :func:`hash_file` for which are :class:`ArtifactReadError`.
     """
+    expect = identities or {}
     sized = []
     for path in paths:
         try:
             size = os.stat(path, follow_symlinks=follow_symlinks).st_size
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise _unreadable(path, exc) from None
         sized.append((size, os.fspath(path)))
     sized.sort(reverse=True)
@@ -82,9 +102,10 @@ def hash_files(paths: Iterable[str | os.PathLike[str]], *, workers: int | None =
     if workers <= 1:
         buf = bytearray(BUFFER_SIZE)
         for _, path in sized:
-            yield path, _hash_path(path, buf, follow_symlinks=follow_symlinks)
+            yield path, _hash_path(path, buf, follow_symlinks=follow_symlinks,
+                                   identity=expect.get(path))
         return
-    yield from _Pool(sized, workers, follow_symlinks).results()
+    yield from _Pool(sized, workers, follow_symlinks, expect).results()
 
 
 class _Pool:
@@ -93,7 +114,9 @@ class _Pool:
     A pool without one future per file: the per-file overhead is a lock and a queue put.
     """
 
-    def __init__(self, sized: list[tuple[int, str]], workers: int, follow_symlinks: bool) -> None:
+    def __init__(self, sized: list[tuple[int, str]], workers: int, follow_symlinks: bool,
+                 identities: Mapping[str, Identity]) -> None:
+        self._identities = identities
         self._todo = iter([path for _, path in sized])
         self._count = len(sized)
         self._lock = threading.Lock()
@@ -125,7 +148,8 @@ class _Pool:
         buf = bytearray(BUFFER_SIZE)
         while (path := self._next()) is not None:
             try:
-                self._done.put((path, _hash_path(path, buf, follow_symlinks=self._follow)))
+                self._done.put((path, _hash_path(path, buf, follow_symlinks=self._follow,
+                                                      identity=self._identities.get(path))))
             except IntegrityError as exc:
                 self._done.put((path, exc))
             except Exception as exc:  # noqa: BLE001 - a worker must always report back
@@ -133,86 +157,108 @@ class _Pool:
                     path, f"{type(exc).__name__}: {exc}", "report this as a bug")])))
 
 
-def _hash_path(path: str | os.PathLike[str], buf: bytearray, *,
-               follow_symlinks: bool) -> FileDigest:
+def copy_hashing(path: str | os.PathLike[str], destination: str | os.PathLike[str], *,
+                 identity: Identity | None = None) -> FileDigest:
+    """Copy ``path`` to a new file ``destination`` while hashing it: the digest describes the
+    bytes written, read once, with the same checks as :func:`hash_file` (symlinks refused).
+
+    Raises:
+        IntegrityError: as :func:`hash_file`; ``destination`` cannot be created (exit 2).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    try:
+        out = os.open(destination, flags, 0o600)
+    except OSError as exc:
+        raise _unreadable(destination, exc) from None
+    try:
+        return _hash_path(path, bytearray(BUFFER_SIZE), follow_symlinks=False,
+                          identity=identity, sink=out)
+    finally:
+        os.close(out)
+
+
+def _hash_path(path: str | os.PathLike[str], buf: bytearray, *, follow_symlinks: bool,
+               identity: Identity | None = None, sink: int | None = None) -> FileDigest:
     # O_NONBLOCK: opening a FIFO must not wait for a writer (it is then refused as not regular).
     flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
     if not follow_symlinks:
         flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise _unreadable(path, exc) from None
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
             raise IntegrityError(f"Cannot hash {os.fspath(path)}", [Problem(
-                os.fspath(path), "is not a regular file", "remove it from the artifact")])
-        if info.st_size >= PIPELINE_MIN:
-            if hasattr(os, "posix_fadvise"):
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-            return _hash_read_ahead(fd)
-        return _hash_loop(fd, buf)
+                os.fspath(path), f"is {file_kind(before.st_mode)}", "remove it from the artifact")])
+        if identity is not None and (before.st_dev, before.st_ino) != identity:
+            raise _changed(path, "was replaced after the directory was listed (or a directory "
+                           "above it was swapped for a link)")
+        if before.st_size >= FADVISE_MIN and hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        digest = _hash_loop(fd, buf, sink)
+        _check_unchanged(path, fd, before, digest.size, follow_symlinks)
+        return digest
     except OSError as exc:
         raise _unreadable(path, exc) from None
     finally:
         os.close(fd)
 
 
-def _hash_loop(fd: int, buf: bytearray) -> FileDigest:
+def _hash_loop(fd: int, buf: bytearray, sink: int | None) -> FileDigest:
     digest = hashlib.sha256()
     view = memoryview(buf)
     size = 0
-    while n := os.readv(fd, [buf]):
-        digest.update(view[:n])
-        size += n
-    return FileDigest(size, digest.hexdigest())
-
-
-def _hash_read_ahead(fd: int) -> FileDigest:
-    """Hash ``fd`` while a second thread reads the next chunks into a ring of buffers."""
-    free: queue.SimpleQueue[bytearray | None] = queue.SimpleQueue()
-    full: queue.SimpleQueue[tuple[bytearray, int] | OSError] = queue.SimpleQueue()
-    for _ in range(RING):
-        free.put(bytearray(BUFFER_SIZE))
-
-    def read_ahead() -> None:
-        while (buf := free.get()) is not None:
-            try:
-                n = os.readv(fd, [buf])
-            except OSError as exc:
-                full.put(exc)
-                return
-            full.put((buf, n))  # n == 0: end of file
-            if not n:
-                return
-
-    reader = threading.Thread(target=read_ahead, name="sha256-read-ahead", daemon=True)
-    reader.start()
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        while True:
-            item = full.get()
-            if isinstance(item, OSError):
-                raise item
-            buf, n = item
-            if not n:
-                break
-            digest.update(memoryview(buf)[:n])
+    if sink is None:
+        while n := os.readv(fd, [buf]):
+            digest.update(view[:n])
             size += n
-            free.put(buf)
-    finally:
-        free.put(None)  # the reader stops at its next take; fd stays open until it has
-        reader.join()
+    else:
+        while n := os.readv(fd, [buf]):
+            chunk = view[:n]
+            digest.update(chunk)
+            while chunk:
+                chunk = chunk[os.write(sink, chunk):]
+            size += n
     return FileDigest(size, digest.hexdigest())
 
 
-def _unreadable(path: str | os.PathLike[str], exc: OSError) -> IntegrityError:
+def _check_unchanged(path: str | os.PathLike[str], fd: int, before: os.stat_result, read: int,
+                     follow_symlinks: bool) -> None:
+    """Refuse a digest of bytes that changed while they were read.
+
+    A write during the read changes the size or the modification/change times (nanoseconds);
+    a file renamed over ``path`` changes the inode the path names. Two ``fstat`` and one
+    ``stat`` per file: nothing next to hashing it.
+    """
+    after = os.fstat(fd)
+    if (read != before.st_size or after.st_size != before.st_size
+            or after.st_mtime_ns != before.st_mtime_ns or after.st_ctime_ns != before.st_ctime_ns):
+        raise _changed(path, "changed while it was read (its size or times moved)")
+    try:
+        now = os.stat(path, follow_symlinks=follow_symlinks)
+    except OSError:
+        raise _changed(path, "was removed or renamed while it was read") from None
+    if (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino):
+        raise _changed(path, "was replaced while it was read")
+
+
+def _changed(path: str | os.PathLike[str], what: str) -> ArtifactReadError:
     where = os.fspath(path)
+    return ArtifactReadError(f"Cannot hash {where}", [Problem(
+        where, what, "hash it again once nothing is writing to it; the digest of bytes that "
+        "changed mid-read matches no version of the file")])
+
+
+def _unreadable(path: str | os.PathLike[str], exc: OSError | ValueError) -> IntegrityError:
+    where = excerpt(os.fspath(path), PATH_CHARS)
+    if not isinstance(exc, OSError):  # an embedded NUL byte
+        return ArtifactReadError(f"Cannot hash {where}", [Problem(
+            where, "is not a valid path", "check the path")])
     if exc.errno == errno.ELOOP:
         return IntegrityError(f"Refusing to hash {where}", [Problem(
             where, "is a symbolic link", "replace the link with the file, or pass "
             "follow_symlinks=True if links are expected")])
-    return IntegrityError(f"Cannot hash {where}", [Problem(
-        where, exc.strerror or str(exc), "check that the file exists and is readable")])
+    return ArtifactReadError(f"Cannot hash {where}", [Problem(
+        where, exc.strerror or type(exc).__name__, "check that the file exists and is readable")])

@@ -5,8 +5,9 @@ over the list of entries sorted by path, each entry ``{"path", "size", "sha256"}
 an approval to exact bytes: adding, removing, renaming or changing any file changes it.
 
 Symbolic links are refused by default (a link can be re-pointed after review); with
-``follow_symlinks=True`` a link is recorded under its own path with its target's bytes, and
-directory cycles are refused. Anything that is neither a regular file nor a directory
+``follow_symlinks=True`` a link whose target resolves inside the tree is recorded under its own
+path with its target's bytes, a link out of the tree is refused, and directory cycles are
+refused. Anything that is neither a regular file nor a directory
 (FIFO, socket, device) is always refused.
 """
 
@@ -17,12 +18,13 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from mlflow_supplychain.digests import digest_of
-from mlflow_supplychain.errors import IntegrityError, Problem
+from mlflow_supplychain.errors import ArtifactReadError, IntegrityError, Problem
 from mlflow_supplychain.integrity.hashing import hash_files
+from mlflow_supplychain.integrity.tree import TreeFile, identity_of, walk_tree
 
 
 @dataclass(frozen=True)
@@ -74,31 +76,41 @@ def build_manifest(path: str | os.PathLike[str], *, follow_symlinks: bool = Fals
                    progress: Callable[[int, int, str], None] | None = None) -> Manifest:
     """Hash the file or directory tree at ``path`` into a :class:`Manifest`.
 
-    ``progress(bytes done, bytes total, last file)`` is called as files finish.
+    ``progress(bytes done, bytes total, last file)`` is called as files finish. The tree is
+    walked by :func:`~mlflow_supplychain.integrity.tree.walk_tree` (no recursion, never out of
+    the tree through a link, at most 128 directories deep).
 
     Raises:
-        IntegrityError: ``path`` is missing or unreadable, a symlink is found while
-            ``follow_symlinks`` is false, a special file or a directory cycle is found.
+        IntegrityError: a symlink is found while ``follow_symlinks`` is false (or, following,
+            one that points outside the tree), or a FIFO, socket or device (exit 1).
+        ArtifactReadError: (an :class:`IntegrityError`, exit 2) ``path`` is missing, a file or
+            directory is unreadable, nests too deep, forms a cycle, or changed while read.
     """
     root = Path(path)
     try:
         info = os.stat(root, follow_symlinks=follow_symlinks)
-    except OSError as exc:
-        raise IntegrityError(f"Cannot build a manifest of {root}", [Problem(
-            str(root), exc.strerror or str(exc), "check the path")]) from None
+    except (OSError, ValueError) as exc:
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or "not a valid path"
+        raise ArtifactReadError(f"Cannot build a manifest of {root}", [Problem(
+            str(root), reason, "check the path")]) from None
     if stat.S_ISLNK(info.st_mode):
         raise _symlink(str(root))
     if stat.S_ISREG(info.st_mode):
-        files = {root.name: str(root)}
+        found = [TreeFile(root.name, str(root), identity_of(info), info.st_size)]
     elif stat.S_ISDIR(info.st_mode):
-        files = _walk(root, follow_symlinks=follow_symlinks)
+        tree = walk_tree(root, follow_symlinks=follow_symlinks)
+        if tree.refused:
+            first = tree.refused[0]
+            raise (_symlink(first.path, first.what) if first.symlink else _special(first.path))
+        found = tree.files
     else:
         raise _special(str(root))
-    by_abs = {abs_path: rel for rel, abs_path in files.items()}
-    total = _total_size(by_abs, follow_symlinks) if progress is not None else 0
+    by_abs = {f.path: f.rel for f in found}
+    total = sum(f.size for f in found)
     entries = []
     done = 0
-    for abs_path, digest in hash_files(by_abs, workers=workers, follow_symlinks=follow_symlinks):
+    for abs_path, digest in hash_files(by_abs, workers=workers, follow_symlinks=follow_symlinks,
+                                       identities={f.path: f.identity for f in found}):
         entries.append(ManifestEntry(by_abs[abs_path], digest.size, digest.sha256))
         if progress is not None:
             done += digest.size
@@ -106,54 +118,9 @@ def build_manifest(path: str | os.PathLike[str], *, follow_symlinks: bool = Fals
     return Manifest.from_entries(entries)
 
 
-def _total_size(paths: dict[str, str], follow_symlinks: bool) -> int:
-    total = 0
-    for path in paths:
-        try:
-            total += os.stat(path, follow_symlinks=follow_symlinks).st_size
-        except OSError:
-            pass  # hash_files reports it
-    return total
-
-
-def _walk(root: Path, *, follow_symlinks: bool) -> dict[str, str]:
-    """Relative POSIX path -> absolute path of every regular file under ``root``."""
-    found: dict[str, str] = {}
-    seen_dirs: set[tuple[int, int]] = set()
-    stack: list[tuple[str, PurePosixPath]] = [(str(root), PurePosixPath())]
-    while stack:
-        directory, rel = stack.pop()
-        info = os.stat(directory)
-        key = (info.st_dev, info.st_ino)
-        if key in seen_dirs:
-            raise IntegrityError(f"Cannot build a manifest of {root}", [Problem(
-                directory, "is a directory cycle (a link to an ancestor)", "remove the link")])
-        seen_dirs.add(key)
-        try:
-            entries = list(os.scandir(directory))
-        except OSError as exc:
-            raise IntegrityError(f"Cannot build a manifest of {root}", [Problem(
-                directory, exc.strerror or str(exc), "check permissions")]) from None
-        for entry in entries:
-            child_rel = rel / entry.name
-            if entry.is_symlink() and not follow_symlinks:
-                raise _symlink(entry.path)
-            try:
-                if entry.is_dir(follow_symlinks=follow_symlinks):
-                    stack.append((entry.path, child_rel))
-                elif entry.is_file(follow_symlinks=follow_symlinks):
-                    found[child_rel.as_posix()] = entry.path
-                else:
-                    raise _special(entry.path)
-            except OSError as exc:
-                raise IntegrityError(f"Cannot build a manifest of {root}", [Problem(
-                    entry.path, exc.strerror or str(exc), "fix or remove the entry")]) from None
-    return found
-
-
-def _symlink(where: str) -> IntegrityError:
+def _symlink(where: str, what: str = "is a symbolic link") -> IntegrityError:
     return IntegrityError("Symbolic links are refused in artifacts", [Problem(
-        where, "is a symbolic link", "replace the link with the file it points to, or pass "
+        where, what, "replace the link with the file it points to, or pass "
         "follow_symlinks=True when links are expected")])
 
 

@@ -8,15 +8,19 @@ expand exponentially: "billion laughs"), and files over 1 MiB.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from mlflow_supplychain.documents import Loc, line_index, nearest_line, parse_document, read_document
-from mlflow_supplychain.errors import PolicyError, Problem
+from mlflow_supplychain.errors import PolicyError, Problem, excerpt
 from mlflow_supplychain.field_models import model_in
+from mlflow_supplychain.policy.confusables import PrincipalIssue, check_principals
 from mlflow_supplychain.policy.schema import Policy
+
+_logger = logging.getLogger(__name__)
 
 MAX_POLICY_BYTES = 1 << 20
 
@@ -50,10 +54,37 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
                                             "start from 'mlflow-supplychain policy init'")])
     lines = dict(line_index(node))
     try:
-        return Policy.model_validate(data)
+        policy = Policy.model_validate(data)
     except ValidationError as exc:
         problems = [_problem(source, lines, err) for err in exc.errors(include_url=False)]
         raise PolicyError(summary, problems) from None
+    refused = []
+    for issue, loc in principal_issues(policy):
+        where = f"{source}:{nearest_line(lines, loc)} {'.'.join(str(p) for p in loc)}"
+        if issue.refused:
+            refused.append(Problem(where, f"{ascii(issue.principal)} {issue.what}",
+                                   "write the name in one script, exactly as the account is "
+                                   "named"))
+        else:
+            _logger.warning("%s: %s %s; check both are meant", where, ascii(issue.principal),
+                            issue.what)
+    if refused:
+        raise PolicyError(summary, refused)
+    return policy
+
+
+def principal_issues(policy: Policy) -> list[tuple[PrincipalIssue, Loc]]:
+    """Look-alike and mixed-script principals in ``policy``, each with where it is written."""
+    where: dict[str, Loc] = {}
+    for name, profile in policy.profiles.items():
+        if profile.approvals is not None:
+            for i, principal in enumerate(profile.approvals.approvers):
+                where.setdefault(principal, ("profiles", name, "approvals", "approvers", i))
+    for group, members in policy.identity.groups.items():
+        where.setdefault(f"group:{group}", ("identity", "groups", group))
+        for i, member in enumerate(members):
+            where.setdefault(f"user:{member}", ("identity", "groups", group, i))
+    return [(issue, where[issue.principal]) for issue in check_principals(where)]
 
 
 def _problem(source: str, lines: dict[Loc, int], err: Any) -> Problem:
@@ -71,7 +102,8 @@ def _problem(source: str, lines: dict[Loc, int], err: Any) -> Problem:
     if kind == "missing":
         return Problem(where, "is required but missing", f"add '{loc[-1]}' here")
     if kind in {"enum", "literal_error"}:
-        return Problem(where, f"{msg} (got {err.get('input')!r})", "use one of the listed values")
+        return Problem(where, f"{msg} (got {excerpt(repr(err.get('input')))})",
+                       "use one of the listed values")
     return Problem(where, msg, _fix_for(kind))
 
 
