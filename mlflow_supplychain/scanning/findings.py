@@ -44,6 +44,7 @@ class Code(str, enum.Enum):
     SAFETENSORS_INVALID = "SC301"
     NUMPY_INVALID = "SC302"
     GGUF_INVALID = "SC303"
+    CHAT_TEMPLATE_UNSAFE = "SC304"
     ONNX_EXTERNAL_DATA_ESCAPE = "SC311"
     ONNX_CUSTOM_OP = "SC312"
     ONNX_INVALID = "SC313"
@@ -60,6 +61,7 @@ class Code(str, enum.Enum):
     MLMODEL_INVALID = "SC406"
     UNKNOWN_FORMAT = "SC501"
     UNREADABLE = "SC502"
+    LIMIT_REACHED = "SC503"
 
     @property
     def policy_format(self) -> str:
@@ -90,6 +92,7 @@ _FORMAT: dict[Code, str] = {
     Code.SAFETENSORS_INVALID: ERROR,
     Code.NUMPY_INVALID: ERROR,
     Code.GGUF_INVALID: ERROR,
+    Code.CHAT_TEMPLATE_UNSAFE: "chat_template_unsafe",
     Code.ONNX_EXTERNAL_DATA_ESCAPE: "onnx_external_data_escape",
     Code.ONNX_CUSTOM_OP: "onnx_custom_op",
     Code.ONNX_INVALID: ERROR,
@@ -106,12 +109,14 @@ _FORMAT: dict[Code, str] = {
     Code.MLMODEL_INVALID: ERROR,
     Code.UNKNOWN_FORMAT: "unknown",
     Code.UNREADABLE: ERROR,
+    Code.LIMIT_REACHED: ERROR,
 }
 
 _SEVERITY: dict[str, Severity] = {
     "pickle_unsafe": Severity.CRITICAL,
     "cloudpickle": Severity.CRITICAL,
     "keras_lambda": Severity.CRITICAL,
+    "chat_template_unsafe": Severity.CRITICAL,
     "archive_unsafe": Severity.HIGH,
     "requirements_unpinned": Severity.LOW,
     "unknown": Severity.MEDIUM,

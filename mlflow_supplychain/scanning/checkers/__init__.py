@@ -59,8 +59,7 @@ REGISTRY = Registry(
     streams=_STREAMS,
     documents=(
         ArchiveDocument("schema.json", inspect_skops_schema),  # skops
-        ArchiveDocument("config.json", inspect_keras_config,  # Keras 3 .keras
-                        frozenset({"metadata.json"})),
+        ArchiveDocument("config.json", inspect_keras_config),  # Keras 3 .keras
     ),
 )
 """The built-in checkers. Pickles (the default container format) are handled by the

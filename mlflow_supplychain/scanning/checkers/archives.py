@@ -77,8 +77,13 @@ def inspect_zip(ins: Inspection, f: BinaryIO, t: Target) -> bool:
             try:
                 stream = _open_member(zf, info, f)
                 check = special.get(info.filename)
-                if check is not None and info.file_size <= limits.max_json:
-                    check(ins, stream.read(limits.max_json), label)
+                if check is not None:
+                    if info.file_size > limits.max_json:
+                        ins.add(Code.LIMIT_REACHED, f"{info.file_size}-byte document not "
+                                f"examined (limit {limits.max_json})", label,
+                                fix="keep model configs small")
+                    else:
+                        check(ins, stream.read(limits.max_json), label)
                     continue
                 ins.stream(stream, label, depth + 1, size=info.file_size, storage=storage)
             except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError,
