@@ -312,15 +312,20 @@ def h5_with_attrs(attrs: dict[str, object], *, libver: str | None = None,
 
 # -- GGUF --------------------------------------------------------------------------------------
 
-def gguf(*, tensors: int = 1, kv_count: int | None = None, truncate: int = 0) -> bytes:
+def gguf(*, tensors: int = 1, kv_count: int | None = None, truncate: int = 0,
+         strings: tuple[tuple[str, str], ...] = ()) -> bytes:
     def s(text: str) -> bytes:
-        return struct.pack("<Q", len(text)) + text.encode()
+        raw = text.encode("utf-8", "surrogatepass")
+        return struct.pack("<Q", len(raw)) + raw
 
     kvs = s("general.architecture") + struct.pack("<I", 8) + s("llama")
     kvs += s("general.alignment") + struct.pack("<I", 4) + struct.pack("<I", 32)
+    for key, value in strings:
+        kvs += s(key) + struct.pack("<I", 8) + s(value)
     infos = b"".join(s(f"t{i}") + struct.pack("<I", 1) + struct.pack("<Q", 8)
                      + struct.pack("<IQ", 0, 32 * i) for i in range(tensors))
-    header = b"GGUF" + struct.pack("<IQQ", 3, tensors, 2 if kv_count is None else kv_count)
+    count = 2 + len(strings) if kv_count is None else kv_count
+    header = b"GGUF" + struct.pack("<IQQ", 3, tensors, count)
     body = header + kvs + infos
     body += b"\x00" * (-len(body) % 32) + b"\x00" * 32 * tensors
     return body[:len(body) - truncate] if truncate else body
