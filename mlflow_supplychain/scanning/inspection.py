@@ -7,8 +7,8 @@ stream's kind. Containers (archives, compressed streams, payloads inside pickles
 :meth:`Inspection.stream` with ``depth + 1``; beyond ``limits.max_depth`` the nesting itself is
 an error finding. No check raises for bad input: damage becomes an error finding.
 
-This module imports no checker: the registry is handed in (see :mod:`.inspector`, which builds
-it from :mod:`.checkers`), so checkers can import this module without an import circle.
+This module imports no checker: the registry is handed in (see :mod:`.inspector`, which takes
+it from :mod:`.registry`), so checkers can import this module without an import circle.
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ from typing import BinaryIO
 from mlflow_supplychain.scanning import formats
 from mlflow_supplychain.scanning.allowlist import Allowlist
 from mlflow_supplychain.scanning.cursor import Cursor
+from mlflow_supplychain.scanning.excerpt import excerpt
 from mlflow_supplychain.scanning.findings import Code, Finding, Location
 from mlflow_supplychain.scanning.formats import Kind
 from mlflow_supplychain.scanning.limits import ScanLimits
 from mlflow_supplychain.scanning.opcodes import ARG
 from mlflow_supplychain.scanning.pickle_walk import WalkLimits
+from mlflow_supplychain.scanning.regular_files import UnsafeFile, open_regular
 from mlflow_supplychain.scanning.window import Window
 
 logger = logging.getLogger(__name__)
@@ -113,20 +115,25 @@ class Inspection:
         self.formats.add(format_name)
 
     # -- dispatch --------------------------------------------------------------------------
-    def path(self, path: str) -> None:
-        """Inspect a file on disk."""
+    def path(self, path: str, expected: os.stat_result | None = None) -> None:
+        """Inspect a file on disk: a regular file, not through a link, and (when the walk's
+        ``lstat`` is given) still the file the walk saw."""
         try:
-            with open(path, "rb") as f:
+            with open_regular(path, expected=expected) as f:
                 self.stream(f, None, 0, size=os.fstat(f.fileno()).st_size)
+        except UnsafeFile as exc:
+            self.add(Code.UNREADABLE, f"refused: {exc}", None,
+                     fix="ship regular files only; do not modify the artifact while scanning")
         except OSError as exc:
-            self.add(Code.UNREADABLE, f"cannot read: {exc.strerror or exc}", None,
+            self.add(Code.UNREADABLE, f"cannot read: {excerpt(exc.strerror or exc)}", None,
                      fix="check permissions")
         except (RecursionError, MemoryError, Exception) as exc:  # noqa: BLE001
             # Fail closed: a scanner bug on hostile input must yield "could not decide" for
             # this file, never a crash of the whole scan and never a clean verdict.
-            logger.warning("scanner failed on %s: %s: %s", path, type(exc).__name__, exc)
+            logger.warning("scanner failed on %s: %s: %s", excerpt(path, 300), type(exc).__name__,
+                           excerpt(exc))
             self.add(Code.UNREADABLE, f"scanner could not analyse the file "
-                     f"({type(exc).__name__}: {exc})", None,
+                     f"({type(exc).__name__}: {excerpt(exc)})", None,
                      fix="report this file to the mlflow-supplychain maintainers")
 
     def stream(self, f: BinaryIO, member: str | None, depth: int, *,

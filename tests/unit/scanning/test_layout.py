@@ -81,11 +81,12 @@ def test_the_cycle_check_finds_a_circle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
 
 
-def test_checkers_do_not_import_the_inspector() -> None:
+def test_checkers_do_not_import_the_inspector_or_the_registry() -> None:
     graph = _graph()
     for name, targets in graph.items():
         if ".checkers" in name:
             assert f"{PACKAGE}.inspector" not in targets, name
+            assert f"{PACKAGE}.registry" not in targets, name
 
 
 def test_every_module_imports_on_its_own() -> None:
@@ -96,4 +97,4 @@ def test_every_module_imports_on_its_own() -> None:
             "        del sys.modules[m]\n"
             "    importlib.import_module(n)\n")
     subprocess.run([sys.executable, "-c", code, *names], check=True, timeout=120)
-    assert importlib.import_module(f"{PACKAGE}.checkers").REGISTRY.streams
+    assert importlib.import_module(f"{PACKAGE}.registry").REGISTRY.streams
