@@ -25,6 +25,16 @@ def quoted(value: object, limit: int = DEFAULT_LIMIT) -> str:
     return "'" + excerpt(value, limit).replace("'", "\\'") + "'"
 
 
+def printable(text: str, limit: int = 500) -> str:
+    """``text`` with non-printable characters escaped (backslashes kept as they are) and cut
+    to ``limit`` characters: the last line of defence for any finding message."""
+    if len(text) > limit:
+        text = text[:limit - 3] + "..."
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+
+
 def _escape(ch: str) -> str:
     if ch == "\\":
         return "\\\\"

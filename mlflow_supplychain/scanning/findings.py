@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlflow_supplychain.scanning.excerpt import printable
+
 ERROR = "error"
 """Pseudo format of findings that stop the scanner from deciding."""
 
@@ -151,8 +153,9 @@ class Finding:
 
     @classmethod
     def of(cls, code: Code, message: str, location: Location, fix: str = "") -> Finding:
-        """Build a finding with the code's default severity."""
-        return cls(code, message, location, fix, code.default_severity)
+        """Build a finding with the code's default severity. The message is cut short and
+        its control characters escaped, whatever a checker put in it."""
+        return cls(code, printable(message), location, fix, code.default_severity)
 
     @property
     def format(self) -> str:

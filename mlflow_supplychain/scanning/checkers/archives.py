@@ -19,6 +19,7 @@ import zlib
 from itertools import pairwise
 from typing import BinaryIO
 
+from mlflow_supplychain.scanning.excerpt import excerpt, quoted
 from mlflow_supplychain.scanning.findings import Code
 from mlflow_supplychain.scanning.inspection import Inspection, Target
 from mlflow_supplychain.scanning.opcodes import PICKLE_HEADS
@@ -41,7 +42,9 @@ def unsafe_name(name: str) -> str | None:
 
 
 def _join(parent: str | None, name: str) -> str:
-    return f"{parent}!{name}" if parent else name
+    """The label of member ``name``: escaped and cut short (names are file content too)."""
+    shown = excerpt(name, 200)
+    return f"{parent}!{shown}" if parent else shown
 
 
 def inspect_zip(ins: Inspection, f: BinaryIO, t: Target) -> bool:
@@ -52,7 +55,7 @@ def inspect_zip(ins: Inspection, f: BinaryIO, t: Target) -> bool:
         infos = zf.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError,
             NotImplementedError, struct.error) as exc:
-        ins.add(Code.ARCHIVE_MALFORMED, f"unreadable zip: {exc}", member,
+        ins.add(Code.ARCHIVE_MALFORMED, f"unreadable zip: {excerpt(exc)}", member,
                 fix="re-create the archive")
         return True
     limits = ins.limits
@@ -88,7 +91,7 @@ def inspect_zip(ins: Inspection, f: BinaryIO, t: Target) -> bool:
                 ins.stream(stream, label, depth + 1, size=info.file_size, storage=storage)
             except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError,
                     RuntimeError, struct.error, zlib.error, lzma.LZMAError) as exc:
-                ins.add(Code.ARCHIVE_MALFORMED, f"unreadable member: {exc}", label,
+                ins.add(Code.ARCHIVE_MALFORMED, f"unreadable member: {excerpt(exc)}", label,
                         fix="re-create the archive")
     return True
 
@@ -136,7 +139,7 @@ def _zip_listing(ins: Inspection, infos: list[zipfile.ZipInfo], member: str | No
     spans.sort()
     for (_, end, first), (start, _, second) in pairwise(spans):
         if start < end:
-            ins.add(Code.ARCHIVE_BOMB, f"members {first!r} and {second!r} overlap (overlapping "
+            ins.add(Code.ARCHIVE_BOMB, f"members {quoted(first)} and {quoted(second)} overlap (overlapping "
                     "zip bomb)", member, fix="re-create the archive")
             bad.update((first, second))
             break
@@ -188,7 +191,7 @@ def _tar(ins: Inspection, f: BinaryIO, member: str | None, depth: int) -> None:
                             label, fix=_FIX_LAYOUT)
                     continue
                 if entry.issym() or entry.islnk():
-                    ins.add(Code.ARCHIVE_SYMLINK, f"member is a link to {entry.linkname!r}",
+                    ins.add(Code.ARCHIVE_SYMLINK, f"member is a link to {quoted(entry.linkname)}",
                             label, fix=_FIX_LAYOUT)
                     continue
                 if entry.name in seen:
@@ -220,6 +223,6 @@ def _tar(ins: Inspection, f: BinaryIO, member: str | None, depth: int) -> None:
                 else:
                     ins.stream(source, label, depth + 1, size=entry.size)
     except (tarfile.TarError, OSError, ValueError, EOFError) as exc:
-        ins.add(Code.ARCHIVE_MALFORMED, f"unreadable tar: {exc}", member,
+        ins.add(Code.ARCHIVE_MALFORMED, f"unreadable tar: {excerpt(exc)}", member,
                 fix="re-create the archive")
 

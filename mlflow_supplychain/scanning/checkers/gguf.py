@@ -17,6 +17,7 @@ from mlflow_supplychain.scanning.checkers.chat_template import (
     template_problems,
 )
 from mlflow_supplychain.scanning.cursor import Cursor, Truncated
+from mlflow_supplychain.scanning.excerpt import quoted
 from mlflow_supplychain.scanning.findings import Code
 from mlflow_supplychain.scanning.inspection import Inspection, Target
 
@@ -91,11 +92,11 @@ def _check(cur: Cursor, size: int | None, templates: list[tuple[str, str]]) -> N
         name = _string(cur)
         dims = struct.unpack("<I", cur.take(4))[0]
         if dims > MAX_DIMS:
-            raise GgufProblem(f"tensor {name!r} has {dims} dimensions")
+            raise GgufProblem(f"tensor {quoted(name)} has {dims} dimensions")
         cur.take(8 * dims)
         _ggml_type, offset = struct.unpack("<IQ", cur.take(12))
         if offset % alignment:
-            raise GgufProblem(f"tensor {name!r} offset {offset} is not aligned")
+            raise GgufProblem(f"tensor {quoted(name)} offset {offset} is not aligned")
         ends.append(offset)
     if size is not None and ends:
         data_start = -(-cur.offset // alignment) * alignment

@@ -13,6 +13,7 @@ import posixpath
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from mlflow_supplychain.scanning.excerpt import quoted
 from mlflow_supplychain.scanning.findings import Code
 from mlflow_supplychain.scanning.inspection import Inspection, Target
 
@@ -191,6 +192,11 @@ def inspect_onnx(ins: Inspection, f: BinaryIO, t: Target) -> bool:
         data: mmap.mmap | bytes = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
         data = f.read(ins.limits.max_spool)
+        if len(data) >= ins.limits.max_spool and f.read(1):
+            ins.add(Code.LIMIT_REACHED, f"ONNX model inside a container is larger than "
+                    f"{ins.limits.max_spool} bytes; not examined", member,
+                    fix="store the ONNX model uncompressed, outside other containers")
+            return True
     view = memoryview(data)
     try:
         walker = _Walker(ins, view, member)
@@ -203,11 +209,11 @@ def inspect_onnx(ins: Inspection, f: BinaryIO, t: Target) -> bool:
             ins.add(Code.ONNX_INVALID, f"damaged ONNX model: {exc}", member,
                     fix="re-export the model")
         for domain in sorted(walker.custom - walker.local_domains):
-            ins.add(Code.ONNX_CUSTOM_OP, f"custom operator domain {domain!r} needs a native "
+            ins.add(Code.ONNX_CUSTOM_OP, f"custom operator domain {quoted(domain)} needs a native "
                     "plugin library at load time", member,
                     fix="export with standard ONNX operators only")
         for location in sorted(walker.escapes):
-            ins.add(Code.ONNX_EXTERNAL_DATA_ESCAPE, f"external data location {location!r} "
+            ins.add(Code.ONNX_EXTERNAL_DATA_ESCAPE, f"external data location {quoted(location)} "
                     "points outside the model directory", member,
                     fix="keep external data files next to the model with relative names")
         if member is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mlflow_supplychain.scanning.excerpt import quoted
 from mlflow_supplychain.scanning.findings import Code
 from mlflow_supplychain.scanning.inspection import Inspection
 from mlflow_supplychain.scanning.json_tree import TooManyNodes, walk_objects
@@ -31,7 +32,7 @@ def inspect_skops_schema(ins: Inspection, raw: bytes, member: str | None) -> Non
                 fix="re-save with skops.io.dump; split very large models")
         return
     for name in untrusted:
-        ins.add(Code.SKOPS_UNTRUSTED_TYPE, f"untrusted type {name}", member, fix=_FIX)
+        ins.add(Code.SKOPS_UNTRUSTED_TYPE, f"untrusted type {quoted(name)}", member, fix=_FIX)
     if not untrusted:
         ins.saw("pickle_allowlisted")
 

@@ -94,3 +94,16 @@ def test_relative_external_data_inside_the_directory_is_permitted(scan_bytes: Sc
                                                                   where: str) -> None:
     result = scan_bytes(BUILDERS[where]("weights/w.bin"), "model.onnx")
     assert result.verdict_name == "permitted", result.findings
+
+
+def test_nested_onnx_over_the_in_memory_limit_is_undecided(scan_bytes: ScanBytes) -> None:
+    from mlflow_supplychain.scanning.limits import ScanLimits
+
+    from . import payloads as p
+
+    model = _sparse_initializer("weights/w.bin")
+    zipped = p.zip_of({"model.onnx": model})
+    small = ScanLimits(max_spool=len(model) - 8)
+    result = scan_bytes(zipped, limits=small)
+    assert result.verdict_name is None and "LIMIT_REACHED" in codes(result)
+    assert scan_bytes(zipped).verdict_name == "permitted"
