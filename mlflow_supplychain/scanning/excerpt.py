@@ -13,7 +13,8 @@ DEFAULT_LIMIT = 80
 def excerpt(value: object, limit: int = DEFAULT_LIMIT) -> str:
     """``value`` as printable ASCII-safe text (non-printable characters escaped), cut to
     ``limit`` characters with ``...`` when longer."""
-    text = value if isinstance(value, str) else repr(value)
+    text = value if isinstance(value, str) else str(value) if isinstance(
+        value, BaseException) else repr(value)
     if len(text) > 4 * limit:
         text = text[:4 * limit]
     escaped = "".join(ch if ch.isprintable() and ch != "\\" else _escape(ch) for ch in text)

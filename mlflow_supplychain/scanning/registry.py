@@ -19,6 +19,7 @@ from mlflow_supplychain.scanning.checkers.gguf import inspect_gguf
 from mlflow_supplychain.scanning.checkers.keras import inspect_hdf5, inspect_keras_config
 from mlflow_supplychain.scanning.checkers.onnx import inspect_onnx
 from mlflow_supplychain.scanning.checkers.safetensors import inspect_safetensors
+from mlflow_supplychain.scanning.checkers.sevenzip import inspect_7z
 from mlflow_supplychain.scanning.checkers.skops import inspect_skops_schema
 from mlflow_supplychain.scanning.formats import COMPRESSED, Kind
 from mlflow_supplychain.scanning.inspection import (
@@ -47,6 +48,7 @@ def _numpy(ins: Inspection, f: BinaryIO, t: Target) -> bool:
 _STREAMS: dict[Kind, Checker] = {
     Kind.ZIP: inspect_zip,
     Kind.TAR: inspect_tar,
+    Kind.SEVENZIP: inspect_7z,
     Kind.NUMPY: _numpy,
     Kind.SAFETENSORS: inspect_safetensors,
     Kind.GGUF: inspect_gguf,
