@@ -12,23 +12,51 @@ the ``scanning`` package itself; it is registered here through thin adapters.
 
 from __future__ import annotations
 
-from typing import BinaryIO
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, BinaryIO
 
-from mlflow_supplychain.scanning.checkers.archives import inspect_tar, inspect_zip
-from mlflow_supplychain.scanning.checkers.gguf import inspect_gguf
-from mlflow_supplychain.scanning.checkers.keras import inspect_hdf5, inspect_keras_config
-from mlflow_supplychain.scanning.checkers.onnx import inspect_onnx
-from mlflow_supplychain.scanning.checkers.safetensors import inspect_safetensors
-from mlflow_supplychain.scanning.checkers.sevenzip import inspect_7z
-from mlflow_supplychain.scanning.checkers.skops import inspect_skops_schema
 from mlflow_supplychain.scanning.formats import COMPRESSED, Kind
 from mlflow_supplychain.scanning.inspection import (
     ArchiveDocument,
     Checker,
+    DocumentCheck,
     Inspection,
     Registry,
     Target,
 )
+
+_CHECKERS = "mlflow_supplychain.scanning.checkers"
+
+
+@dataclass(frozen=True)
+class Lazy:
+    """The checker (or document check) ``module.name``, imported on first use: a scan
+    imports only the checkers its files need (start-up time is part of the scan budget)."""
+
+    module: str
+    name: str
+
+    def resolve(self) -> Callable[..., Any]:
+        """The function itself (imports its module).
+
+        Raises:
+            ImportError, AttributeError: the registration names nothing.
+        """
+        function: Callable[..., Any] = getattr(importlib.import_module(self.module), self.name)
+        return function
+
+    def __call__(self, ins: Inspection, data: Any, extra: Any) -> Any:
+        return self.resolve()(ins, data, extra)
+
+
+def _lazy(module: str, name: str) -> Checker:
+    return Lazy(module, name)
+
+
+def _lazy_document(module: str, name: str) -> DocumentCheck:
+    return Lazy(module, name)
 
 
 def _compressed(ins: Inspection, f: BinaryIO, t: Target) -> bool:
@@ -46,22 +74,24 @@ def _numpy(ins: Inspection, f: BinaryIO, t: Target) -> bool:
 
 
 _STREAMS: dict[Kind, Checker] = {
-    Kind.ZIP: inspect_zip,
-    Kind.TAR: inspect_tar,
-    Kind.SEVENZIP: inspect_7z,
+    Kind.ZIP: _lazy(f"{_CHECKERS}.archives", "inspect_zip"),
+    Kind.TAR: _lazy(f"{_CHECKERS}.archives", "inspect_tar"),
+    Kind.SEVENZIP: _lazy(f"{_CHECKERS}.sevenzip", "inspect_7z"),
     Kind.NUMPY: _numpy,
-    Kind.SAFETENSORS: inspect_safetensors,
-    Kind.GGUF: inspect_gguf,
-    Kind.HDF5: inspect_hdf5,
-    Kind.PROTOBUF: inspect_onnx,
+    Kind.SAFETENSORS: _lazy(f"{_CHECKERS}.safetensors", "inspect_safetensors"),
+    Kind.GGUF: _lazy(f"{_CHECKERS}.gguf", "inspect_gguf"),
+    Kind.HDF5: _lazy(f"{_CHECKERS}.keras", "inspect_hdf5"),
+    Kind.PROTOBUF: _lazy(f"{_CHECKERS}.onnx", "inspect_onnx"),
     **dict.fromkeys(COMPRESSED, _compressed),
 }
 
 REGISTRY = Registry(
     streams=_STREAMS,
     documents=(
-        ArchiveDocument("schema.json", inspect_skops_schema),  # skops
-        ArchiveDocument("config.json", inspect_keras_config),  # Keras 3 .keras
+        ArchiveDocument("schema.json",  # skops
+                        _lazy_document(f"{_CHECKERS}.skops", "inspect_skops_schema")),
+        ArchiveDocument("config.json",  # Keras 3 .keras, with or without metadata.json
+                        _lazy_document(f"{_CHECKERS}.keras", "inspect_keras_config")),
     ),
 )
 """The built-in checkers. Pickles (the default container format) are handled by the

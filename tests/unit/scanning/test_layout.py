@@ -98,3 +98,13 @@ def test_every_module_imports_on_its_own() -> None:
             "    importlib.import_module(n)\n")
     subprocess.run([sys.executable, "-c", code, *names], check=True, timeout=120)
     assert importlib.import_module(f"{PACKAGE}.registry").REGISTRY.streams
+
+
+def test_every_registration_names_a_function() -> None:
+    from mlflow_supplychain.scanning.registry import REGISTRY, Lazy
+
+    entries = [*REGISTRY.streams.values(), *(d.check for d in REGISTRY.documents)]
+    lazy = [e for e in entries if isinstance(e, Lazy)]
+    assert len(lazy) >= 8
+    for entry in lazy:
+        assert callable(entry.resolve()), entry
