@@ -22,6 +22,7 @@ Ordinary chat templates (loops over messages, ``namespace``, ``tojson``, ``selec
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -73,16 +74,18 @@ def template_problems(source: str) -> list[str]:
     except (TemplateSyntaxError, RecursionError, MemoryError, ValueError) as exc:
         raise TemplateUnreadable(f"not a valid Jinja2 template ({type(exc).__name__}: "
                                  f"{_clip(str(exc))})") from None
-    stored = {n.name for n in _walk(tree) if isinstance(n, nodes.Name) and n.ctx != "load"}
-    stored |= {arg.name for n in _walk(tree) if isinstance(n, nodes.Macro) for arg in n.args}
+    every = list(_walk(tree))
+    stored = {n.name for n in every if isinstance(n, nodes.Name) and n.ctx != "load"}
+    stored |= {arg.name for n in every if isinstance(n, nodes.Macro) for arg in n.args}
     problems: list[str] = []
-    for node in _walk(tree):
+    for node in every:
         problem = _node_problem(node, stored)
         if problem and problem not in problems:
             problems.append(problem)
     return problems
 
 
+@functools.cache
 def _environment() -> ImmutableSandboxedEnvironment:
     """A parse-only environment knowing the tags real chat templates use."""
     from jinja2 import nodes
