@@ -72,6 +72,8 @@ def check_config(ins: Inspection, config: Any, member: str | None) -> None:
 
 
 def _safe_class(cls: str, module: object, registered: object) -> bool:
+    if cls.startswith("Custom>") and module is None and cls[7:] in allow.OPTIMIZERS:
+        return registered is None  # tf.keras 2.11+ legacy name of its own optimizers
     if cls not in allow.SAFE_CLASSES:
         return False
     if module is not None and not (isinstance(module, str) and allow.is_keras_module(module)):

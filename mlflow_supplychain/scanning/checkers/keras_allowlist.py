@@ -77,6 +77,10 @@ Policy __tuple__ __keras_tensor__ __numpy__ __bytes__ __tensor__ __ellipsis__ __
 __typespec__ __complex__ __int__ __float__ __str__ TensorShape
 """
 
+OPTIMIZERS = frozenset(_OPTIMIZERS.split())
+"""TensorFlow 2.11+ writes its own optimizers as ``Custom>Adam`` in legacy .h5 training
+configs; only these names are accepted with that prefix."""
+
 SAFE_CLASSES = frozenset(" ".join((
     _LAYERS, _MODELS, _INITIALIZERS, _REGULARIZERS_CONSTRAINTS, _OPTIMIZERS, _LOSSES_METRICS,
     _DTYPES_AND_VALUES)).split())

@@ -209,3 +209,21 @@ def test_hdf5_config_inside_a_gzip_is_checked(scan_bytes: ScanBytes) -> None:
     data = p.h5_with_attrs({"model_config": json.dumps(_lambda_model()).encode()})
     result = scan_bytes(gzip.compress(data), "model.h5.gz")
     assert result.verdict_name == "prohibited" and "KERAS_LAMBDA" in codes(result)
+
+
+def test_legacy_tf_keras_h5_with_its_own_optimizer_names_is_permitted(scan_bytes: ScanBytes) -> None:
+    legacy = {"class_name": "Sequential", "config": {"name": "sequential", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 4]}},
+        {"class_name": "Dense", "config": {"units": 2, "activation": "relu",
+                                           "kernel_initializer": {"class_name": "GlorotUniform",
+                                                                  "config": {"seed": None}}}}]}}
+    training = {"loss": "mse", "metrics": ["mae"], "optimizer_config": {
+        "class_name": "Custom>Adam", "config": {"learning_rate": 0.001}}}
+    data = p.h5_with_attrs({"model_config": json.dumps(legacy).encode(),
+                            "training_config": json.dumps(training).encode(),
+                            "keras_version": b"2.13.1", "backend": b"tensorflow"})
+    assert scan_bytes(data, "model.h5").verdict_name == "permitted"
+    training["optimizer_config"]["class_name"] = "Custom>Backdoor"  # type: ignore[index]
+    data = p.h5_with_attrs({"model_config": json.dumps(legacy).encode(),
+                            "training_config": json.dumps(training).encode()})
+    assert scan_bytes(data, "model.h5").verdict_name == "prohibited"
