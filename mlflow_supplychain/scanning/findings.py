@@ -49,6 +49,7 @@ class Code(str, enum.Enum):
     NUMPY_INVALID = "SC302"
     GGUF_INVALID = "SC303"
     CHAT_TEMPLATE_UNSAFE = "SC304"
+    CHAT_TEMPLATE_INVALID = "SC305"
     ONNX_EXTERNAL_DATA_ESCAPE = "SC311"
     ONNX_CUSTOM_OP = "SC312"
     ONNX_INVALID = "SC313"
@@ -99,6 +100,7 @@ _FORMAT: dict[Code, str] = {
     Code.NUMPY_INVALID: ERROR,
     Code.GGUF_INVALID: ERROR,
     Code.CHAT_TEMPLATE_UNSAFE: "chat_template_unsafe",
+    Code.CHAT_TEMPLATE_INVALID: ERROR,
     Code.ONNX_EXTERNAL_DATA_ESCAPE: "onnx_external_data_escape",
     Code.ONNX_CUSTOM_OP: "onnx_custom_op",
     Code.ONNX_INVALID: ERROR,

@@ -78,13 +78,15 @@ class Registry:
 
     streams: Mapping[Kind, Checker]
     documents: tuple[ArchiveDocument, ...] = ()
+    files: Mapping[str, DocumentCheck] = field(default_factory=dict)
+    """Checks for files of a scanned directory by base name (``tokenizer_config.json``...),
+    run on the file's bytes in addition to the inspection by content."""
 
     def documents_for(self, names: set[str]) -> dict[str, DocumentCheck]:
-        """The first layout whose member and requirements are all in ``names``."""
-        for doc in self.documents:
-            if doc.name in names and doc.requires <= names:
-                return {doc.name: doc.check}
-        return {}
+        """Every layout whose member and requirements are all in ``names`` (all of them: a
+        decoy ``schema.json`` must not switch off the Keras check of ``config.json``)."""
+        return {doc.name: doc.check for doc in self.documents
+                if doc.name in names and doc.requires <= names}
 
 
 @dataclass
@@ -120,7 +122,11 @@ class Inspection:
         ``lstat`` is given) still the file the walk saw."""
         try:
             with open_regular(path, expected=expected) as f:
-                self.stream(f, None, 0, size=os.fstat(f.fileno()).st_size)
+                size = os.fstat(f.fileno()).st_size
+                check = self.registry.files.get(os.path.basename(path))
+                if check is not None:
+                    self._named_file(check, f, size)
+                self.stream(f, None, 0, size=size)
         except UnsafeFile as exc:
             self.add(Code.UNREADABLE, f"refused: {exc}", None,
                      fix="ship regular files only; do not modify the artifact while scanning")
@@ -135,6 +141,14 @@ class Inspection:
             self.add(Code.UNREADABLE, f"scanner could not analyse the file "
                      f"({type(exc).__name__}: {excerpt(exc)})", None,
                      fix="report this file to the mlflow-supplychain maintainers")
+
+    def _named_file(self, check: DocumentCheck, f: BinaryIO, size: int) -> None:
+        if size > self.limits.max_json:
+            self.add(Code.LIMIT_REACHED, f"{size}-byte document not examined (limit "
+                     f"{self.limits.max_json})", None, fix="keep model configs small")
+        else:
+            check(self, f.read(self.limits.max_json), self.file)
+        f.seek(0)
 
     def stream(self, f: BinaryIO, member: str | None, depth: int, *,
                size: int | None = None, storage: bool = False) -> None:

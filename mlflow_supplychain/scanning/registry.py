@@ -93,6 +93,10 @@ REGISTRY = Registry(
         ArchiveDocument("config.json",  # Keras 3 .keras, with or without metadata.json
                         _lazy_document(f"{_CHECKERS}.keras", "inspect_keras_config")),
     ),
+    files={
+        name: _lazy_document(f"{_CHECKERS}.chat_template", "inspect_template_document")
+        for name in ("tokenizer_config.json", "chat_template.json", "chat_template.jinja")
+    },
 )
 """The built-in checkers. Pickles (the default container format) are handled by the
 inspection itself; empty, text and unknown streams by its fallback."""

@@ -1,6 +1,8 @@
 """Chat templates (Jinja2) that can reach Python internals when a runtime renders them.
 
-GGUF files carry ``tokenizer.chat_template``; llama-cpp-python rendered it with an
+GGUF files carry ``tokenizer.chat_template``; Hugging Face model directories carry
+``tokenizer_config.json``/``chat_template.json`` (``chat_template``: one template or a list
+of named ones) and ``chat_template.jinja``; llama-cpp-python rendered it with an
 unsandboxed ``jinja2.Environment`` (CVE-2024-34359), where
 ``{{ lipsum.__globals__['os'].popen('id').read() }}`` runs a command. The template is parsed
 (never rendered) and its syntax tree checked for the ways such chains are written:
@@ -23,8 +25,13 @@ Ordinary chat templates (loops over messages, ``namespace``, ``tojson``, ``selec
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from mlflow_supplychain.scanning.excerpt import excerpt
+from mlflow_supplychain.scanning.findings import Code
+from mlflow_supplychain.scanning.inspection import Inspection
 
 if TYPE_CHECKING:
     from jinja2 import nodes
@@ -56,6 +63,56 @@ _ATTRIBUTE_FILTERS = frozenset({"attr", "map", "selectattr", "rejectattr", "sort
 
 class TemplateUnreadable(Exception):
     """The template cannot be parsed; nothing can be said about it."""
+
+
+def inspect_template_document(ins: Inspection, raw: bytes, label: str) -> None:
+    """Check the chat templates in a ``tokenizer_config.json``/``chat_template.json``
+    (JSON) or a ``chat_template.jinja`` (the template itself) of a model directory."""
+    name = label.rsplit("/", 1)[-1]
+    try:
+        text = raw.decode("utf-8")
+        if name.endswith(".jinja"):
+            templates = [(name, text)]
+        else:
+            templates = _json_templates(json.loads(text))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        ins.add(Code.CHAT_TEMPLATE_INVALID, f"{name} cannot be read: {excerpt(exc)}", None,
+                fix="re-save the tokenizer with transformers")
+        return
+    for key, source in templates:
+        try:
+            problems = template_problems(source)
+        except TemplateUnreadable as exc:
+            ins.add(Code.CHAT_TEMPLATE_INVALID, f"{key}: {exc}", None,
+                    fix="use a chat template that Jinja2 parses, or remove it")
+            continue
+        if problems:
+            ins.add(Code.CHAT_TEMPLATE_UNSAFE, describe(key, problems), None,
+                    fix="replace the chat template with the model publisher's original")
+
+
+def describe(key: str, problems: list[str]) -> str:
+    """The finding message for an unsafe template."""
+    shown = "; ".join(problems[:3]) + ("; ..." if len(problems) > 3 else "")
+    return f"{excerpt(key)} can run code when rendered: {shown}"
+
+
+def _json_templates(doc: Any) -> list[tuple[str, str]]:
+    if not isinstance(doc, dict) or "chat_template" not in doc:
+        return []
+    value = doc["chat_template"]
+    if isinstance(value, str):
+        return [("chat_template", value)]
+    if isinstance(value, list):
+        found = []
+        for item in value:
+            if not isinstance(item, dict) or not isinstance(item.get("template"), str):
+                raise ValueError("chat_template list entries must have a string 'template'")
+            found.append((f"chat_template {excerpt(item.get('name'), 40)}", item["template"]))
+        return found
+    if value is None:
+        return []
+    raise ValueError("chat_template is neither a string nor a list of named templates")
 
 
 def template_problems(source: str) -> list[str]:

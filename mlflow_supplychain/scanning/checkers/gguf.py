@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 from mlflow_supplychain.scanning.checkers.chat_template import (
     TemplateUnreadable,
+    describe,
     template_problems,
 )
 from mlflow_supplychain.scanning.cursor import Cursor, Truncated
@@ -61,9 +62,8 @@ def _check_template(ins: Inspection, key: str, source: str, member: str | None) 
                 fix="use a chat template that Jinja2 parses, or remove it")
         return
     if problems:
-        shown = "; ".join(problems[:3]) + ("; ..." if len(problems) > 3 else "")
-        ins.add(Code.CHAT_TEMPLATE_UNSAFE, f"{key} can run code when rendered: {shown}",
-                member, fix="replace the chat template with the model publisher's original")
+        ins.add(Code.CHAT_TEMPLATE_UNSAFE, describe(key, problems), member,
+                fix="replace the chat template with the model publisher's original")
 
 
 def _check(cur: Cursor, size: int | None, templates: list[tuple[str, str]]) -> None:

@@ -106,3 +106,42 @@ def test_finding_message_is_short_and_escaped(scan_bytes: ScanBytes) -> None:
     assert result.verdict_name == "prohibited"
     message = result.findings[0].message
     assert "\x1b" not in message and len(message) < 400
+
+
+def _model_dir(root: Path, files: dict[str, str]) -> Path:
+    root.mkdir()
+    for name, text in files.items():
+        (root / name).write_text(text)
+    return root
+
+
+def _tokenizer_config(template: object) -> str:
+    import json
+
+    return json.dumps({"add_bos_token": True, "bos_token": "<s>", "eos_token": "</s>",
+                       "model_max_length": 8192, "tokenizer_class": "LlamaTokenizer",
+                       "chat_template": template})
+
+
+def test_model_directory_templates(tmp_path: Path) -> None:
+    from mlflow_supplychain.scanning.scanner import scan_path
+
+    benign = TEMPLATES[0].read_text("utf-8")
+    ok = _model_dir(tmp_path / "ok", {
+        "tokenizer_config.json": _tokenizer_config(benign),
+        "chat_template.json": _tokenizer_config([{"name": "default", "template": benign},
+                                                 {"name": "tool_use", "template": benign}]),
+        "chat_template.jinja": benign})
+    assert scan_path(ok).verdict_name == "permitted", scan_path(ok).findings
+    for name, text in (
+            ("tokenizer_config.json", _tokenizer_config(MALICIOUS["lipsum"])),
+            ("chat_template.json", _tokenizer_config([
+                {"name": "default", "template": benign},
+                {"name": "rag", "template": MALICIOUS["attr_filter"]}])),
+            ("chat_template.jinja", MALICIOUS["cycler"])):
+        bad = _model_dir(tmp_path / name, {name: text})
+        report = scan_path(bad)
+        assert report.verdict_name == "prohibited", name
+        assert {f.code.name for f in report.findings} == {"CHAT_TEMPLATE_UNSAFE"}
+    broken = _model_dir(tmp_path / "broken", {"tokenizer_config.json": _tokenizer_config(42)})
+    assert scan_path(broken).verdict_name is None

@@ -227,3 +227,10 @@ def test_legacy_tf_keras_h5_with_its_own_optimizer_names_is_permitted(scan_bytes
     data = p.h5_with_attrs({"model_config": json.dumps(legacy).encode(),
                             "training_config": json.dumps(training).encode()})
     assert scan_bytes(data, "model.h5").verdict_name == "prohibited"
+
+
+def test_decoy_schema_json_does_not_switch_off_the_keras_check(scan_bytes: ScanBytes) -> None:
+    data = p.zip_of({"config.json": json.dumps(keras3_config(p.LAMBDA_LAYER)).encode(),
+                     "schema.json": b'{"__class__": "dict", "__module__": "builtins"}'})
+    result = scan_bytes(data, "model.keras")
+    assert result.verdict_name == "prohibited" and "KERAS_LAMBDA" in codes(result)
