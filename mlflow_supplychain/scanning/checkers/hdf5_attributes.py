@@ -12,6 +12,7 @@ header, continuation block or dense storage), since an attribute message is cont
 
 from __future__ import annotations
 
+import re
 import struct
 from typing import Protocol
 
@@ -37,31 +38,47 @@ class ValueTooLarge(AttributeProblem):
     """The attribute value is larger than the limit."""
 
 
-def find_name(f: RandomAccess, name: bytes) -> list[int]:
-    """File offsets of every ``name`` followed by NUL, read in bounded blocks from the start.
+def find_all(f: RandomAccess, needles: tuple[bytes, ...], pattern: re.Pattern[bytes]
+             ) -> tuple[dict[bytes, list[int]], bool]:
+    """File offsets of every occurrence of each needle, and whether ``pattern`` (matching at
+    most 64 bytes) occurs anywhere, in one pass of bounded blocks.
 
     Raises:
-        AttributeProblem: the name occurs more than :data:`MAX_HITS` times.
+        AttributeProblem: a needle occurs more than :data:`MAX_HITS` times.
     """
-    needle = name + b"\x00"
     f.seek(0)
-    hits: list[int] = []
+    hits: dict[bytes, list[int]] = {n: [] for n in needles}
+    overlap = max(64, *(len(n) for n in needles)) - 1
     offset, tail = 0, b""
-    while True:
-        block = f.read(_SEARCH_BLOCK)
-        if not block:
-            return hits
+    matched = False
+    while block := f.read(_SEARCH_BLOCK):
         data = tail + block
         base = offset - len(tail)
-        pos = data.find(needle)
-        while pos != -1:
-            if base + pos not in hits:
-                hits.append(base + pos)
-                if len(hits) > MAX_HITS:
-                    raise AttributeProblem(f"more than {MAX_HITS} occurrences of {name!r}")
-            pos = data.find(needle, pos + 1)
+        matched = matched or pattern.search(data) is not None
+        for needle, found in hits.items():
+            pos = data.find(needle)
+            while pos != -1:
+                if not found or base + pos > found[-1]:
+                    found.append(base + pos)
+                    if len(found) > MAX_HITS:
+                        raise AttributeProblem(f"more than {MAX_HITS} occurrences of "
+                                               f"{needle[:40]!r}")
+                pos = data.find(needle, pos + 1)
         offset += len(block)
-        tail = data[-(len(needle) - 1):]
+        tail = data[-overlap:]
+    return hits, matched
+
+
+def filtered_heap(f: RandomAccess, heaps: list[int]) -> bool:
+    """True when one of the fractal heaps at ``heaps`` (``FRHP`` signatures; dense attribute
+    storage keeps attribute messages there) has an I/O filter: its objects may be compressed,
+    so a name search cannot see them."""
+    for at in heaps:
+        f.seek(at)
+        header = f.read(9)
+        if len(header) == 9 and header[4] == 0 and struct.unpack_from("<H", header, 7)[0]:
+            return True
+    return False
 
 
 def read_string_attribute(f: RandomAccess, name_at: int, name: bytes, limit: int = MAX_VALUE

@@ -17,9 +17,9 @@ from typing import Any, BinaryIO
 from mlflow_supplychain.scanning.checkers import keras_allowlist as allow
 from mlflow_supplychain.scanning.checkers.hdf5_attributes import (
     AttributeProblem,
-    RandomAccess,
     ValueTooLarge,
-    find_name,
+    filtered_heap,
+    find_all,
     read_string_attribute,
 )
 from mlflow_supplychain.scanning.findings import Code
@@ -27,8 +27,6 @@ from mlflow_supplychain.scanning.inspection import Inspection, Target
 from mlflow_supplychain.scanning.json_tree import TooManyNodes, walk_objects
 
 _ATTRIBUTES = (b"model_config", b"training_config")
-_BLOCK = 8 << 20
-_OVERLAP = 64
 _LAMBDA = re.compile(rb'"class_name"\s*:\s*"(Lambda|TFOpLambda|SlicingOpLambda|__lambda__)"')
 _FIX_LAMBDA = ("replace Lambda layers with built-in layers or a registered layer class "
                "shipped as reviewed code, and save weights separately")
@@ -117,11 +115,17 @@ def inspect_hdf5(ins: Inspection, f: BinaryIO, t: Target) -> bool:
         return True
     start = f.tell()
     found = False
+    view = _Offset(f, start)
     try:
+        hits, mentions_lambda = find_all(view, (*(n + b"\x00" for n in _ATTRIBUTES), b"FRHP"),
+                                         _LAMBDA)
+        if filtered_heap(view, hits[b"FRHP"]):
+            ins.add(Code.KERAS_INVALID, "HDF5 file keeps attributes in a compressed heap that "
+                    "cannot be inspected", member, fix=_FIX_RESAVE)
+            return True
         for name in _ATTRIBUTES:
-            for at in find_name(_Offset(f, start), name):
-                value = read_string_attribute(_Offset(f, start), at, name,
-                                              ins.limits.max_json)
+            for at in hits[name + b"\x00"]:
+                value = read_string_attribute(view, at, name, ins.limits.max_json)
                 if value is None:
                     continue
                 found = True
@@ -134,7 +138,7 @@ def inspect_hdf5(ins: Inspection, f: BinaryIO, t: Target) -> bool:
         ins.add(Code.KERAS_INVALID, f"HDF5 attribute cannot be read: {_short(str(exc))}",
                 member, fix=_FIX_RESAVE)
         return True
-    if not found and _mentions_lambda(_Offset(f, start)):
+    if not found and mentions_lambda:
         ins.add(Code.KERAS_LAMBDA, "Lambda layer carries serialized Python code (outside a "
                 "readable model config)", member, fix=_FIX_LAMBDA)
     ins.saw("keras" if found else "hdf5")
@@ -149,17 +153,6 @@ def _check_attribute(ins: Inspection, name: bytes, value: bytes, member: str | N
                 member, fix=_FIX_RESAVE)
         return
     check_config(ins, config, member)
-
-
-def _mentions_lambda(f: RandomAccess) -> bool:
-    f.seek(0)
-    tail = b""
-    while block := f.read(_BLOCK):
-        data = tail + block
-        if _LAMBDA.search(data):
-            return True
-        tail = data[-_OVERLAP:]
-    return False
 
 
 class _Offset:

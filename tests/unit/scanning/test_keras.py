@@ -234,3 +234,26 @@ def test_decoy_schema_json_does_not_switch_off_the_keras_check(scan_bytes: ScanB
                      "schema.json": b'{"__class__": "dict", "__module__": "builtins"}'})
     result = scan_bytes(data, "model.keras")
     assert result.verdict_name == "prohibited" and "KERAS_LAMBDA" in codes(result)
+
+
+def test_h5_with_many_attributes_in_dense_storage_is_read(scan_bytes: ScanBytes) -> None:
+    attrs: dict[str, object] = {f"note{i}": b"v" for i in range(12)}
+    attrs["model_config"] = json.dumps(_lambda_model()).encode()
+    result = scan_bytes(p.h5_with_attrs(attrs, libver="latest"), "model.h5")
+    assert result.verdict_name == "prohibited" and "KERAS_LAMBDA" in codes(result)
+
+
+def test_h5_with_a_filtered_attribute_heap_is_undecided(scan_bytes: ScanBytes) -> None:
+    attrs: dict[str, object] = {f"note{i}": b"v" for i in range(12)}
+    data = bytearray(p.h5_with_attrs(attrs, libver="latest"))
+    heap = data.find(b"FRHP")
+    assert heap > 0
+    data[heap + 7:heap + 9] = b"\x10\x00"  # declare an I/O filter pipeline on the heap
+    result = scan_bytes(bytes(data), "model.h5")
+    assert result.verdict_name is None and codes(result) == {"KERAS_INVALID"}
+
+
+def test_lambda_outside_a_readable_config_is_still_flagged(scan_bytes: ScanBytes) -> None:
+    hidden = json.dumps(p.LAMBDA_LAYER).encode()
+    result = scan_bytes(p.h5_with_attrs({}, dataset=hidden), "weights.h5")
+    assert result.verdict_name == "prohibited" and "KERAS_LAMBDA" in codes(result)
