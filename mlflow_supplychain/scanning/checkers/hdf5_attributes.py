@@ -12,7 +12,6 @@ header, continuation block or dense storage), since an attribute message is cont
 
 from __future__ import annotations
 
-import re
 import struct
 from typing import Protocol
 
@@ -38,23 +37,19 @@ class ValueTooLarge(AttributeProblem):
     """The attribute value is larger than the limit."""
 
 
-def find_all(f: RandomAccess, needles: tuple[bytes, ...], pattern: re.Pattern[bytes]
-             ) -> tuple[dict[bytes, list[int]], bool]:
-    """File offsets of every occurrence of each needle, and whether ``pattern`` (matching at
-    most 64 bytes) occurs anywhere, in one pass of bounded blocks.
+def find_all(f: RandomAccess, needles: tuple[bytes, ...]) -> dict[bytes, list[int]]:
+    """File offsets of every occurrence of each needle, in one pass of bounded blocks.
 
     Raises:
         AttributeProblem: a needle occurs more than :data:`MAX_HITS` times.
     """
     f.seek(0)
     hits: dict[bytes, list[int]] = {n: [] for n in needles}
-    overlap = max(64, *(len(n) for n in needles)) - 1
+    overlap = max(len(n) for n in needles) - 1
     offset, tail = 0, b""
-    matched = False
     while block := f.read(_SEARCH_BLOCK):
         data = tail + block
         base = offset - len(tail)
-        matched = matched or pattern.search(data) is not None
         for needle, found in hits.items():
             pos = data.find(needle)
             while pos != -1:
@@ -65,8 +60,8 @@ def find_all(f: RandomAccess, needles: tuple[bytes, ...], pattern: re.Pattern[by
                                                f"{needle[:40]!r}")
                 pos = data.find(needle, pos + 1)
         offset += len(block)
-        tail = data[-overlap:]
-    return hits, matched
+        tail = data[-overlap:] if overlap else b""
+    return hits
 
 
 def filtered_heap(f: RandomAccess, heaps: list[int]) -> bool:

@@ -11,12 +11,12 @@ HDF5 file without a model config is weights only.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, BinaryIO
 
 from mlflow_supplychain.scanning.checkers import keras_allowlist as allow
 from mlflow_supplychain.scanning.checkers.hdf5_attributes import (
     AttributeProblem,
+    RandomAccess,
     ValueTooLarge,
     filtered_heap,
     find_all,
@@ -27,7 +27,8 @@ from mlflow_supplychain.scanning.inspection import Inspection, Target
 from mlflow_supplychain.scanning.json_tree import TooManyNodes, walk_objects
 
 _ATTRIBUTES = (b"model_config", b"training_config")
-_LAMBDA = re.compile(rb'"class_name"\s*:\s*"(Lambda|TFOpLambda|SlicingOpLambda|__lambda__)"')
+_SUFFIX = b"_config\x00"
+"""Common end of the attribute names: one search finds both."""
 _FIX_LAMBDA = ("replace Lambda layers with built-in layers or a registered layer class "
                "shipped as reviewed code, and save weights separately")
 _FIX_CUSTOM = ("ship custom layers as reviewed, pinned code (not inside the model file) and "
@@ -117,14 +118,16 @@ def inspect_hdf5(ins: Inspection, f: BinaryIO, t: Target) -> bool:
     found = False
     view = _Offset(f, start)
     try:
-        hits, mentions_lambda = find_all(view, (*(n + b"\x00" for n in _ATTRIBUTES), b"FRHP"),
-                                         _LAMBDA)
+        hits = find_all(view, (_SUFFIX, b"FRHP"))
         if filtered_heap(view, hits[b"FRHP"]):
             ins.add(Code.KERAS_INVALID, "HDF5 file keeps attributes in a compressed heap that "
                     "cannot be inspected", member, fix=_FIX_RESAVE)
             return True
-        for name in _ATTRIBUTES:
-            for at in hits[name + b"\x00"]:
+        for end in hits[_SUFFIX]:
+            for name in _ATTRIBUTES:
+                at = end + len(_SUFFIX) - len(name) - 1
+                if at < 0 or not _is_name(view, at, name):
+                    continue
                 value = read_string_attribute(view, at, name, ins.limits.max_json)
                 if value is None:
                     continue
@@ -138,9 +141,6 @@ def inspect_hdf5(ins: Inspection, f: BinaryIO, t: Target) -> bool:
         ins.add(Code.KERAS_INVALID, f"HDF5 attribute cannot be read: {_short(str(exc))}",
                 member, fix=_FIX_RESAVE)
         return True
-    if not found and mentions_lambda:
-        ins.add(Code.KERAS_LAMBDA, "Lambda layer carries serialized Python code (outside a "
-                "readable model config)", member, fix=_FIX_LAMBDA)
     ins.saw("keras" if found else "hdf5")
     return True
 
@@ -153,6 +153,11 @@ def _check_attribute(ins: Inspection, name: bytes, value: bytes, member: str | N
                 member, fix=_FIX_RESAVE)
         return
     check_config(ins, config, member)
+
+
+def _is_name(f: RandomAccess, at: int, name: bytes) -> bool:
+    f.seek(at)
+    return bool(f.read(len(name)) == name)
 
 
 class _Offset:

@@ -251,9 +251,3 @@ def test_h5_with_a_filtered_attribute_heap_is_undecided(scan_bytes: ScanBytes) -
     data[heap + 7:heap + 9] = b"\x10\x00"  # declare an I/O filter pipeline on the heap
     result = scan_bytes(bytes(data), "model.h5")
     assert result.verdict_name is None and codes(result) == {"KERAS_INVALID"}
-
-
-def test_lambda_outside_a_readable_config_is_still_flagged(scan_bytes: ScanBytes) -> None:
-    hidden = json.dumps(p.LAMBDA_LAYER).encode()
-    result = scan_bytes(p.h5_with_attrs({}, dataset=hidden), "weights.h5")
-    assert result.verdict_name == "prohibited" and "KERAS_LAMBDA" in codes(result)
