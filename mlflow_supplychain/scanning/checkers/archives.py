@@ -18,7 +18,11 @@ import zipfile
 import zlib
 from typing import BinaryIO
 
-from mlflow_supplychain.scanning.checkers.zip_listing import check_listing, unsafe_name
+from mlflow_supplychain.scanning.checkers.zip_listing import (
+    check_listing,
+    folded_name,
+    unsafe_name,
+)
 from mlflow_supplychain.scanning.excerpt import excerpt, quoted
 from mlflow_supplychain.scanning.findings import Code
 from mlflow_supplychain.scanning.inspection import Inspection, Target
@@ -180,12 +184,12 @@ def _tar(ins: Inspection, f: BinaryIO, member: str | None, depth: int) -> None:
                     ins.add(Code.ARCHIVE_SYMLINK, f"member is a link to {quoted(entry.linkname)}",
                             label, fix=_FIX_LAYOUT)
                     continue
-                if entry.name in seen:
-                    ins.add(Code.ARCHIVE_DUPLICATE, "duplicate member name", label,
-                            fix=_FIX_LAYOUT)
-                seen.add(entry.name)
                 if entry.isdir():
-                    continue
+                    continue  # a directory listed twice overwrites nothing
+                if folded_name(entry.name) in seen:
+                    ins.add(Code.ARCHIVE_DUPLICATE, "duplicate member name (also after case "
+                            "and separator folding)", label, fix=_FIX_LAYOUT)
+                seen.add(folded_name(entry.name))
                 if not entry.isfile():
                     ins.add(Code.ARCHIVE_SYMLINK, "member is a device, FIFO or other special "
                             "file", label, fix=_FIX_LAYOUT)

@@ -81,7 +81,7 @@ def check_listing(f: BinaryIO, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]
                  _FIX_LAYOUT)
         if stat.S_ISLNK(info.external_attr >> 16):
             flag(index, Code.ARCHIVE_SYMLINK, "member is a symbolic link", _FIX_LAYOUT)
-        key = _folded(name)
+        key = folded_name(name)
         if name in exact:
             flag(index, Code.ARCHIVE_DUPLICATE, "duplicate member name (readers disagree on "
                  "which copy wins)", _FIX_LAYOUT)
@@ -120,7 +120,8 @@ def check_listing(f: BinaryIO, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]
     return found, bad
 
 
-def _folded(name: str) -> str:
+def folded_name(name: str) -> str:
+    """The name as a case-insensitive file system with either separator sees it."""
     path = posixpath.normpath("/" + name.replace("\\", "/"))
     return path.casefold().rstrip("/")
 

@@ -181,3 +181,8 @@ def test_7z_without_py7zr_is_undecided(scan_bytes: ScanBytes,
     monkeypatch.setitem(sys.modules, "py7zr", None)
     result = scan_bytes(data)
     assert result.verdict_name is None and codes(result) == {"ARCHIVE_UNSUPPORTED"}
+
+
+def test_tar_duplicates_after_folding_are_unsafe(scan_bytes: ScanBytes) -> None:
+    result = scan_bytes(_tar({"dir/Model.pkl": BENIGN, "dir//model.pkl": BENIGN}))
+    assert result.verdict_name == "prohibited" and "ARCHIVE_DUPLICATE" in codes(result)
