@@ -62,7 +62,7 @@ PiecewiseConstantDecay PolynomialDecay
 _LOSSES_METRICS = """
 BinaryCrossentropy BinaryFocalCrossentropy CategoricalCrossentropy
 CategoricalFocalCrossentropy CategoricalHinge Circle CosineSimilarity CTC Dice Hinge Huber
-KLDivergence LogCosh MeanAbsoluteError MeanAbsolutePercentageError MeanSquaredError
+KLDivergence LogCosh LossFunctionWrapper MeanAbsoluteError MeanAbsolutePercentageError MeanSquaredError
 MeanSquaredLogarithmicError Poisson SparseCategoricalCrossentropy SquaredHinge Tversky
 Accuracy AUC BinaryAccuracy BinaryIoU CategoricalAccuracy ConcordanceCorrelation F1Score
 FBetaScore FalseNegatives FalsePositives IoU LogCoshError Mean MeanIoU MeanMetricWrapper
