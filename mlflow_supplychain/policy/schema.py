@@ -235,7 +235,7 @@ class Formats(_Frozen):
     prohibited: tuple[str, ...] = Field(
         ("pickle_unsafe", "cloudpickle", "keras_lambda", "onnx_custom_op", "unknown",
          "keras_custom_object", "onnx_external_data_escape", "archive_unsafe", "mlflow_code",
-         "requirements_untrusted_source"),
+         "requirements_untrusted_source", "chat_template_unsafe"),
         description="Format names that never pass; a name no list mentions counts as 'unknown'.")
     pickle_allowlist: tuple[str, ...] = Field(
         (), description="Extra 'module.qualname' globals (or 'module.*') pickles may import."

@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlflow_supplychain.scanning.excerpt import printable
+
 ERROR = "error"
 """Pseudo format of findings that stop the scanner from deciding."""
 
@@ -39,11 +41,15 @@ class Code(str, enum.Enum):
     ARCHIVE_DUPLICATE = "SC203"
     ARCHIVE_BOMB = "SC204"
     ARCHIVE_ENCRYPTED = "SC205"
+    ARCHIVE_INCONSISTENT = "SC206"
+    ARCHIVE_UNSUPPORTED = "SC207"
     ARCHIVE_MALFORMED = "SC210"
     DECOMPRESSION_FAILED = "SC211"
     SAFETENSORS_INVALID = "SC301"
     NUMPY_INVALID = "SC302"
     GGUF_INVALID = "SC303"
+    CHAT_TEMPLATE_UNSAFE = "SC304"
+    CHAT_TEMPLATE_INVALID = "SC305"
     ONNX_EXTERNAL_DATA_ESCAPE = "SC311"
     ONNX_CUSTOM_OP = "SC312"
     ONNX_INVALID = "SC313"
@@ -60,6 +66,7 @@ class Code(str, enum.Enum):
     MLMODEL_INVALID = "SC406"
     UNKNOWN_FORMAT = "SC501"
     UNREADABLE = "SC502"
+    LIMIT_REACHED = "SC503"
 
     @property
     def policy_format(self) -> str:
@@ -85,11 +92,15 @@ _FORMAT: dict[Code, str] = {
     Code.ARCHIVE_DUPLICATE: "archive_unsafe",
     Code.ARCHIVE_BOMB: "archive_unsafe",
     Code.ARCHIVE_ENCRYPTED: ERROR,
+    Code.ARCHIVE_INCONSISTENT: "archive_unsafe",
+    Code.ARCHIVE_UNSUPPORTED: ERROR,
     Code.ARCHIVE_MALFORMED: ERROR,
     Code.DECOMPRESSION_FAILED: ERROR,
     Code.SAFETENSORS_INVALID: ERROR,
     Code.NUMPY_INVALID: ERROR,
     Code.GGUF_INVALID: ERROR,
+    Code.CHAT_TEMPLATE_UNSAFE: "chat_template_unsafe",
+    Code.CHAT_TEMPLATE_INVALID: ERROR,
     Code.ONNX_EXTERNAL_DATA_ESCAPE: "onnx_external_data_escape",
     Code.ONNX_CUSTOM_OP: "onnx_custom_op",
     Code.ONNX_INVALID: ERROR,
@@ -106,12 +117,14 @@ _FORMAT: dict[Code, str] = {
     Code.MLMODEL_INVALID: ERROR,
     Code.UNKNOWN_FORMAT: "unknown",
     Code.UNREADABLE: ERROR,
+    Code.LIMIT_REACHED: ERROR,
 }
 
 _SEVERITY: dict[str, Severity] = {
     "pickle_unsafe": Severity.CRITICAL,
     "cloudpickle": Severity.CRITICAL,
     "keras_lambda": Severity.CRITICAL,
+    "chat_template_unsafe": Severity.CRITICAL,
     "archive_unsafe": Severity.HIGH,
     "requirements_unpinned": Severity.LOW,
     "unknown": Severity.MEDIUM,
@@ -146,8 +159,9 @@ class Finding:
 
     @classmethod
     def of(cls, code: Code, message: str, location: Location, fix: str = "") -> Finding:
-        """Build a finding with the code's default severity."""
-        return cls(code, message, location, fix, code.default_severity)
+        """Build a finding with the code's default severity. The message is cut short and
+        its control characters escaped, whatever a checker put in it."""
+        return cls(code, printable(message), location, fix, code.default_severity)
 
     @property
     def format(self) -> str:

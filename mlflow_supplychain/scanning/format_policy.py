@@ -73,5 +73,5 @@ DEFAULT = FormatPolicy(
     sandboxed=("pickle_allowlisted", "requirements_unpinned"),
     prohibited=("pickle_unsafe", "cloudpickle", "keras_lambda", "onnx_custom_op", "unknown",
                 "keras_custom_object", "onnx_external_data_escape", "archive_unsafe",
-                "mlflow_code", "requirements_untrusted_source"),
+                "mlflow_code", "requirements_untrusted_source", "chat_template_unsafe"),
 )

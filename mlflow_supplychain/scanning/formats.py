@@ -28,6 +28,7 @@ class Kind(str, enum.Enum):
     ZSTD = "zstd"
     ZLIB = "zlib"
     LZ4 = "lz4"
+    SEVENZIP = "7z"
     PROTOBUF = "protobuf"
     """Starts like a protobuf message (ONNX has no magic); confirmed by the ONNX check."""
     TEXT = "text"
@@ -35,12 +36,13 @@ class Kind(str, enum.Enum):
 
 
 COMPRESSED = frozenset({Kind.GZIP, Kind.BZIP2, Kind.XZ, Kind.LZMA, Kind.ZSTD, Kind.ZLIB, Kind.LZ4})
-CONTAINERS = COMPRESSED | {Kind.ZIP, Kind.TAR, Kind.PICKLE, Kind.NUMPY}
+CONTAINERS = COMPRESSED | {Kind.ZIP, Kind.TAR, Kind.SEVENZIP, Kind.PICKLE, Kind.NUMPY}
 """Kinds worth opening when found inside a payload or a storage blob."""
 
 _MAGIC: tuple[tuple[bytes, Kind], ...] = (
     (b"\x80\x02", Kind.PICKLE), (b"\x80\x03", Kind.PICKLE), (b"\x80\x04", Kind.PICKLE),
     (b"\x80\x05", Kind.PICKLE),
+    (b"7z\xbc\xaf\x27\x1c", Kind.SEVENZIP),
     (b"PK\x03\x04", Kind.ZIP), (b"PK\x05\x06", Kind.ZIP), (b"PK\x07\x08", Kind.ZIP),
     (b"\x93NUMPY", Kind.NUMPY),
     (b"\x89HDF\r\n\x1a\n", Kind.HDF5),

@@ -24,6 +24,8 @@ class ScanLimits:
     """Largest nested payload read into memory when its stream cannot seek."""
     max_json: int = 64 << 20
     """Largest JSON/YAML document parsed (configs, MLmodel, safetensors/keras metadata)."""
+    max_dir_depth: int = 128
+    """Directory levels below the scanned root; deeper trees are "could not decide"."""
 
 
 DEFAULT_LIMITS = ScanLimits()

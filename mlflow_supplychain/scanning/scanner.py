@@ -1,9 +1,12 @@
 """Scan a file or a directory tree into a :class:`ScanReport`.
 
-Each regular file is inspected by content (see :mod:`.inspector`); MLflow model directories
+Each regular file is inspected by content (see :mod:`.inspection`); MLflow model directories
 (those with an ``MLmodel`` file) get the MLflow-specific checks on top. Symbolic links and
-special files in a tree are findings, not followed. The policy's format section decides each
-file's verdict; by default the built-in policy (same as the policy schema's defaults).
+special files in a tree are findings, never followed or opened; a file swapped for something
+else between listing and opening is refused (see :mod:`.regular_files`). A tree deeper than
+``limits.max_dir_depth`` and an empty directory are "could not decide", naming the directory.
+The policy's format section decides each file's verdict; by default the built-in policy (same
+as the policy schema's defaults).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from pathlib import Path
 
 from mlflow_supplychain.errors import Problem, ScanError
 from mlflow_supplychain.scanning.allowlist import Allowlist
+from mlflow_supplychain.scanning.checkers.mlmodel import check_model_dir, find_model_dirs
+from mlflow_supplychain.scanning.excerpt import excerpt
 from mlflow_supplychain.scanning.findings import Code, Finding, Location
 from mlflow_supplychain.scanning.format_policy import (
     DEFAULT,
@@ -24,10 +29,11 @@ from mlflow_supplychain.scanning.format_policy import (
     FormatsLike,
     from_formats,
 )
-from mlflow_supplychain.scanning.inspector import Inspection
+from mlflow_supplychain.scanning.inspection import Inspection
+from mlflow_supplychain.scanning.inspector import new_inspection
 from mlflow_supplychain.scanning.limits import DEFAULT_LIMITS, ScanLimits
-from mlflow_supplychain.scanning.mlmodel_check import check_model_dir, find_model_dirs
 from mlflow_supplychain.scanning.results import FileResult, ScanReport
+from mlflow_supplychain.scanning.tree import Listing, list_tree
 
 Progress = Callable[[int, int, str], None]
 """``(bytes done, bytes total, current file)``."""
@@ -52,7 +58,8 @@ def scan_path(path: str | os.PathLike[str], *, formats: FormatsLike | FormatPoli
         raise ScanError(f"Cannot scan {root}", [Problem(
             str(root), exc.strerror or str(exc), "check the path")]) from None
     is_dir = stat.S_ISDIR(info.st_mode)
-    entries = _walk(root) if is_dir else [(root.name, info)]
+    listing = _walk(root, limits) if is_dir else Listing([(root.name, info)])
+    entries = listing.entries
 
     def display(rel: str) -> str:
         return rel if is_dir else str(root)
@@ -61,7 +68,7 @@ def scan_path(path: str | os.PathLike[str], *, formats: FormatsLike | FormatPoli
     done = 0
     inspections: dict[str, tuple[Inspection, int]] = {}
     for rel, entry_info in entries:
-        ins = Inspection(display(rel), allowlist, limits)
+        ins = new_inspection(display(rel), allowlist, limits)
         if stat.S_ISLNK(entry_info.st_mode):
             ins.kind = "symlink"
             ins.add(Code.ARCHIVE_SYMLINK, "symbolic link in the artifact (not followed)", None,
@@ -73,12 +80,13 @@ def scan_path(path: str | os.PathLike[str], *, formats: FormatsLike | FormatPoli
         else:
             if progress is not None:
                 progress(done, total, rel)
-            ins.path(str(root / rel) if stat.S_ISDIR(info.st_mode) else str(root))
+            ins.path(str(root / rel) if is_dir else str(root), expected=entry_info)
             done += entry_info.st_size
         inspections[rel] = (ins, entry_info.st_size)
-    if stat.S_ISDIR(info.st_mode):
-        _mlflow_checks(root, inspections)
+    if is_dir:
+        _mlflow_checks(root, inspections, limits)
         _onnx_external_data(inspections)
+        _undecided_directories(root, listing, inspections, allowlist, limits)
     if progress is not None:
         progress(total, total, "")
     files = tuple(_result(rel, ins, size, policy) for rel, (ins, size) in inspections.items())
@@ -108,26 +116,46 @@ def _policy(formats: FormatsLike | FormatPolicy | None) -> FormatPolicy:
     return from_formats(formats)
 
 
-def _walk(root: Path) -> list[tuple[str, os.stat_result]]:
-    """(relative POSIX path, lstat) of every non-directory entry, sorted; links not followed."""
-    found: list[tuple[str, os.stat_result]] = []
+def _walk(root: Path, limits: ScanLimits) -> Listing:
+    """Every non-directory entry under ``root`` (links not followed), to the depth limit.
 
-    def fail(exc: OSError) -> None:
+    Raises:
+        ScanError: a directory in the tree cannot be listed.
+    """
+    try:
+        return list_tree(root, limits.max_dir_depth)
+    except OSError as exc:
         raise ScanError(f"Cannot scan {root}", [Problem(
-            str(exc.filename), exc.strerror or str(exc), "check permissions")])
-
-    for directory, dirs, files in os.walk(root, onerror=fail):
-        rel_dir = Path(directory).relative_to(root)
-        for name in [*files, *(d for d in dirs if os.path.islink(os.path.join(directory, d)))]:
-            rel = (rel_dir / name).as_posix()
-            found.append((rel, os.lstat(os.path.join(directory, name))))
-    found.sort()
-    return found
+            str(exc.filename or root), exc.strerror or str(exc), "check permissions")]) from None
 
 
-def _mlflow_checks(root: Path, inspections: dict[str, tuple[Inspection, int]]) -> None:
+def _undecided_directories(root: Path, listing: Listing,
+                           inspections: dict[str, tuple[Inspection, int]],
+                           allowlist: Allowlist, limits: ScanLimits) -> None:
+    """Directories the walk did not enter, and an empty tree, are findings: nothing in them
+    was shown to be safe."""
+    for rel in listing.too_deep[:100]:
+        ins = new_inspection(rel, allowlist, limits)
+        ins.kind = "directory"
+        ins.add(Code.LIMIT_REACHED, f"directory tree deeper than {limits.max_dir_depth} "
+                "levels; its content was not scanned", None,
+                fix="flatten the artifact's directory tree")
+        inspections[rel] = (ins, 0)
+    if not inspections:
+        ins = new_inspection(str(root), allowlist, limits)
+        ins.kind = "directory"
+        ins.add(Code.UNREADABLE, f"the directory {excerpt(str(root), 300)} holds no files: "
+                "nothing was shown to be safe", None,
+                fix="pass the directory that holds the model files")
+        inspections[str(root)] = (ins, 0)
+
+
+def _mlflow_checks(root: Path, inspections: dict[str, tuple[Inspection, int]],
+                   limits: ScanLimits) -> None:
+    files = {rel for rel, (ins, _) in inspections.items() if ins.kind not in ("symlink",
+                                                                                "special")}
     for model_dir in find_model_dirs(list(inspections)):
-        for finding in check_model_dir(root, model_dir):
+        for finding in check_model_dir(root, model_dir, files, limits.max_json):
             target = inspections.get(finding.path)
             if target is None:
                 continue

@@ -289,23 +289,43 @@ def keras_archive(layer: dict) -> bytes:
 
 
 def fake_h5(config: dict | None) -> bytes:
-    body = b"\x89HDF\r\n\x1a\n" + b"\x00" * 200
-    if config is not None:
-        body += b"model_config\x00" + json.dumps(config).encode() + b"\x00" * 50
-    return body + b"\x01" * 100
+    """A real HDF5 file (h5py) whose root ``model_config`` attribute holds ``config`` as
+    Keras 2 writes it (UTF-8 bytes), next to a weights dataset."""
+    return h5_with_attrs({} if config is None else {"model_config": json.dumps(config).encode()})
+
+
+def h5_with_attrs(attrs: dict[str, object], *, libver: str | None = None,
+                  dataset: bytes = b"") -> bytes:
+    """A real HDF5 file with the given root attributes and a small weights dataset (plus
+    ``dataset`` bytes stored as a uint8 dataset, to place decoys in the data)."""
+    import h5py
+
+    buf = io.BytesIO()
+    with h5py.File(buf, "w", libver=libver) as f:  # type: ignore[arg-type]
+        f.create_dataset("model_weights/dense/kernel", data=np.ones((4, 4), dtype="float32"))
+        if dataset:
+            f.create_dataset("notes", data=np.frombuffer(dataset, dtype="uint8"))
+        for name, value in attrs.items():
+            f.attrs[name] = value
+    return buf.getvalue()
 
 
 # -- GGUF --------------------------------------------------------------------------------------
 
-def gguf(*, tensors: int = 1, kv_count: int | None = None, truncate: int = 0) -> bytes:
+def gguf(*, tensors: int = 1, kv_count: int | None = None, truncate: int = 0,
+         strings: tuple[tuple[str, str], ...] = ()) -> bytes:
     def s(text: str) -> bytes:
-        return struct.pack("<Q", len(text)) + text.encode()
+        raw = text.encode("utf-8", "surrogatepass")
+        return struct.pack("<Q", len(raw)) + raw
 
     kvs = s("general.architecture") + struct.pack("<I", 8) + s("llama")
     kvs += s("general.alignment") + struct.pack("<I", 4) + struct.pack("<I", 32)
+    for key, value in strings:
+        kvs += s(key) + struct.pack("<I", 8) + s(value)
     infos = b"".join(s(f"t{i}") + struct.pack("<I", 1) + struct.pack("<Q", 8)
                      + struct.pack("<IQ", 0, 32 * i) for i in range(tensors))
-    header = b"GGUF" + struct.pack("<IQQ", 3, tensors, 2 if kv_count is None else kv_count)
+    count = 2 + len(strings) if kv_count is None else kv_count
+    header = b"GGUF" + struct.pack("<IQQ", 3, tensors, count)
     body = header + kvs + infos
     body += b"\x00" * (-len(body) % 32) + b"\x00" * 32 * tensors
     return body[:len(body) - truncate] if truncate else body

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from mlflow_supplychain.scanning import json_tree
 from mlflow_supplychain.scanning.json_tree import walk_objects
 
@@ -21,10 +23,16 @@ def test_deep_nesting_does_not_recurse() -> None:
     assert sum(1 for o in walk_objects(doc) if "leaf" in o) == 1
 
 
-def test_stops_after_the_node_budget(monkeypatch: Any) -> None:
-    # The budget counts arrays and scalars too: list, {"c"}, 3, {"b"} -- then it stops.
+def test_stops_after_the_node_budget_with_an_error(monkeypatch: Any) -> None:
+    # The budget counts arrays and scalars too: list, {"c"}, 3, {"b"} -- then it stops, loudly:
+    # a limit is never a clean walk.
     monkeypatch.setattr(json_tree, "MAX_NODES", 4)
-    assert list(walk_objects([{"a": 1}, {"b": 2}, {"c": 3}])) == [{"c": 3}, {"b": 2}]
+    seen: list[dict[str, int]] = []
+    with pytest.raises(json_tree.TooManyNodes):
+        seen.extend(walk_objects([{"a": 1}, {"b": 2}, {"c": 3}]))
+    assert seen == [{"c": 3}, {"b": 2}]
+    monkeypatch.setattr(json_tree, "MAX_NODES", 7)
+    assert len(list(walk_objects([{"a": 1}, {"b": 2}, {"c": 3}]))) == 3
 
 
 def test_scalars_yield_nothing() -> None:

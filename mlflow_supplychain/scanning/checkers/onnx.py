@@ -13,8 +13,9 @@ import posixpath
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from mlflow_supplychain.scanning.excerpt import quoted
 from mlflow_supplychain.scanning.findings import Code
-from mlflow_supplychain.scanning.inspector import Inspection
+from mlflow_supplychain.scanning.inspection import Inspection, Target
 
 STANDARD_DOMAINS = frozenset({
     "", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training",
@@ -103,12 +104,18 @@ class _Walker:
                 for n, w, v in _fields(self.buf, *value):
                     if n == 1 and w == 2:
                         self._domain(_text(self.buf, v))
-            elif number == 25:  # FunctionProto: node = 7, domain = 10
+            elif number == 25:  # FunctionProto: node = 7, domain = 10, attribute_proto = 11
                 for n, w, v in _fields(self.buf, *value):
                     if n == 10 and w == 2:
                         self.local_domains.add(_text(self.buf, v))
                     elif n == 7 and w == 2:
                         self.node(v, 1)
+                    elif n == 11 and w == 2:
+                        self.attribute(v, 1)
+            elif number == 20:  # TrainingInfoProto: initialization = 1, algorithm = 2
+                for n, w, v in _fields(self.buf, *value):
+                    if n in (1, 2) and w == 2:
+                        self.graph(v, 1)
 
     def _domain(self, domain: str) -> None:
         if domain not in STANDARD_DOMAINS:
@@ -122,8 +129,10 @@ class _Walker:
                 continue
             if number == 1:
                 self.node(value, depth)
-            elif number in (5, 15):  # initializer, sparse_initializer
+            elif number == 5:  # initializer
                 self.tensor(value)
+            elif number == 15:  # sparse_initializer
+                self.sparse_tensor(value)
 
     def node(self, span: tuple[int, int], depth: int) -> None:
         for number, wire, value in _fields(self.buf, *span):
@@ -131,12 +140,27 @@ class _Walker:
                 continue
             if number == 7:
                 self._domain(_text(self.buf, value))
-            elif number == 5:  # AttributeProto: t = 5, g = 6, tensors = 10, graphs = 11
-                for n, w, v in _fields(self.buf, *value):
-                    if w == 2 and n in (6, 11):
-                        self.graph(v, depth + 1)
-                    elif w == 2 and n in (5, 10):
-                        self.tensor(v)
+            elif number == 5:
+                self.attribute(value, depth)
+
+    def attribute(self, span: tuple[int, int], depth: int) -> None:
+        """AttributeProto: t = 5, g = 6, tensors = 10, graphs = 11, sparse_tensor = 22,
+        sparse_tensors = 23 (a ``Constant`` node's ``sparse_value`` is one of these)."""
+        for n, w, v in _fields(self.buf, *span):
+            if w != 2:
+                continue
+            if n in (6, 11):
+                self.graph(v, depth + 1)
+            elif n in (5, 10):
+                self.tensor(v)
+            elif n in (22, 23):
+                self.sparse_tensor(v)
+
+    def sparse_tensor(self, span: tuple[int, int]) -> None:
+        """SparseTensorProto: values = 1 and indices = 2 are tensors with their own data."""
+        for number, wire, value in _fields(self.buf, *span):
+            if number in (1, 2) and wire == 2:
+                self.tensor(value)
 
     def tensor(self, span: tuple[int, int]) -> None:
         for number, wire, value in _fields(self.buf, *span):
@@ -161,12 +185,18 @@ def escapes(location: str) -> bool:
     return normal == ".." or normal.startswith("../")
 
 
-def inspect_onnx(ins: Inspection, f: BinaryIO, member: str | None) -> bool:
+def inspect_onnx(ins: Inspection, f: BinaryIO, t: Target) -> bool:
     """Check an ONNX model; returns False when the bytes are not an ONNX model at all."""
+    member = t.member
     try:
         data: mmap.mmap | bytes = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
         data = f.read(ins.limits.max_spool)
+        if len(data) >= ins.limits.max_spool and f.read(1):
+            ins.add(Code.LIMIT_REACHED, f"ONNX model inside a container is larger than "
+                    f"{ins.limits.max_spool} bytes; not examined", member,
+                    fix="store the ONNX model uncompressed, outside other containers")
+            return True
     view = memoryview(data)
     try:
         walker = _Walker(ins, view, member)
@@ -179,11 +209,11 @@ def inspect_onnx(ins: Inspection, f: BinaryIO, member: str | None) -> bool:
             ins.add(Code.ONNX_INVALID, f"damaged ONNX model: {exc}", member,
                     fix="re-export the model")
         for domain in sorted(walker.custom - walker.local_domains):
-            ins.add(Code.ONNX_CUSTOM_OP, f"custom operator domain {domain!r} needs a native "
+            ins.add(Code.ONNX_CUSTOM_OP, f"custom operator domain {quoted(domain)} needs a native "
                     "plugin library at load time", member,
                     fix="export with standard ONNX operators only")
         for location in sorted(walker.escapes):
-            ins.add(Code.ONNX_EXTERNAL_DATA_ESCAPE, f"external data location {location!r} "
+            ins.add(Code.ONNX_EXTERNAL_DATA_ESCAPE, f"external data location {quoted(location)} "
                     "points outside the model directory", member,
                     fix="keep external data files next to the model with relative names")
         if member is None:

@@ -1,7 +1,9 @@
-"""GGUF (llama.cpp) files: header sanity without reading tensor data.
+"""GGUF (llama.cpp) files: header sanity without reading tensor data, and the chat template.
 
 Parses the version, the counts, every metadata key/value (bounded string and array sizes)
-and every tensor descriptor, and checks that tensor offsets fall inside the file.
+and every tensor descriptor, and checks that tensor offsets fall inside the file. Chat
+templates (``tokenizer.chat_template`` and its named variants) are Jinja2 code that runtimes
+render: they are checked for template injection (see :mod:`.chat_template`).
 """
 
 from __future__ import annotations
@@ -10,14 +12,21 @@ import io
 import struct
 from typing import BinaryIO
 
+from mlflow_supplychain.scanning.checkers.chat_template import (
+    TemplateUnreadable,
+    describe,
+    template_problems,
+)
 from mlflow_supplychain.scanning.cursor import Cursor, Truncated
+from mlflow_supplychain.scanning.excerpt import quoted
 from mlflow_supplychain.scanning.findings import Code
-from mlflow_supplychain.scanning.inspector import Inspection
+from mlflow_supplychain.scanning.inspection import Inspection, Target
 
 MAX_STRING = 16 << 20
 MAX_DIMS = 8
 _SCALAR = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
 _STRING, _ARRAY = 8, 9
+_TEMPLATE = "tokenizer.chat_template"
 _FIX = "re-export the model with llama.cpp's convert scripts"
 
 
@@ -25,21 +34,39 @@ class GgufProblem(Exception):
     """The file is not a valid GGUF file."""
 
 
-def inspect_gguf(ins: Inspection, f: BinaryIO, member: str | None) -> None:
+def inspect_gguf(ins: Inspection, f: BinaryIO, t: Target) -> bool:
     """Validate the GGUF header at ``f``'s start."""
+    member = t.member
     start = f.tell()
     size = f.seek(0, io.SEEK_END) - start if f.seekable() else None
     if f.seekable():
         f.seek(start)
+    templates: list[tuple[str, str]] = []
     try:
-        _check(Cursor(f, start=start), size)
+        _check(Cursor(f, start=start), size, templates)
     except (GgufProblem, Truncated, struct.error) as exc:
         ins.add(Code.GGUF_INVALID, f"invalid GGUF: {exc}", member, fix=_FIX)
-        return
+        return True
+    for key, source in templates:
+        _check_template(ins, key, source, member)
     ins.saw("gguf")
+    return True
 
 
-def _check(cur: Cursor, size: int | None) -> None:
+
+def _check_template(ins: Inspection, key: str, source: str, member: str | None) -> None:
+    try:
+        problems = template_problems(source)
+    except TemplateUnreadable as exc:
+        ins.add(Code.GGUF_INVALID, f"{key}: {exc}", member,
+                fix="use a chat template that Jinja2 parses, or remove it")
+        return
+    if problems:
+        ins.add(Code.CHAT_TEMPLATE_UNSAFE, describe(key, problems), member,
+                fix="replace the chat template with the model publisher's original")
+
+
+def _check(cur: Cursor, size: int | None, templates: list[tuple[str, str]]) -> None:
     _magic, version = struct.unpack("<4sI", cur.take(8))
     if version not in (2, 3):
         raise GgufProblem(f"unsupported version {version}")
@@ -52,6 +79,10 @@ def _check(cur: Cursor, size: int | None) -> None:
         key = _string(cur)
         vtype = struct.unpack("<I", cur.take(4))[0]
         value = _value(cur, vtype, bound)
+        if key == _TEMPLATE or key.startswith(_TEMPLATE + "."):
+            if not isinstance(value, str):
+                raise GgufProblem(f"{key[:60]!r} is not a string")
+            templates.append((key[:80].encode("unicode_escape").decode("ascii"), value))
         if key == "general.alignment" and isinstance(value, int):
             if value <= 0 or value & (value - 1):
                 raise GgufProblem(f"general.alignment {value} is not a power of two")
@@ -61,11 +92,11 @@ def _check(cur: Cursor, size: int | None) -> None:
         name = _string(cur)
         dims = struct.unpack("<I", cur.take(4))[0]
         if dims > MAX_DIMS:
-            raise GgufProblem(f"tensor {name!r} has {dims} dimensions")
+            raise GgufProblem(f"tensor {quoted(name)} has {dims} dimensions")
         cur.take(8 * dims)
         _ggml_type, offset = struct.unpack("<IQ", cur.take(12))
         if offset % alignment:
-            raise GgufProblem(f"tensor {name!r} offset {offset} is not aligned")
+            raise GgufProblem(f"tensor {quoted(name)} offset {offset} is not aligned")
         ends.append(offset)
     if size is not None and ends:
         data_start = -(-cur.offset // alignment) * alignment

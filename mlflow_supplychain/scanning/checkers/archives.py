@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import lzma
 import re
-import stat
 import struct
+import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable
-from itertools import pairwise
 from typing import BinaryIO
 
+from mlflow_supplychain.scanning.checkers.zip_listing import (
+    check_listing,
+    folded_name,
+    unsafe_name,
+)
+from mlflow_supplychain.scanning.excerpt import excerpt, quoted
 from mlflow_supplychain.scanning.findings import Code
-from mlflow_supplychain.scanning.inspector import Inspection
+from mlflow_supplychain.scanning.inspection import Inspection, Target
 from mlflow_supplychain.scanning.opcodes import PICKLE_HEADS
 from mlflow_supplychain.scanning.window import Forward, Window
 
@@ -29,44 +33,70 @@ _STORAGE = re.compile(r"(^|.*/)data/\d+$")
 _FIX_LAYOUT = "rebuild the archive with plain relative member names and no links"
 
 
-def unsafe_name(name: str) -> str | None:
-    """Why an archive member name could escape the extraction directory, or None."""
-    if "\x00" in name:
-        return "contains a NUL byte"
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        return "is an absolute path"
-    parts = re.split(r"[\\/]", name)
-    if ".." in parts:
-        return "contains '..'"
-    return None
-
-
 def _join(parent: str | None, name: str) -> str:
-    return f"{parent}!{name}" if parent else name
+    """The label of member ``name``: escaped and cut short (names are file content too)."""
+    shown = excerpt(name, 200)
+    return f"{parent}!{shown}" if parent else shown
 
 
-def inspect_zip(ins: Inspection, f: BinaryIO, member: str | None, depth: int) -> None:
-    """Check a zip's listing, then inspect each member."""
+def inspect_zip(ins: Inspection, f: BinaryIO, t: Target) -> bool:
+    """Check a zip's listing, then inspect each member in file order."""
+    if isinstance(f, zipfile.ZipExtFile) or not _seekable(f):
+        # A zip inside a compressed member: every backward seek would decompress the outer
+        # member again from its start (a reversed central directory makes that quadratic).
+        with tempfile.TemporaryFile(prefix="mlflow-supplychain-") as spool:
+            if _spool(ins, f, spool, t.member):
+                _zip(ins, spool, t)  # type: ignore[arg-type]
+        return True
+    _zip(ins, f, t)
+    return True
+
+
+def _spool(ins: Inspection, f: BinaryIO, spool: BinaryIO, member: str | None) -> bool:
+    limit = ins.limits.max_spool
+    written = 0
+    while chunk := f.read(1 << 20):
+        written += len(chunk)
+        if written > limit:
+            ins.add(Code.LIMIT_REACHED, f"nested zip larger than {limit} bytes cannot be "
+                    "inspected", member, fix="store nested archives uncompressed")
+            return False
+        spool.write(chunk)
+    spool.seek(0)
+    return True
+
+
+def _zip(ins: Inspection, f: BinaryIO, t: Target) -> None:
+    member, depth = t.member, t.depth
+    limits = ins.limits
     try:
         zf = zipfile.ZipFile(f)
         infos = zf.infolist()
+        if len(infos) > limits.max_members:
+            ins.add(Code.ARCHIVE_BOMB, f"{len(infos)} members (limit {limits.max_members})",
+                    member, fix="split the artifact")
+            return
+        found, bad = check_listing(f, zf, infos, max_ratio=limits.max_ratio,
+                                   ratio_floor=limits.ratio_floor,
+                                   max_unpacked=limits.max_unpacked)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError,
             NotImplementedError, struct.error) as exc:
-        ins.add(Code.ARCHIVE_MALFORMED, f"unreadable zip: {exc}", member,
+        ins.add(Code.ARCHIVE_MALFORMED, f"unreadable zip: {excerpt(exc)}", member,
                 fix="re-create the archive")
         return
-    limits = ins.limits
-    if len(infos) > limits.max_members:
-        ins.add(Code.ARCHIVE_BOMB, f"{len(infos)} members (limit {limits.max_members})", member,
-                fix="split the artifact")
-        return
-    bad = _zip_listing(ins, infos, member)
+    for problem in found:
+        label = _join(member, problem.name) if problem.name is not None else member
+        ins.add(problem.code, problem.message, label, fix=problem.fix)
     names = {i.filename for i in infos}
     torch_like = any(n.endswith("data.pkl") for n in names)
-    special = _special_members(names)
+    if _is_torchscript(names):
+        ins.saw("torchscript")
+    special = ins.registry.documents_for(names)
+    order = sorted(range(len(infos)), key=lambda i: infos[i].header_offset)
     with zf:
-        for info in infos:
-            if info.filename in bad or info.is_dir():
+        for index in order:
+            info = infos[index]
+            if index in bad or info.is_dir():
                 continue
             label = _join(member, info.filename)
             if info.flag_bits & 0x1:
@@ -77,77 +107,33 @@ def inspect_zip(ins: Inspection, f: BinaryIO, member: str | None, depth: int) ->
             try:
                 stream = _open_member(zf, info, f)
                 check = special.get(info.filename)
-                if check is not None and info.file_size <= limits.max_json:
-                    check(ins, stream.read(limits.max_json), label)
+                if check is not None:
+                    if info.file_size > limits.max_json:
+                        ins.add(Code.LIMIT_REACHED, f"{info.file_size}-byte document not "
+                                f"examined (limit {limits.max_json})", label,
+                                fix="keep model configs small")
+                    else:
+                        check(ins, stream.read(limits.max_json), label)
                     continue
                 ins.stream(stream, label, depth + 1, size=info.file_size, storage=storage)
             except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError,
                     RuntimeError, struct.error, zlib.error, lzma.LZMAError) as exc:
-                ins.add(Code.ARCHIVE_MALFORMED, f"unreadable member: {exc}", label,
+                ins.add(Code.ARCHIVE_MALFORMED, f"unreadable member: {excerpt(exc)}", label,
                         fix="re-create the archive")
 
 
-def _special_members(names: set[str]) -> dict[str, Callable[[Inspection, bytes, str], None]]:
-    """Members checked by a format-specific check instead of by content alone."""
-    if "schema.json" in names:  # skops
-        from mlflow_supplychain.scanning.skops_check import inspect_skops_schema
-
-        return {"schema.json": inspect_skops_schema}
-    if "config.json" in names and "metadata.json" in names:  # Keras v3 .keras
-        from mlflow_supplychain.scanning.keras_check import inspect_keras_config
-
-        return {"config.json": inspect_keras_config}
-    return {}
+def _is_torchscript(names: set[str]) -> bool:
+    """``torch.jit.save`` archives: ``constants.pkl`` and compiled ``code/__torch__`` next to
+    ``data.pkl`` (the format id ``torchscript``; its verdict belongs to the format policy)."""
+    return any(n.endswith("constants.pkl") for n in names) and any(
+        "/code/__torch__" in n or n.startswith("code/__torch__") for n in names)
 
 
-def _zip_listing(ins: Inspection, infos: list[zipfile.ZipInfo], member: str | None) -> set[str]:
-    """Listing-level findings; returns names not to open."""
-    limits = ins.limits
-    bad: set[str] = set()
-    seen: set[str] = set()
-    total = 0
-    spans = []
-    for info in infos:
-        name = info.filename
-        label = _join(member, name)
-        if not name:
-            ins.add(Code.ARCHIVE_MALFORMED, "member with an empty name", label,
-                    fix="re-create the archive")
-            bad.add(name)
-            continue
-        why = unsafe_name(name)
-        if why:
-            ins.add(Code.ARCHIVE_TRAVERSAL, f"member name {why} (path traversal)", label,
-                    fix=_FIX_LAYOUT)
-            bad.add(name)
-        if stat.S_ISLNK(info.external_attr >> 16):
-            ins.add(Code.ARCHIVE_SYMLINK, "member is a symbolic link", label, fix=_FIX_LAYOUT)
-            bad.add(name)
-        if name in seen:
-            ins.add(Code.ARCHIVE_DUPLICATE, "duplicate member name (readers disagree on which "
-                    "copy wins)", label, fix=_FIX_LAYOUT)
-            bad.add(name)
-        seen.add(name)
-        total += info.file_size
-        if (info.file_size > limits.ratio_floor
-                and info.file_size > limits.max_ratio * max(info.compress_size, 1)):
-            ins.add(Code.ARCHIVE_BOMB, f"compression ratio {info.file_size // max(info.compress_size, 1)}"
-                    f":1 exceeds {limits.max_ratio:.0f}:1 (zip bomb)", label,
-                    fix="store large arrays uncompressed or in safetensors")
-            bad.add(name)
-        spans.append((info.header_offset, info.header_offset + 30 + info.compress_size, name))
-    if total > limits.max_unpacked:
-        ins.add(Code.ARCHIVE_BOMB, f"declares {total} uncompressed bytes (limit "
-                f"{limits.max_unpacked})", member, fix="split the artifact")
-        bad.update(seen)
-    spans.sort()
-    for (_, end, first), (start, _, second) in pairwise(spans):
-        if start < end:
-            ins.add(Code.ARCHIVE_BOMB, f"members {first!r} and {second!r} overlap (overlapping "
-                    "zip bomb)", member, fix="re-create the archive")
-            bad.update((first, second))
-            break
-    return bad
+def _seekable(f: BinaryIO) -> bool:
+    try:
+        return bool(f.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _open_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, f: BinaryIO) -> BinaryIO:
@@ -162,9 +148,14 @@ def _open_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, f: BinaryIO) -> Bin
     return zf.open(info)  # type: ignore[return-value]
 
 
-def inspect_tar(ins: Inspection, f: BinaryIO, member: str | None, depth: int) -> None:
+def inspect_tar(ins: Inspection, f: BinaryIO, t: Target) -> bool:
     """Check a tar's entries (legacy ``torch.save`` tar checkpoints included) and inspect
     each regular member."""
+    _tar(ins, f, t.member, t.depth)
+    return True
+
+
+def _tar(ins: Inspection, f: BinaryIO, member: str | None, depth: int) -> None:
     import tarfile  # only tars need it (it pulls in shutil): keeps zip scans' start-up small
 
     from mlflow_supplychain.scanning.torch_legacy import (
@@ -176,7 +167,7 @@ def inspect_tar(ins: Inspection, f: BinaryIO, member: str | None, depth: int) ->
     seen: set[str] = set()
     total = 0
     try:
-        mode = "r:" if f.seekable() else "r|"
+        mode = "r:" if _seekable(f) else "r|"
         with tarfile.open(fileobj=f, mode=mode) as tf:  # type: ignore[call-overload]
             for count, entry in enumerate(tf, 1):
                 label = _join(member, entry.name)
@@ -190,15 +181,15 @@ def inspect_tar(ins: Inspection, f: BinaryIO, member: str | None, depth: int) ->
                             label, fix=_FIX_LAYOUT)
                     continue
                 if entry.issym() or entry.islnk():
-                    ins.add(Code.ARCHIVE_SYMLINK, f"member is a link to {entry.linkname!r}",
+                    ins.add(Code.ARCHIVE_SYMLINK, f"member is a link to {quoted(entry.linkname)}",
                             label, fix=_FIX_LAYOUT)
                     continue
-                if entry.name in seen:
-                    ins.add(Code.ARCHIVE_DUPLICATE, "duplicate member name", label,
-                            fix=_FIX_LAYOUT)
-                seen.add(entry.name)
                 if entry.isdir():
-                    continue
+                    continue  # a directory listed twice overwrites nothing
+                if folded_name(entry.name) in seen:
+                    ins.add(Code.ARCHIVE_DUPLICATE, "duplicate member name (also after case "
+                            "and separator folding)", label, fix=_FIX_LAYOUT)
+                seen.add(folded_name(entry.name))
                 if not entry.isfile():
                     ins.add(Code.ARCHIVE_SYMLINK, "member is a device, FIFO or other special "
                             "file", label, fix=_FIX_LAYOUT)
@@ -212,7 +203,7 @@ def inspect_tar(ins: Inspection, f: BinaryIO, member: str | None, depth: int) ->
                 if stream is None:
                     continue
                 head = stream.read(2)
-                if stream.seekable():
+                if _seekable(stream):
                     stream.seek(0)
                     source: BinaryIO = stream  # type: ignore[assignment]
                 else:
@@ -222,6 +213,6 @@ def inspect_tar(ins: Inspection, f: BinaryIO, member: str | None, depth: int) ->
                 else:
                     ins.stream(source, label, depth + 1, size=entry.size)
     except (tarfile.TarError, OSError, ValueError, EOFError) as exc:
-        ins.add(Code.ARCHIVE_MALFORMED, f"unreadable tar: {exc}", member,
+        ins.add(Code.ARCHIVE_MALFORMED, f"unreadable tar: {excerpt(exc)}", member,
                 fix="re-create the archive")
 

@@ -12,8 +12,9 @@ import io
 import json
 from typing import Any, BinaryIO
 
+from mlflow_supplychain.scanning.excerpt import quoted
 from mlflow_supplychain.scanning.findings import Code
-from mlflow_supplychain.scanning.inspector import Inspection
+from mlflow_supplychain.scanning.inspection import Inspection, Target
 
 MAX_HEADER = 100_000_000
 DTYPE_BITS = {
@@ -54,7 +55,7 @@ def check_header(header: bytes, data_size: int) -> int:
     cursor = 0
     for begin, end, name in spans:
         if begin != cursor:
-            raise HeaderProblem(f"tensor {name!r} starts at {begin}, expected {cursor} "
+            raise HeaderProblem(f"tensor {quoted(name)} starts at {begin}, expected {cursor} "
                                 "(gap or overlap)")
         cursor = end
     if cursor != data_size:
@@ -70,21 +71,21 @@ def _tensor_span(name: str, entry: Any) -> tuple[int, int, str]:
             raise KeyError
         dtype, shape, (begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
     except (TypeError, KeyError, ValueError):
-        raise HeaderProblem(f"tensor {name!r} must have exactly dtype, shape and "
+        raise HeaderProblem(f"tensor {quoted(name)} must have exactly dtype, shape and "
                             "data_offsets [begin, end]") from None
     bits = DTYPE_BITS.get(dtype) if type(dtype) is str else None
     if bits is None:
-        raise HeaderProblem(f"tensor {name!r} has unknown dtype {dtype!r}")
+        raise HeaderProblem(f"tensor {quoted(name)} has unknown dtype {quoted(dtype)}")
     if type(shape) is not list:
-        raise HeaderProblem(f"tensor {name!r} has an invalid shape")
+        raise HeaderProblem(f"tensor {quoted(name)} has an invalid shape")
     for dim in shape:
         if type(dim) is not int or dim < 0:
-            raise HeaderProblem(f"tensor {name!r} has an invalid shape")
+            raise HeaderProblem(f"tensor {quoted(name)} has an invalid shape")
         bits *= dim
     if type(begin) is not int or type(end) is not int or not 0 <= begin <= end:
-        raise HeaderProblem(f"tensor {name!r} has invalid data_offsets")
+        raise HeaderProblem(f"tensor {quoted(name)} has invalid data_offsets")
     if bits % 8 or end - begin != bits // 8:
-        raise HeaderProblem(f"tensor {name!r}: data_offsets span {end - begin} "
+        raise HeaderProblem(f"tensor {quoted(name)}: data_offsets span {end - begin} "
                             f"bytes but dtype and shape need {bits / 8:g}")
     return begin, end, name
 
@@ -98,8 +99,9 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def inspect_safetensors(ins: Inspection, f: BinaryIO, member: str | None) -> None:
+def inspect_safetensors(ins: Inspection, f: BinaryIO, t: Target) -> bool:
     """Validate the safetensors file at ``f``'s position (only the header is read)."""
+    member = t.member
     start = f.tell()
     size = f.seek(0, io.SEEK_END) - start
     f.seek(start)
@@ -114,5 +116,6 @@ def inspect_safetensors(ins: Inspection, f: BinaryIO, member: str | None) -> Non
         check_header(f.read(length), size - 8 - length)
     except HeaderProblem as exc:
         ins.add(Code.SAFETENSORS_INVALID, f"invalid safetensors: {exc}", member, fix=_FIX)
-        return
+        return True
     ins.saw("safetensors")
+    return True

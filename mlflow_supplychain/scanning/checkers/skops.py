@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mlflow_supplychain.scanning.excerpt import quoted
 from mlflow_supplychain.scanning.findings import Code
-from mlflow_supplychain.scanning.inspector import Inspection
-from mlflow_supplychain.scanning.json_tree import walk_objects
+from mlflow_supplychain.scanning.inspection import Inspection
+from mlflow_supplychain.scanning.json_tree import TooManyNodes, walk_objects
 
 _PLAIN_BUILTINS = frozenset({"dict", "list", "tuple", "str", "int", "float", "bool", "NoneType",
                             "bytes", "bytearray", "set", "frozenset", "complex", "slice"})
@@ -24,9 +25,14 @@ def inspect_skops_schema(ins: Inspection, raw: bytes, member: str | None) -> Non
         ins.add(Code.SKOPS_INVALID, f"schema.json is not valid JSON: {exc}", member,
                 fix="re-save with skops.io.dump")
         return
-    untrusted = sorted(_untrusted(ins, schema))
+    try:
+        untrusted = sorted(_untrusted(ins, schema))
+    except TooManyNodes as exc:
+        ins.add(Code.LIMIT_REACHED, f"schema.json not fully examined: {exc}", member,
+                fix="re-save with skops.io.dump; split very large models")
+        return
     for name in untrusted:
-        ins.add(Code.SKOPS_UNTRUSTED_TYPE, f"untrusted type {name}", member, fix=_FIX)
+        ins.add(Code.SKOPS_UNTRUSTED_TYPE, f"untrusted type {quoted(name)}", member, fix=_FIX)
     if not untrusted:
         ins.saw("pickle_allowlisted")
 
