@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mlflow_supplychain.scanning.allowlist import Allowlist, is_cloudpickle
+from mlflow_supplychain.scanning.allowlist import Allowlist, is_cloudpickle, safe_method
 from mlflow_supplychain.scanning.cursor import Cursor
 from mlflow_supplychain.scanning.findings import Code, Finding, Location
-from mlflow_supplychain.scanning.opcodes import PICKLE_HEADS
+from mlflow_supplychain.scanning.pickle_stream import walk_stream
 from mlflow_supplychain.scanning.pickle_walk import (
+    Call,
     Global,
     PayloadHook,
     WalkFacts,
     WalkLimits,
-    walk,
 )
 
 CALLS_FIRST_ARGUMENT = frozenset({"torch._tensor._rebuild_from_type_v2"})
@@ -40,25 +40,63 @@ class PickleResult:
     complete: bool = True
     imports: int = 0
     opcodes: int = 0
+    calls: int = 0
+    first_complete: bool = True
+    """The first pickle reached STOP (what follows may still be damaged or not a pickle)."""
+    accepted: tuple[str, ...] = ()
+    """Every ``module.name`` the walk saw and the judge accepted: all a loader may resolve."""
 
 
 def analyse(cursor: Cursor, where: Location, allowlist: Allowlist, *,
-            on_payload: PayloadHook | None = None, limits: WalkLimits = DEFAULT_WALK_LIMITS,
-            consecutive: bool = True) -> PickleResult:
-    """Walk the pickle at the cursor and judge it. With ``consecutive`` (files written by
-    several ``pickle.dump`` calls, e.g. legacy ``torch.save``), following pickles that start
-    with a protocol 2+ header are walked too."""
+            on_payload: PayloadHook | None = None,
+            limits: WalkLimits = DEFAULT_WALK_LIMITS) -> PickleResult:
+    """Walk every pickle from the cursor to the end of the data and judge them together
+    (see :mod:`.pickle_stream`: bytes after a pickle that are not a pickle are a problem)."""
     facts = WalkFacts()
-    complete = walk(cursor, facts, on_payload=on_payload, limits=limits)
-    while complete and consecutive and cursor.peek(2) in PICKLE_HEADS:
-        complete = walk(cursor, facts, on_payload=on_payload, limits=limits)
-    return judge(facts, complete, where, allowlist)
+    walked = walk_stream(cursor, facts, on_payload=on_payload, limits=limits)
+    result = judge(facts, walked.complete, where, allowlist)
+    result.first_complete = walked.first_complete
+    return result
+
+
+def _safe_getattr(call: Call) -> bool:
+    """``getattr(<builtin type>, '<harmless method>')`` with both arguments constants, as
+    ``TfidfVectorizer(preprocessor=str.lower)`` pickles."""
+    args = call.args
+    if call.kind != "call" or not isinstance(args, tuple) or len(args) != 2:
+        return False
+    owner, attribute = args
+    return (isinstance(owner, Global) and owner.module in ("builtins", "__builtin__")
+            and isinstance(attribute, str) and safe_method(owner.name, attribute))
+
+
+def _is_getattr(glob: object) -> bool:
+    return (isinstance(glob, Global) and glob.module in ("builtins", "__builtin__")
+            and glob.name == "getattr")
+
+
+def _checked_getattrs(facts: WalkFacts) -> set[int]:
+    """ids of ``getattr`` globals used only as the callee of safe constant lookups: every
+    time the walk put one on the stack, a safe call consumed it."""
+    safe: dict[int, int] = {}
+    unsafe: set[int] = set()
+    for call in facts.calls:
+        if _is_getattr(call.callee):
+            if _safe_getattr(call):
+                safe[id(call.callee)] = safe.get(id(call.callee), 0) + 1
+            else:
+                unsafe.add(id(call.callee))
+    return {glob_id for glob in facts.imports if (glob_id := id(glob)) in safe
+            and glob_id not in unsafe and safe[glob_id] == glob.pushes}
 
 
 def judge(facts: WalkFacts, complete: bool, where: Location, allowlist: Allowlist) -> PickleResult:
     """Turn walk facts into findings."""
-    result = PickleResult(complete=complete, imports=len(facts.imports), opcodes=facts.opcodes)
+    result = PickleResult(complete=complete, imports=len(facts.imports), opcodes=facts.opcodes,
+                          calls=len(facts.calls))
     seen: set[tuple[Code, str]] = set()
+    checked = _checked_getattrs(facts)
+    accepted: list[str] = []
 
     def add(code: Code, key: str, message: str, offset: int | None, fix: str) -> None:
         if (code, key) in seen:
@@ -75,12 +113,20 @@ def judge(facts: WalkFacts, complete: bool, where: Location, allowlist: Allowlis
                 "log the model as weights plus a pinned, reviewed loader (e.g. an MLflow "
                 "built-in flavor) instead of a pickled function or class")
             continue
+        if id(glob) in checked:
+            accepted.append(full)
+            continue
         check = allowlist.check(glob.module, glob.name)
         if not check.allowed:
             add(Code.PICKLE_UNSAFE_GLOBAL, full, f"imports {full}: {check.reason}",
                 glob.offset, _FIX_GLOBAL)
+        else:
+            accepted.append(full)
+    result.accepted = tuple(accepted)
     for call in facts.calls:
         callee = call.callee
+        if id(callee) in checked:
+            continue
         if not isinstance(callee, Global):
             add(Code.PICKLE_UNSAFE_CALL, f"computed@{call.offset}",
                 "calls an object computed while unpickling (not a plain global): a gadget "
