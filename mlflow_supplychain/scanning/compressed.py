@@ -19,7 +19,7 @@ from typing import BinaryIO
 from mlflow_supplychain.scanning import formats
 from mlflow_supplychain.scanning.findings import Code
 from mlflow_supplychain.scanning.formats import Kind
-from mlflow_supplychain.scanning.inspector import Inspection
+from mlflow_supplychain.scanning.inspection import Inspection
 from mlflow_supplychain.scanning.window import BudgetExceeded, Forward
 
 _DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (

@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 from mlflow_supplychain.scanning.cursor import Truncated
 from mlflow_supplychain.scanning.findings import Code
-from mlflow_supplychain.scanning.inspector import Inspection
+from mlflow_supplychain.scanning.inspection import Inspection
 
 MAX_HEADER = 1 << 16
 _FIX = "re-save with numpy.save(..., allow_pickle=False)"

@@ -1,6 +1,6 @@
 """Scan a file or a directory tree into a :class:`ScanReport`.
 
-Each regular file is inspected by content (see :mod:`.inspector`); MLflow model directories
+Each regular file is inspected by content (see :mod:`.inspection`); MLflow model directories
 (those with an ``MLmodel`` file) get the MLflow-specific checks on top. Symbolic links and
 special files in a tree are findings, not followed. The policy's format section decides each
 file's verdict; by default the built-in policy (same as the policy schema's defaults).
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mlflow_supplychain.errors import Problem, ScanError
 from mlflow_supplychain.scanning.allowlist import Allowlist
+from mlflow_supplychain.scanning.checkers.mlmodel import check_model_dir, find_model_dirs
 from mlflow_supplychain.scanning.findings import Code, Finding, Location
 from mlflow_supplychain.scanning.format_policy import (
     DEFAULT,
@@ -24,9 +25,9 @@ from mlflow_supplychain.scanning.format_policy import (
     FormatsLike,
     from_formats,
 )
-from mlflow_supplychain.scanning.inspector import Inspection
+from mlflow_supplychain.scanning.inspection import Inspection
+from mlflow_supplychain.scanning.inspector import new_inspection
 from mlflow_supplychain.scanning.limits import DEFAULT_LIMITS, ScanLimits
-from mlflow_supplychain.scanning.mlmodel_check import check_model_dir, find_model_dirs
 from mlflow_supplychain.scanning.results import FileResult, ScanReport
 
 Progress = Callable[[int, int, str], None]
@@ -61,7 +62,7 @@ def scan_path(path: str | os.PathLike[str], *, formats: FormatsLike | FormatPoli
     done = 0
     inspections: dict[str, tuple[Inspection, int]] = {}
     for rel, entry_info in entries:
-        ins = Inspection(display(rel), allowlist, limits)
+        ins = new_inspection(display(rel), allowlist, limits)
         if stat.S_ISLNK(entry_info.st_mode):
             ins.kind = "symlink"
             ins.add(Code.ARCHIVE_SYMLINK, "symbolic link in the artifact (not followed)", None,

@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from mlflow_supplychain.scanning.cursor import Cursor, Truncated
 from mlflow_supplychain.scanning.findings import Code
-from mlflow_supplychain.scanning.inspector import Inspection
+from mlflow_supplychain.scanning.inspection import Inspection
 from mlflow_supplychain.scanning.pickle_stream import ELEMENT_SIZE
 from mlflow_supplychain.scanning.pickle_walk import Global, WalkFacts, walk
 from mlflow_supplychain.scanning.pickles import judge

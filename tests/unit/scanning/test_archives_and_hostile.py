@@ -127,11 +127,11 @@ def test_deeply_nested_json_headers_are_errors(scan_bytes: ScanBytes) -> None:
 
 
 def test_scanner_bug_is_an_error_finding_not_a_crash(scan_bytes: ScanBytes, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from mlflow_supplychain.scanning import inspector
+    from mlflow_supplychain.scanning import inspection
 
     def boom(*args: object, **kwargs: object) -> None:
         raise KeyError("bug")
 
-    monkeypatch.setattr(inspector.Inspection, "_dispatch", boom)
+    monkeypatch.setattr(inspection.Inspection, "_dispatch", boom)
     result = scan_bytes(b"\x80\x04N.")
     assert result.verdict_name is None and codes(result) == {"UNREADABLE"}

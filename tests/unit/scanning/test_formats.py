@@ -10,8 +10,8 @@ import zipfile
 import numpy as np
 import pytest
 
+from mlflow_supplychain.scanning.checkers.safetensors import HeaderProblem, check_header
 from mlflow_supplychain.scanning.formats import Kind, sniff
-from mlflow_supplychain.scanning.safetensors_check import HeaderProblem, check_header
 
 from . import payloads as p
 from .conftest import ScanBytes, codes

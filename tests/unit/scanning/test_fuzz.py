@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlflow_supplychain.scanning.allowlist import Allowlist
-from mlflow_supplychain.scanning.inspector import Inspection
+from mlflow_supplychain.scanning.inspection import Inspection
+from mlflow_supplychain.scanning.inspector import new_inspection
 from mlflow_supplychain.scanning.limits import DEFAULT_LIMITS
 
 from . import payloads as p
@@ -22,7 +23,7 @@ _SEEDS += [p.zip_of({"a.pkl": _SEEDS[4]}), p.npy(__import__("numpy").arange(4)),
 
 
 def _inspect(data: bytes) -> Inspection:
-    ins = Inspection("fuzz", Allowlist(), DEFAULT_LIMITS)
+    ins = new_inspection("fuzz", Allowlist(), DEFAULT_LIMITS)
     ins.stream(io.BytesIO(data), None, 0, size=len(data))
     return ins
 

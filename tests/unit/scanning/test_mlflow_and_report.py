@@ -12,9 +12,9 @@ import pytest
 
 from mlflow_supplychain.cli.main import main
 from mlflow_supplychain.policy.schema import Formats, FormatVerdict
+from mlflow_supplychain.scanning.checkers.mlmodel import requirement_problem
 from mlflow_supplychain.scanning.findings import Code
 from mlflow_supplychain.scanning.format_policy import DEFAULT, from_formats
-from mlflow_supplychain.scanning.mlmodel_check import requirement_problem
 from mlflow_supplychain.scanning.report import to_sarif
 from mlflow_supplychain.scanning.scanner import scan_path
 

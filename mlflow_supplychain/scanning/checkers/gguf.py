@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from mlflow_supplychain.scanning.cursor import Cursor, Truncated
 from mlflow_supplychain.scanning.findings import Code
-from mlflow_supplychain.scanning.inspector import Inspection
+from mlflow_supplychain.scanning.inspection import Inspection, Target
 
 MAX_STRING = 16 << 20
 MAX_DIMS = 8
@@ -25,8 +25,9 @@ class GgufProblem(Exception):
     """The file is not a valid GGUF file."""
 
 
-def inspect_gguf(ins: Inspection, f: BinaryIO, member: str | None) -> None:
+def inspect_gguf(ins: Inspection, f: BinaryIO, t: Target) -> bool:
     """Validate the GGUF header at ``f``'s start."""
+    member = t.member
     start = f.tell()
     size = f.seek(0, io.SEEK_END) - start if f.seekable() else None
     if f.seekable():
@@ -35,8 +36,10 @@ def inspect_gguf(ins: Inspection, f: BinaryIO, member: str | None) -> None:
         _check(Cursor(f, start=start), size)
     except (GgufProblem, Truncated, struct.error) as exc:
         ins.add(Code.GGUF_INVALID, f"invalid GGUF: {exc}", member, fix=_FIX)
-        return
+        return True
     ins.saw("gguf")
+    return True
+
 
 
 def _check(cur: Cursor, size: int | None) -> None:

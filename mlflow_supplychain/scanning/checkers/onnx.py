@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from mlflow_supplychain.scanning.findings import Code
-from mlflow_supplychain.scanning.inspector import Inspection
+from mlflow_supplychain.scanning.inspection import Inspection, Target
 
 STANDARD_DOMAINS = frozenset({
     "", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training",
@@ -161,8 +161,9 @@ def escapes(location: str) -> bool:
     return normal == ".." or normal.startswith("../")
 
 
-def inspect_onnx(ins: Inspection, f: BinaryIO, member: str | None) -> bool:
+def inspect_onnx(ins: Inspection, f: BinaryIO, t: Target) -> bool:
     """Check an ONNX model; returns False when the bytes are not an ONNX model at all."""
+    member = t.member
     try:
         data: mmap.mmap | bytes = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):

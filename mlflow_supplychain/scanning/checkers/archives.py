@@ -16,12 +16,11 @@ import stat
 import struct
 import zipfile
 import zlib
-from collections.abc import Callable
 from itertools import pairwise
 from typing import BinaryIO
 
 from mlflow_supplychain.scanning.findings import Code
-from mlflow_supplychain.scanning.inspector import Inspection
+from mlflow_supplychain.scanning.inspection import Inspection, Target
 from mlflow_supplychain.scanning.opcodes import PICKLE_HEADS
 from mlflow_supplychain.scanning.window import Forward, Window
 
@@ -45,8 +44,9 @@ def _join(parent: str | None, name: str) -> str:
     return f"{parent}!{name}" if parent else name
 
 
-def inspect_zip(ins: Inspection, f: BinaryIO, member: str | None, depth: int) -> None:
+def inspect_zip(ins: Inspection, f: BinaryIO, t: Target) -> bool:
     """Check a zip's listing, then inspect each member."""
+    member, depth = t.member, t.depth
     try:
         zf = zipfile.ZipFile(f)
         infos = zf.infolist()
@@ -54,16 +54,16 @@ def inspect_zip(ins: Inspection, f: BinaryIO, member: str | None, depth: int) ->
             NotImplementedError, struct.error) as exc:
         ins.add(Code.ARCHIVE_MALFORMED, f"unreadable zip: {exc}", member,
                 fix="re-create the archive")
-        return
+        return True
     limits = ins.limits
     if len(infos) > limits.max_members:
         ins.add(Code.ARCHIVE_BOMB, f"{len(infos)} members (limit {limits.max_members})", member,
                 fix="split the artifact")
-        return
+        return True
     bad = _zip_listing(ins, infos, member)
     names = {i.filename for i in infos}
     torch_like = any(n.endswith("data.pkl") for n in names)
-    special = _special_members(names)
+    special = ins.registry.documents_for(names)
     with zf:
         for info in infos:
             if info.filename in bad or info.is_dir():
@@ -85,19 +85,7 @@ def inspect_zip(ins: Inspection, f: BinaryIO, member: str | None, depth: int) ->
                     RuntimeError, struct.error, zlib.error, lzma.LZMAError) as exc:
                 ins.add(Code.ARCHIVE_MALFORMED, f"unreadable member: {exc}", label,
                         fix="re-create the archive")
-
-
-def _special_members(names: set[str]) -> dict[str, Callable[[Inspection, bytes, str], None]]:
-    """Members checked by a format-specific check instead of by content alone."""
-    if "schema.json" in names:  # skops
-        from mlflow_supplychain.scanning.skops_check import inspect_skops_schema
-
-        return {"schema.json": inspect_skops_schema}
-    if "config.json" in names and "metadata.json" in names:  # Keras v3 .keras
-        from mlflow_supplychain.scanning.keras_check import inspect_keras_config
-
-        return {"config.json": inspect_keras_config}
-    return {}
+    return True
 
 
 def _zip_listing(ins: Inspection, infos: list[zipfile.ZipInfo], member: str | None) -> set[str]:
@@ -162,9 +150,14 @@ def _open_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, f: BinaryIO) -> Bin
     return zf.open(info)  # type: ignore[return-value]
 
 
-def inspect_tar(ins: Inspection, f: BinaryIO, member: str | None, depth: int) -> None:
+def inspect_tar(ins: Inspection, f: BinaryIO, t: Target) -> bool:
     """Check a tar's entries (legacy ``torch.save`` tar checkpoints included) and inspect
     each regular member."""
+    _tar(ins, f, t.member, t.depth)
+    return True
+
+
+def _tar(ins: Inspection, f: BinaryIO, member: str | None, depth: int) -> None:
     import tarfile  # only tars need it (it pulls in shutil): keeps zip scans' start-up small
 
     from mlflow_supplychain.scanning.torch_legacy import (

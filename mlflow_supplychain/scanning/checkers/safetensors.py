@@ -13,7 +13,7 @@ import json
 from typing import Any, BinaryIO
 
 from mlflow_supplychain.scanning.findings import Code
-from mlflow_supplychain.scanning.inspector import Inspection
+from mlflow_supplychain.scanning.inspection import Inspection, Target
 
 MAX_HEADER = 100_000_000
 DTYPE_BITS = {
@@ -98,8 +98,9 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def inspect_safetensors(ins: Inspection, f: BinaryIO, member: str | None) -> None:
+def inspect_safetensors(ins: Inspection, f: BinaryIO, t: Target) -> bool:
     """Validate the safetensors file at ``f``'s position (only the header is read)."""
+    member = t.member
     start = f.tell()
     size = f.seek(0, io.SEEK_END) - start
     f.seek(start)
@@ -114,5 +115,6 @@ def inspect_safetensors(ins: Inspection, f: BinaryIO, member: str | None) -> Non
         check_header(f.read(length), size - 8 - length)
     except HeaderProblem as exc:
         ins.add(Code.SAFETENSORS_INVALID, f"invalid safetensors: {exc}", member, fix=_FIX)
-        return
+        return True
     ins.saw("safetensors")
+    return True

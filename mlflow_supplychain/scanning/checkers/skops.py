@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from mlflow_supplychain.scanning.findings import Code
-from mlflow_supplychain.scanning.inspector import Inspection
+from mlflow_supplychain.scanning.inspection import Inspection
 from mlflow_supplychain.scanning.json_tree import walk_objects
 
 _PLAIN_BUILTINS = frozenset({"dict", "list", "tuple", "str", "int", "float", "bool", "NoneType",

@@ -13,7 +13,7 @@ import re
 from typing import Any, BinaryIO
 
 from mlflow_supplychain.scanning.findings import Code
-from mlflow_supplychain.scanning.inspector import Inspection
+from mlflow_supplychain.scanning.inspection import Inspection, Target
 from mlflow_supplychain.scanning.json_tree import walk_objects
 
 _BLOCK = 8 << 20
@@ -65,8 +65,9 @@ def inspect_keras_config(ins: Inspection, raw: bytes, member: str | None) -> Non
     ins.saw("keras")
 
 
-def inspect_hdf5(ins: Inspection, f: BinaryIO, member: str | None) -> None:
+def inspect_hdf5(ins: Inspection, f: BinaryIO, t: Target) -> bool:
     """Search an HDF5 file for a Keras model config and check it."""
+    member = t.member
     found_config = lambda_seen = False
     tail = b""
     decoder = json.JSONDecoder()
@@ -93,3 +94,4 @@ def inspect_hdf5(ins: Inspection, f: BinaryIO, member: str | None) -> None:
         ins.add(Code.KERAS_LAMBDA, "Lambda layer carries serialized Python code", member,
                 fix=_FIX_LAMBDA)
     ins.saw("keras" if found_config else "hdf5")
+    return True

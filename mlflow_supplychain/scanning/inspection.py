@@ -1,0 +1,261 @@
+"""The types every format checker shares: one file's :class:`Inspection`, the
+:class:`Target` a checker is handed and the :class:`Registry` that maps formats to checkers.
+
+The :class:`Inspection` collects findings and the policy format names seen in one top-level
+file, and dispatches each byte stream to the checker its :class:`Registry` names for the
+stream's kind. Containers (archives, compressed streams, payloads inside pickles) call back into
+:meth:`Inspection.stream` with ``depth + 1``; beyond ``limits.max_depth`` the nesting itself is
+an error finding. No check raises for bad input: damage becomes an error finding.
+
+This module imports no checker: the registry is handed in (see :mod:`.inspector`, which builds
+it from :mod:`.checkers`), so checkers can import this module without an import circle.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from mlflow_supplychain.scanning import formats
+from mlflow_supplychain.scanning.allowlist import Allowlist
+from mlflow_supplychain.scanning.cursor import Cursor
+from mlflow_supplychain.scanning.findings import Code, Finding, Location
+from mlflow_supplychain.scanning.formats import Kind
+from mlflow_supplychain.scanning.limits import ScanLimits
+from mlflow_supplychain.scanning.opcodes import ARG
+from mlflow_supplychain.scanning.pickle_walk import WalkLimits
+from mlflow_supplychain.scanning.window import Window
+
+logger = logging.getLogger(__name__)
+
+_TRIAL_FIRST = frozenset(b"(]})cNISVKJUXTldFGLMCBPi\x8c\x95")
+"""Plausible first opcodes of protocol 0/1 pickles (which have no header)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One byte stream handed to a checker: its kind, first bytes and place in the file."""
+
+    kind: Kind
+    head: bytes
+    """Up to :data:`formats.HEAD_SIZE` first bytes (the stream itself is rewound)."""
+    member: str | None
+    """Where the stream is inside the top-level file (``None`` for the file itself)."""
+    depth: int
+    """Container nesting level; pass ``depth + 1`` to :meth:`Inspection.stream`."""
+    size: int | None
+    """Size in bytes when known."""
+
+
+Checker = Callable[["Inspection", BinaryIO, Target], bool]
+"""Inspect ``f`` (positioned at the stream's start); False means "not this format after
+all" and the inspection falls back to text/unknown handling."""
+
+DocumentCheck = Callable[["Inspection", bytes, str], None]
+"""Check a small archive member (a JSON document) given its bytes and its label."""
+
+
+@dataclass(frozen=True)
+class ArchiveDocument:
+    """A zip layout recognised by one member name: when the archive holds ``name`` and every
+    name in ``requires``, that member is read (up to ``limits.max_json``) and handed to
+    ``check`` instead of being inspected by content alone."""
+
+    name: str
+    check: DocumentCheck
+    requires: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Which checker handles which stream kind, and which archive documents are special."""
+
+    streams: Mapping[Kind, Checker]
+    documents: tuple[ArchiveDocument, ...] = ()
+
+    def documents_for(self, names: set[str]) -> dict[str, DocumentCheck]:
+        """The first layout whose member and requirements are all in ``names``."""
+        for doc in self.documents:
+            if doc.name in names and doc.requires <= names:
+                return {doc.name: doc.check}
+        return {}
+
+
+@dataclass
+class Inspection:
+    """Findings and format names gathered while inspecting one top-level file."""
+
+    file: str
+    allowlist: Allowlist
+    limits: ScanLimits
+    registry: Registry
+    findings: list[Finding] = field(default_factory=list)
+    formats: set[str] = field(default_factory=set)
+    kind: str = ""
+    """The outermost detected kind (``pickle``, ``zip``, ``safetensors``...)."""
+    external_data: set[str] = field(default_factory=set)
+    """Files this (ONNX) model loads as raw tensor data, relative to its directory."""
+
+    # -- helpers used by the checks --------------------------------------------------------
+    def where(self, member: str | None, offset: int | None = None) -> Location:
+        return Location(self.file, member, offset)
+
+    def add(self, code: Code, message: str, member: str | None, offset: int | None = None,
+            fix: str = "") -> None:
+        self.findings.append(Finding.of(code, message, self.where(member, offset), fix))
+        self.formats.add(code.policy_format)
+
+    def saw(self, format_name: str) -> None:
+        self.formats.add(format_name)
+
+    # -- dispatch --------------------------------------------------------------------------
+    def path(self, path: str) -> None:
+        """Inspect a file on disk."""
+        try:
+            with open(path, "rb") as f:
+                self.stream(f, None, 0, size=os.fstat(f.fileno()).st_size)
+        except OSError as exc:
+            self.add(Code.UNREADABLE, f"cannot read: {exc.strerror or exc}", None,
+                     fix="check permissions")
+        except (RecursionError, MemoryError, Exception) as exc:  # noqa: BLE001
+            # Fail closed: a scanner bug on hostile input must yield "could not decide" for
+            # this file, never a crash of the whole scan and never a clean verdict.
+            logger.warning("scanner failed on %s: %s: %s", path, type(exc).__name__, exc)
+            self.add(Code.UNREADABLE, f"scanner could not analyse the file "
+                     f"({type(exc).__name__}: {exc})", None,
+                     fix="report this file to the mlflow-supplychain maintainers")
+
+    def stream(self, f: BinaryIO, member: str | None, depth: int, *,
+               size: int | None = None, storage: bool = False) -> None:
+        """Inspect ``f`` from its current position. ``storage`` marks raw tensor storage
+        (PyTorch ``data/`` members), inspected only when it looks like a container."""
+        if depth > self.limits.max_depth:
+            self.add(Code.NESTED_TOO_DEEP, f"containers nested deeper than "
+                     f"{self.limits.max_depth} levels", member,
+                     fix="flatten the artifact; deep nesting is a common evasion")
+            return
+        start = f.tell() if _seekable(f) else 0
+        head = f.read(formats.HEAD_SIZE)
+        kind = formats.sniff(head)
+        if storage and kind not in formats.CONTAINERS:
+            return
+        if not self.kind:
+            self.kind = kind.value
+        if _seekable(f):
+            f.seek(start)
+            source: BinaryIO = f
+        else:
+            from mlflow_supplychain.scanning.window import Forward
+
+            source = Forward(f, prefix=head)  # type: ignore[assignment]
+        self._dispatch(kind, source, head, member, depth, size, storage)
+
+    def _dispatch(self, kind: Kind, f: BinaryIO, head: bytes, member: str | None, depth: int,
+                  size: int | None, storage: bool) -> None:
+        if kind is Kind.PICKLE:
+            self.pickle(f, member, depth, trial=storage)
+            return
+        if kind is Kind.EMPTY:
+            self.saw("text")
+            return
+        checker = self.registry.streams.get(kind)
+        if checker is not None:
+            seekable = _seekable(f)
+            start = f.tell() if seekable else 0
+            if checker(self, f, Target(kind, head, member, depth, size)):
+                return
+            if seekable:
+                f.seek(start)
+            else:  # consumed: judge what is left to judge, the first bytes
+                f = io.BytesIO(head)  # type: ignore[assignment]
+        self._fallback(f, head, member, depth)
+
+    def _fallback(self, f: BinaryIO, head: bytes, member: str | None, depth: int) -> None:
+        """Text, JSON, protocol 0/1 pickle, or unknown."""
+        if (head[:1] and head[0] in _TRIAL_FIRST and ARG[head[0]] is not None
+                and self._trial_pickle(f, member, depth)):
+            return
+        if kind_is_text(head):
+            self.saw("json" if head.lstrip()[:1] in (b"{", b"[") else "text")
+            return
+        self.saw("unknown")
+        self.add(Code.UNKNOWN_FORMAT, "format not recognised; it cannot be verified as safe",
+                 member, fix="convert to a recognised format (safetensors, ONNX, GGUF) or "
+                 "move 'unknown' to sandboxed in the policy if such files are expected")
+
+    # -- pickles ---------------------------------------------------------------------------
+    def pickle(self, f: BinaryIO, member: str | None, depth: int, *, trial: bool = False) -> bool:
+        """Analyse a pickle at ``f``'s position. With ``trial``, a pickle that does not parse
+        is ignored (raw tensor storage that happens to start like one) and False returned."""
+        from mlflow_supplychain.scanning.pickles import analyse
+
+        start = f.tell() if _seekable(f) else 0
+        cursor = Cursor(f, start=start)
+        result = analyse(cursor, self.where(member), self.allowlist,
+                         on_payload=self._payload_hook(member, depth), limits=WalkLimits())
+        if trial and not result.complete and not result.findings[:-1]:
+            return False
+        self._record_pickle(result.findings, result.complete)
+        return True
+
+    def _trial_pickle(self, f: BinaryIO, member: str | None, depth: int) -> bool:
+        """Protocol 0/1 pickles have no header: accept when the walk reaches STOP and either
+        imports something or ends the data."""
+        from mlflow_supplychain.scanning.pickle_walk import WalkFacts, walk
+        from mlflow_supplychain.scanning.pickles import judge
+
+        start = f.tell() if _seekable(f) else 0
+        cursor = Cursor(f, start=start)
+        facts = WalkFacts()
+        if not walk(cursor, facts, on_payload=self._payload_hook(member, depth)):
+            return False
+        if not facts.imports and not facts.calls and not cursor.at_end():
+            return False
+        result = judge(facts, True, self.where(member), self.allowlist)
+        self._record_pickle(result.findings, True)
+        return True
+
+    def _record_pickle(self, findings: list[Finding], complete: bool) -> None:
+        self.findings.extend(findings)
+        if not findings and complete:
+            self.saw("pickle_allowlisted")
+        for finding in findings:
+            self.saw(finding.format)
+
+    def _payload_hook(self, member: str | None, depth: int):  # type: ignore[no-untyped-def]
+        def hook(cursor: Cursor, offset: int, length: int, head: bytes) -> None:
+            kind = formats.sniff(head)
+            if kind not in formats.CONTAINERS:
+                return
+            label = f"{member}@{offset}" if member else f"@{offset}"
+            if cursor.seekable:
+                window: BinaryIO = Window(cursor.f, offset, length)  # type: ignore[assignment]
+                self.stream(window, label, depth + 1, size=length, storage=True)
+                return
+            if offset != cursor.offset:
+                return  # a short string already consumed from a forward-only stream
+            if length > self.limits.max_payload_in_memory:
+                self.add(Code.PICKLE_TOO_COMPLEX, f"nested {kind.value} payload of {length} "
+                         "bytes in a stream that cannot seek", member, offset,
+                         "store the nested object uncompressed")
+                return
+            cursor.fill(length, strict=False)
+            data = cursor.buf[cursor.pos:cursor.pos + length]
+            self.stream(io.BytesIO(data), label, depth + 1, size=length, storage=True)
+
+        return hook
+
+
+def kind_is_text(head: bytes) -> bool:
+    return formats.looks_like_text(head)
+
+
+def _seekable(f: BinaryIO) -> bool:
+    try:
+        return bool(f.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
