@@ -4,7 +4,11 @@ under a byte budget, and inspect what comes out.
 joblib writes compressed pickles with exactly these codecs. A pickle is walked straight off
 the decompressor (forward only, constant memory); anything that needs seeking (zip inside
 gzip) is spooled to a temporary file up to ``limits.max_spool``. Output beyond
-``min(limits.max_unpacked, limits.max_ratio * compressed size)`` is a decompression bomb.
+``min(limits.max_unpacked, limits.max_ratio * compressed size)`` is a decompression bomb, and
+so is output beyond the file's :class:`~.window.Meter`, which all compressed streams of one
+file draw from (a gzip of a gzip cannot multiply the two ratios). A bomb is a limit reached:
+"could not decide", never clean, and found in bounded time (the budget bounds the bytes
+decompressed).
 """
 
 from __future__ import annotations
@@ -81,7 +85,7 @@ def inspect_compressed(ins: Inspection, kind: Kind, f: BinaryIO, member: str | N
     budget = limits.max_unpacked
     if size:
         budget = min(budget, int(limits.max_ratio * size) + limits.ratio_floor)
-    bounded = Forward(stream, budget=budget)
+    bounded = Forward(stream, budget=budget, meter=ins.meter)
     try:
         head = bounded.read(formats.HEAD_SIZE)
         inner = formats.sniff(head)
@@ -89,9 +93,11 @@ def inspect_compressed(ins: Inspection, kind: Kind, f: BinaryIO, member: str | N
             ins.stream(Forward(bounded, prefix=head), label, depth + 1)  # type: ignore[arg-type]
         else:
             _spooled(ins, bounded, head, label, depth)
-    except BudgetExceeded:
-        ins.add(Code.ARCHIVE_BOMB, f"{kind.value} stream decompresses to more than {budget} "
-                "bytes (decompression bomb)", member, fix="store the data uncompressed")
+    except BudgetExceeded as exc:
+        ins.add(Code.DECOMPRESSION_FAILED, f"{kind.value} stream decompresses to {exc} "
+                f"(limit {limits.max_ratio:.0f}:1, at most {limits.max_unpacked} bytes): a "
+                "decompression bomb, or data too large to verify", member,
+                fix="store the data uncompressed")
     except _DECOMPRESS_ERRORS as exc:
         ins.add(Code.DECOMPRESSION_FAILED, f"{kind.value} data cannot be decompressed: {exc}",
                 member, fix="re-create the file")

@@ -23,14 +23,18 @@ from typing import BinaryIO
 from mlflow_supplychain.scanning import formats
 from mlflow_supplychain.scanning.allowlist import Allowlist
 from mlflow_supplychain.scanning.cursor import Cursor
-from mlflow_supplychain.scanning.findings import Code, Finding, Location
+from mlflow_supplychain.scanning.findings import ERROR, Code, Finding, Location
 from mlflow_supplychain.scanning.formats import Kind
 from mlflow_supplychain.scanning.limits import ScanLimits
 from mlflow_supplychain.scanning.opcodes import ARG
 from mlflow_supplychain.scanning.pickle_walk import WalkLimits
-from mlflow_supplychain.scanning.window import Window
+from mlflow_supplychain.scanning.window import Meter, Window
 
 logger = logging.getLogger(__name__)
+
+_UNDECODABLE = frozenset({Code.DECOMPRESSION_FAILED, Code.ARCHIVE_MALFORMED, Code.NUMPY_INVALID,
+                          Code.UNKNOWN_FORMAT})
+"""Findings that only say "this is not the container its first bytes suggest"."""
 
 _TRIAL_FIRST = frozenset(b"(]})cNISVKJUXTldFGLMCBPi\x8c\x95")
 """Plausible first opcodes of protocol 0/1 pickles (which have no header)."""
@@ -99,6 +103,9 @@ class Inspection:
     """The outermost detected kind (``pickle``, ``zip``, ``safetensors``...)."""
     external_data: set[str] = field(default_factory=set)
     """Files this (ONNX) model loads as raw tensor data, relative to its directory."""
+    meter: Meter | None = None
+    """Decompressed bytes all compressed streams of this file may still produce together
+    (``max_ratio`` times the file's size): nested streams cannot multiply their ratios."""
 
     # -- helpers used by the checks --------------------------------------------------------
     def where(self, member: str | None, offset: int | None = None) -> Location:
@@ -117,7 +124,10 @@ class Inspection:
         """Inspect a file on disk."""
         try:
             with open(path, "rb") as f:
-                self.stream(f, None, 0, size=os.fstat(f.fileno()).st_size)
+                size = os.fstat(f.fileno()).st_size
+                self.meter = Meter(min(self.limits.max_unpacked,
+                                       int(self.limits.max_ratio * size) + self.limits.ratio_floor))
+                self.stream(f, None, 0, size=size)
         except OSError as exc:
             self.add(Code.UNREADABLE, f"cannot read: {exc.strerror or exc}", None,
                      fix="check permissions")
@@ -152,7 +162,26 @@ class Inspection:
             from mlflow_supplychain.scanning.window import Forward
 
             source = Forward(f, prefix=head)  # type: ignore[assignment]
+        if not storage:
+            self._dispatch(kind, source, head, member, depth, size, storage)
+            return
+        findings, names = len(self.findings), set(self.formats)
         self._dispatch(kind, source, head, member, depth, size, storage)
+        self._forget_undecodable(findings, names, member)
+
+    def _forget_undecodable(self, findings: int, names: set[str], member: str | None) -> None:
+        """Raw data (a tensor storage, a ``bytes`` value inside a pickle) that merely starts
+        like a container is data, not a container, when it does not decode: drop the
+        could-not-decode findings about the value itself (found since ``findings``). What
+        did decode (a nested pickle, a member of a readable zip) keeps every finding."""
+        new = self.findings[findings:]
+        kept = [f for f in new if not (f.code in _UNDECODABLE and f.location.member == member)]
+        if len(kept) == len(new):
+            return
+        del self.findings[findings:]
+        self.findings.extend(kept)
+        self.formats = names | {f.format for f in self.findings} | (
+            self.formats - names - {"unknown", ERROR})
 
     def _dispatch(self, kind: Kind, f: BinaryIO, head: bytes, member: str | None, depth: int,
                   size: int | None, storage: bool) -> None:
@@ -189,34 +218,37 @@ class Inspection:
 
     # -- pickles ---------------------------------------------------------------------------
     def pickle(self, f: BinaryIO, member: str | None, depth: int, *, trial: bool = False) -> bool:
-        """Analyse a pickle at ``f``'s position. With ``trial``, a pickle that does not parse
-        is ignored (raw tensor storage that happens to start like one) and False returned."""
+        """Analyse every pickle from ``f``'s position to its end. With ``trial``, data whose
+        first pickle does not parse is ignored (raw tensor storage that happens to start
+        like one) and False returned, unless the walk stopped at a crossed frame boundary,
+        which only a crafted pickle has."""
         from mlflow_supplychain.scanning.pickles import analyse
 
         start = f.tell() if _seekable(f) else 0
         cursor = Cursor(f, start=start)
         result = analyse(cursor, self.where(member), self.allowlist,
                          on_payload=self._payload_hook(member, depth), limits=WalkLimits())
-        if trial and not result.complete and not result.findings[:-1]:
+        if (trial and not result.first_complete and not result.frame_violation
+                and not result.findings[:-1]):
             return False
         self._record_pickle(result.findings, result.complete)
         return True
 
     def _trial_pickle(self, f: BinaryIO, member: str | None, depth: int) -> bool:
-        """Protocol 0/1 pickles have no header: accept when the walk reaches STOP and either
-        imports something or ends the data."""
-        from mlflow_supplychain.scanning.pickle_walk import WalkFacts, walk
-        from mlflow_supplychain.scanning.pickles import judge
+        """Protocol 0/1 pickles have no header: accept when the first pickle reaches STOP and
+        the walk either imports or calls something, or accounts for every byte (several
+        pickles back to back, such as ``I12345`` then a second one)."""
+        from mlflow_supplychain.scanning.pickles import analyse
 
         start = f.tell() if _seekable(f) else 0
         cursor = Cursor(f, start=start)
-        facts = WalkFacts()
-        if not walk(cursor, facts, on_payload=self._payload_hook(member, depth)):
+        result = analyse(cursor, self.where(member), self.allowlist,
+                         on_payload=self._payload_hook(member, depth), limits=WalkLimits())
+        if not result.first_complete:
             return False
-        if not facts.imports and not facts.calls and not cursor.at_end():
+        if not result.imports and not result.calls and not result.complete:
             return False
-        result = judge(facts, True, self.where(member), self.allowlist)
-        self._record_pickle(result.findings, True)
+        self._record_pickle(result.findings, result.complete)
         return True
 
     def _record_pickle(self, findings: list[Finding], complete: bool) -> None:

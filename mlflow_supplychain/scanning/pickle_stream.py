@@ -106,8 +106,12 @@ def _legacy_raw(cursor: Cursor, facts: WalkFacts, on_payload: PayloadHook | None
                 return False
             cursor.skip(numel * size)
         if not cursor.at_end():
+            end = cursor.offset
+            while walk(cursor, facts, on_payload=on_payload, limits=limits) \
+                    and not cursor.at_end():
+                pass  # pickles hidden after the storages are judged too (then refused)
             facts.problem = "legacy torch file: data after the last storage"
-            facts.problem_offset = cursor.offset
+            facts.problem_offset = end
             return False
     except Truncated as exc:
         facts.problem, facts.problem_offset = f"legacy torch file: {exc}", cursor.offset

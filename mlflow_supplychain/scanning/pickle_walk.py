@@ -96,6 +96,9 @@ class WalkFacts:
     problem: str | None = None
     problem_offset: int | None = None
     too_complex: bool = False
+    frame_violation: bool = False
+    """The walk stopped at a frame boundary crossed by an argument, STOP or another FRAME:
+    a sign of a crafted pickle, never of random data."""
     opcodes: int = 0
     value: object = None
     """Symbolic value left by the last STOP (ints, strings, small tuples, globals)."""
@@ -119,6 +122,10 @@ class _Malformed(Exception):
     pass
 
 
+class _FrameViolation(_Malformed):
+    """Something crosses a FRAME boundary: C and Python unpicklers read it differently."""
+
+
 def walk(cursor: Cursor, facts: WalkFacts, *, on_payload: PayloadHook | None = None,
          limits: WalkLimits | None = None, depth: int = 0) -> bool:
     """Walk one pickle from the cursor's position through its STOP opcode.
@@ -131,6 +138,9 @@ def walk(cursor: Cursor, facts: WalkFacts, *, on_payload: PayloadHook | None = N
         return True
     except Truncated as exc:
         facts.problem, facts.problem_offset = f"truncated: {exc}", cursor.offset
+    except _FrameViolation as exc:
+        facts.problem, facts.problem_offset = str(exc), cursor.offset
+        facts.frame_violation = True
     except _Malformed as exc:
         facts.problem, facts.problem_offset = str(exc), cursor.offset
     except (IndexError, KeyError):
@@ -179,7 +189,7 @@ def _run(cur: Cursor, facts: WalkFacts, on_payload: PayloadHook | None,
         at = cur.base + cur.pos
         if frame_end >= 0:
             if at > frame_end:
-                raise _Malformed(f"opcode or argument runs past the end of its frame "
+                raise _FrameViolation(f"opcode or argument runs past the end of its frame "
                                  f"(frame ends at offset {frame_end}, next opcode at {at})")
             if at == frame_end:
                 frame_end = -1
@@ -195,7 +205,7 @@ def _run(cur: Cursor, facts: WalkFacts, on_payload: PayloadHook | None,
         if kind == op.NONE:
             if code == 0x2E:  # STOP
                 if frame_end >= 0 and cur.offset != frame_end:
-                    raise _Malformed(f"STOP at offset {at} inside a frame that ends at "
+                    raise _FrameViolation(f"STOP at offset {at} inside a frame that ends at "
                                      f"{frame_end}")
                 facts.opcodes += ops
                 facts.value = stack[-1] if stack else None
@@ -205,7 +215,7 @@ def _run(cur: Cursor, facts: WalkFacts, on_payload: PayloadHook | None,
                 target = stack[-1]
                 if isinstance(target, Obj) and is_joblib_wrapper(target.callee):
                     if frame_end >= 0 and cur.offset != frame_end:
-                        raise _Malformed(f"joblib array data at offset {cur.offset} inside "
+                        raise _FrameViolation(f"joblib array data at offset {cur.offset} inside "
                                          f"a frame that ends at {frame_end}")
                     frame_end = -1
                     _joblib_array(cur, target, facts, on_payload, limits, depth)
@@ -256,7 +266,7 @@ def _run(cur: Cursor, facts: WalkFacts, on_payload: PayloadHook | None,
             raw = cur.take(8)
             if code == 0x95:  # FRAME
                 if frame_end >= 0:
-                    raise _Malformed(f"FRAME at offset {at} inside a frame that ends at "
+                    raise _FrameViolation(f"FRAME at offset {at} inside a frame that ends at "
                                      f"{frame_end}")
                 frame_end = cur.offset + int.from_bytes(raw, "little")
                 continue

@@ -43,6 +43,8 @@ class PickleResult:
     calls: int = 0
     first_complete: bool = True
     """The first pickle reached STOP (what follows may still be damaged or not a pickle)."""
+    frame_violation: bool = False
+    """The walk stopped at a crossed frame boundary (only crafted pickles have one)."""
     accepted: tuple[str, ...] = ()
     """Every ``module.name`` the walk saw and the judge accepted: all a loader may resolve."""
 
@@ -56,6 +58,7 @@ def analyse(cursor: Cursor, where: Location, allowlist: Allowlist, *,
     walked = walk_stream(cursor, facts, on_payload=on_payload, limits=limits)
     result = judge(facts, walked.complete, where, allowlist)
     result.first_complete = walked.first_complete
+    result.frame_violation = facts.frame_violation
     return result
 
 
