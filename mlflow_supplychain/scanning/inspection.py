@@ -103,6 +103,8 @@ class Inspection:
     """The outermost detected kind (``pickle``, ``zip``, ``safetensors``...)."""
     external_data: set[str] = field(default_factory=set)
     """Files this (ONNX) model loads as raw tensor data, relative to its directory."""
+    torchscript: set[str] = field(default_factory=set)
+    """Member label prefixes of TorchScript archives in this file (see :mod:`.torchscript`)."""
     meter: Meter | None = None
     """Decompressed bytes all compressed streams of this file may still produce together
     (``max_ratio`` times the file's size): nested streams cannot multiply their ratios."""
@@ -226,13 +228,21 @@ class Inspection:
 
         start = f.tell() if _seekable(f) else 0
         cursor = Cursor(f, start=start)
-        result = analyse(cursor, self.where(member), self.allowlist,
+        result = analyse(cursor, self.where(member), self._allowlist_for(member),
                          on_payload=self._payload_hook(member, depth), limits=WalkLimits())
         if (trial and not result.first_complete and not result.frame_violation
                 and not result.findings[:-1]):
             return False
-        self._record_pickle(result.findings, result.complete)
+        self._record_pickle(result.findings, result.complete, result.accepted)
         return True
+
+    def _allowlist_for(self, member: str | None) -> Allowlist:
+        """Pickles inside a TorchScript archive may also name TorchScript's own globals."""
+        if member and any(member.startswith(root) for root in self.torchscript):
+            from mlflow_supplychain.scanning.torchscript import TorchScriptAllowlist
+
+            return TorchScriptAllowlist(self.allowlist)
+        return self.allowlist
 
     def _trial_pickle(self, f: BinaryIO, member: str | None, depth: int) -> bool:
         """Protocol 0/1 pickles have no header: accept when the first pickle reaches STOP and
@@ -248,12 +258,17 @@ class Inspection:
             return False
         if not result.imports and not result.calls and not result.complete:
             return False
-        self._record_pickle(result.findings, result.complete)
+        self._record_pickle(result.findings, result.complete, result.accepted)
         return True
 
-    def _record_pickle(self, findings: list[Finding], complete: bool) -> None:
+    def _record_pickle(self, findings: list[Finding], complete: bool,
+                       accepted: tuple[str, ...] = ()) -> None:
+        from mlflow_supplychain.scanning.torchscript import FORMAT, uses_torchscript
+
         self.findings.extend(findings)
-        if not findings and complete:
+        if uses_torchscript(accepted):
+            self.saw(FORMAT)
+        elif not findings and complete:
             self.saw("pickle_allowlisted")
         for finding in findings:
             self.saw(finding.format)

@@ -19,6 +19,7 @@ import zlib
 from itertools import pairwise
 from typing import BinaryIO
 
+from mlflow_supplychain.scanning import torchscript
 from mlflow_supplychain.scanning.findings import Code
 from mlflow_supplychain.scanning.inspection import Inspection, Target
 from mlflow_supplychain.scanning.opcodes import PICKLE_HEADS
@@ -62,6 +63,7 @@ def inspect_zip(ins: Inspection, f: BinaryIO, t: Target) -> bool:
         return True
     bad = _zip_listing(ins, infos, member)
     names = {i.filename for i in infos}
+    ins.torchscript.update(torchscript.roots(names, member))  # pickle family's TorchScript hook
     torch_like = any(n.endswith("data.pkl") for n in names)
     special = ins.registry.documents_for(names)
     with zf:
