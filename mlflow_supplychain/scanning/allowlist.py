@@ -63,6 +63,9 @@ EXACT: frozenset[str] = frozenset({
         "map", "filter", "any", "all", "hash", "repr", "ascii", "ord", "chr", "divmod", "pow",
         "iter", "next", "isinstance", "issubclass", "hex", "oct", "bin", "format")),
     "__future__._Feature",
+    *(f"{m}.{n}" for m in ("pathlib", "pathlib._local") for n in (
+        "PurePath", "PurePosixPath", "PureWindowsPath", "Path", "PosixPath", "WindowsPath")),
+    "array.array", "array._array_reconstructor",
     "datetime.datetime", "datetime.date", "datetime.time", "datetime.timedelta",
     "datetime.timezone", "decimal.Decimal", "fractions.Fraction", "uuid.UUID",
     "joblib.numpy_pickle.NumpyArrayWrapper", "joblib.numpy_pickle.NDArrayWrapper",
@@ -166,8 +169,10 @@ class Allowlist:
             if not _plain(name, dotted=False):
                 return GlobalCheck(False, False, "attribute traversal or dunder name inside an "
                                    "allowlisted module")
-            # CamelCase names are classes; Cython's __pyx_unpickle_<Class> rebuilds one
-            return GlobalCheck(True, name[:1].isupper() or bool(_PYX_UNPICKLE.fullmatch(name)))
+            # CamelCase names are classes; Cython's __pyx_unpickle_<Class> rebuilds one, and
+            # sklearn's Cython newObj(cls) is cls.__new__(cls) (its argument is checked too)
+            return GlobalCheck(True, name[:1].isupper() or bool(_PYX_UNPICKLE.fullmatch(name))
+                               or (name == "newObj" and module.startswith("sklearn.")))
         return GlobalCheck(False, False, describe(module, name))
 
 
@@ -180,7 +185,10 @@ def describe(module: str, name: str) -> str:
         return f"from '{root}', which can run commands or load code"
     if CLOUDPICKLE_MARKER in module:
         return "cloudpickle code reconstruction"
-    return "not on the ML allowlist"
+    return NOT_LISTED
+
+
+NOT_LISTED = "not on the ML allowlist"
 
 
 def is_cloudpickle(module: str) -> bool:

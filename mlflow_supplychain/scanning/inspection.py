@@ -247,15 +247,17 @@ class Inspection:
     def _trial_pickle(self, f: BinaryIO, member: str | None, depth: int) -> bool:
         """Protocol 0/1 pickles have no header: accept when the first pickle reaches STOP and
         the walk either imports or calls something, or accounts for every byte (several
-        pickles back to back, such as ``I12345`` then a second one)."""
+        pickles back to back, such as ``I12345`` then a second one); and accept a damaged
+        one that imports a known code-execution primitive (``cbuiltins\nexec\n...``), which
+        is never an innocent text file."""
         from mlflow_supplychain.scanning.pickles import analyse
 
         start = f.tell() if _seekable(f) else 0
         cursor = Cursor(f, start=start)
         result = analyse(cursor, self.where(member), self.allowlist,
                          on_payload=self._payload_hook(member, depth), limits=WalkLimits())
-        if not result.first_complete:
-            return False
+        if not result.first_complete and not result.known_dangerous:
+            return False  # text that happens to start like an opcode
         if not result.imports and not result.calls and not result.complete:
             return False
         self._record_pickle(result.findings, result.complete, result.accepted)

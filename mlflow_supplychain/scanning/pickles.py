@@ -12,7 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mlflow_supplychain.scanning.allowlist import Allowlist, is_cloudpickle, safe_method
+from mlflow_supplychain.scanning.allowlist import (
+    NOT_LISTED,
+    Allowlist,
+    is_cloudpickle,
+    safe_method,
+)
 from mlflow_supplychain.scanning.cursor import Cursor
 from mlflow_supplychain.scanning.findings import Code, Finding, Location
 from mlflow_supplychain.scanning.pickle_stream import walk_stream
@@ -25,7 +30,8 @@ from mlflow_supplychain.scanning.pickle_walk import (
 )
 
 CALLS_FIRST_ARGUMENT = frozenset({"torch._tensor._rebuild_from_type_v2"})
-"""Allowlisted callables that call their first argument: it must be callable too."""
+"""Allowlisted callables that call their first argument: it must be callable too (so must
+the class handed to sklearn's Cython ``newObj``, which calls its ``__new__``)."""
 
 DEFAULT_WALK_LIMITS = WalkLimits()
 _FIX_GLOBAL = ("re-save the model in a weights-only format (safetensors, ONNX, skops), or, if "
@@ -45,6 +51,8 @@ class PickleResult:
     """The first pickle reached STOP (what follows may still be damaged or not a pickle)."""
     frame_violation: bool = False
     """The walk stopped at a crossed frame boundary (only crafted pickles have one)."""
+    known_dangerous: bool = False
+    """It imports a known code-execution primitive (``os``, ``builtins.exec``...)."""
     accepted: tuple[str, ...] = ()
     """Every ``module.name`` the walk saw and the judge accepted: all a loader may resolve."""
 
@@ -60,6 +68,14 @@ def analyse(cursor: Cursor, where: Location, allowlist: Allowlist, *,
     result.first_complete = walked.first_complete
     result.frame_violation = facts.frame_violation
     return result
+
+
+def _excerpt(name: str, limit: int = 120) -> str:
+    """A global's name as reports show it: short, and escaped unless plainly printable (names
+    come from the file: never echo control characters or long content)."""
+    if len(name) <= limit and name.isprintable():
+        return name
+    return repr(name[:limit]) + ("..." if len(name) > limit else "")
 
 
 def _safe_getattr(call: Call) -> bool:
@@ -110,8 +126,9 @@ def judge(facts: WalkFacts, complete: bool, where: Location, allowlist: Allowlis
 
     for glob in facts.imports:
         full = f"{glob.module}.{glob.name}"
+        shown = _excerpt(full)
         if is_cloudpickle(glob.module):
-            add(Code.CLOUDPICKLE_CODE, full, f"cloudpickle rebuilds code ({full}); loading "
+            add(Code.CLOUDPICKLE_CODE, full, f"cloudpickle rebuilds code ({shown}); loading "
                 "it runs arbitrary Python", glob.offset,
                 "log the model as weights plus a pinned, reviewed loader (e.g. an MLflow "
                 "built-in flavor) instead of a pickled function or class")
@@ -121,8 +138,9 @@ def judge(facts: WalkFacts, complete: bool, where: Location, allowlist: Allowlis
             continue
         check = allowlist.check(glob.module, glob.name)
         if not check.allowed:
-            add(Code.PICKLE_UNSAFE_GLOBAL, full, f"imports {full}: {check.reason}",
+            add(Code.PICKLE_UNSAFE_GLOBAL, full, f"imports {shown}: {check.reason}",
                 glob.offset, _FIX_GLOBAL)
+            result.known_dangerous |= check.reason != NOT_LISTED
         else:
             accepted.append(full)
     result.accepted = tuple(accepted)
@@ -138,14 +156,15 @@ def judge(facts: WalkFacts, complete: bool, where: Location, allowlist: Allowlis
         full = f"{callee.module}.{callee.name}"
         check = allowlist.check(callee.module, callee.name)
         if check.allowed and call.kind == "call" and not check.callable:
-            add(Code.PICKLE_UNSAFE_CALL, full, f"calls {full}: functions of allowlisted "
+            add(Code.PICKLE_UNSAFE_CALL, full, f"calls {_excerpt(full)}: functions of allowlisted "
                 "modules may be referenced, not called", call.offset, _FIX_GLOBAL)
-        if full in CALLS_FIRST_ARGUMENT:
+        if full in CALLS_FIRST_ARGUMENT or (callee.name == "newObj" and check.callable):
             inner = call.first_arg
             ok = isinstance(inner, Global) and allowlist.check(inner.module, inner.name).callable
             if not ok:
                 add(Code.PICKLE_UNSAFE_CALL, f"indirect@{call.offset}",
-                    f"{full} calls its first argument, which is not an allowlisted callable",
+                    f"{_excerpt(full)} calls its first argument, which is not an allowlisted "
+                    "callable",
                     call.offset, _FIX_GLOBAL)
     for offset in facts.unresolved:
         add(Code.PICKLE_UNRESOLVED_GLOBAL, str(offset), "STACK_GLOBAL with a module or name "

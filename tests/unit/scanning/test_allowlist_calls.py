@@ -65,3 +65,17 @@ def test_eval_and_friends_stay_prohibited(scan_bytes: ScanBytes) -> None:
                  "compile", "input", "breakpoint", "vars", "globals"):
         data = p.proto4(f"cbuiltins\n{name}\n".encode() + p.op_str("x") + b"\x85R")
         assert scan_bytes(data).verdict_name == "prohibited", name
+
+
+def test_sklearn_newobj_needs_an_allowlisted_class(scan_bytes: ScanBytes) -> None:
+    new_obj = b"csklearn.neighbors._kd_tree\nnewObj\n"
+    good = p.proto4(new_obj + b"csklearn.neighbors._kd_tree\nKDTree\n\x85R")
+    bad = p.proto4(new_obj + b"csubprocess\nPopen\n\x85R")
+    assert scan_bytes(good).verdict_name == "sandboxed"
+    assert scan_bytes(bad).verdict_name == "prohibited"
+
+
+def test_pathlib_values_pass(scan_bytes: ScanBytes) -> None:
+    import pathlib
+
+    assert scan_bytes(pickle.dumps(pathlib.PurePosixPath("/a"), 4)).verdict_name == "sandboxed"
