@@ -27,8 +27,27 @@ def _payloads():  # type: ignore[no-untyped-def]
     return module
 
 
+def _peer_samples():  # type: ignore[no-untyped-def]
+    root = str(_PAYLOADS.parents[3])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from tests.unit.scanning.peer_corpus import samples
+
+    return samples()
+
+
 def build(root: Path) -> list[tuple[Path, bool]]:
-    """Write the corpus under ``root``; returns ``(path, is_malicious)`` pairs."""
+    """Write the corpus under ``root`` (the peer-derived samples, then this project's own);
+    returns ``(path, is_malicious)`` pairs."""
+    paths = _build_own(root)
+    for sample in _peer_samples():
+        path = root / f"peer_{sample.name}.bin"
+        path.write_bytes(sample.build())
+        paths.append((path, sample.malicious))
+    return paths
+
+
+def _build_own(root: Path) -> list[tuple[Path, bool]]:
     p = _payloads()
     evil2 = pickle.dumps(p.Exec(), protocol=2)
     evil4 = pickle.dumps(p.Exec(), protocol=4)
@@ -54,7 +73,6 @@ def build(root: Path) -> list[tuple[Path, bool]]:
         "torch_legacy_raw.pt": p.legacy_torch_raw(evil=True),
         "torch_legacy_tar.pt": p.tar_of({"sys_info": pickle.dumps({}, protocol=2),
                                          "pickle": evil2, "storages": pickle.dumps(0)}),
-        "torch_legacy_tar_storage_entry.pt": p.legacy_torch_tar("storages"),
         **{f"compressed.{k}": p.compressed(k, evil4) for k in ("gzip", "bz2", "xz", "zstd")},
         "object_array.npy": p.npy(np.array([p.Exec()], dtype=object)),
         "keras_lambda.keras": p.keras_archive(p.LAMBDA_LAYER),
@@ -112,6 +130,8 @@ def build(root: Path) -> list[tuple[Path, bool]]:
         import torch
     except ImportError:
         return paths
+    (root / "torch_legacy_tar_storage_entry.pt").write_bytes(p.legacy_torch_tar("storages"))
+    paths.append((root / "torch_legacy_tar_storage_entry.pt", True))
     (root / "torch_legacy_tar_ok.pt").write_bytes(p.legacy_torch_tar(None))
     paths.append((root / "torch_legacy_tar_ok.pt", False))
     torch.save({"w": torch.zeros(8, 8), "b": torch.ones(8)}, root / "torch_state.pt")

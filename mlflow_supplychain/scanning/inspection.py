@@ -103,6 +103,9 @@ class Inspection:
     """The outermost detected kind (``pickle``, ``zip``, ``safetensors``...)."""
     external_data: set[str] = field(default_factory=set)
     """Files this (ONNX) model loads as raw tensor data, relative to its directory."""
+    accepted_globals: set[str] = field(default_factory=set)
+    """Pickle globals the scan accepted in this file (a restricted loader resolves only
+    these)."""
     torchscript: set[str] = field(default_factory=set)
     """Member label prefixes of TorchScript archives in this file (see :mod:`.torchscript`)."""
     meter: Meter | None = None
@@ -268,6 +271,7 @@ class Inspection:
         from mlflow_supplychain.scanning.torchscript import FORMAT, uses_torchscript
 
         self.findings.extend(findings)
+        self.accepted_globals.update(accepted)
         if uses_torchscript(accepted):
             self.saw(FORMAT)
         elif not findings and complete:
