@@ -18,7 +18,7 @@ import gzip
 import lzma
 import tempfile
 import zlib
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from mlflow_supplychain.scanning import formats
 from mlflow_supplychain.scanning.findings import Code
@@ -47,6 +47,25 @@ class _ZlibReader:
         return data
 
 
+class _ObjReader:
+    """File-like reader over a streaming decompressor object that has ``eof`` (zstd): input
+    that ends before the compressed frame does is an error, never a short, clean stream
+    (``zstandard``'s own stream reader returns what it has and stops)."""
+
+    def __init__(self, f: BinaryIO, dobj: Any) -> None:
+        self._f, self._d, self._pending = f, dobj, b""
+
+    def read(self, size: int = -1) -> bytes:
+        size = size if size and size > 0 else 1 << 20
+        while len(self._pending) < size and not self._d.eof:
+            chunk = self._f.read(1 << 16)
+            if not chunk:
+                raise EOFError("compressed data ends before its frame does")
+            self._pending += self._d.decompress(chunk)
+        data, self._pending = self._pending[:size], self._pending[size:]
+        return data
+
+
 def _open(kind: Kind, f: BinaryIO) -> BinaryIO | None:
     if kind is Kind.GZIP:
         return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
@@ -61,7 +80,7 @@ def _open(kind: Kind, f: BinaryIO) -> BinaryIO | None:
             import zstandard
         except ImportError:
             return None
-        return zstandard.ZstdDecompressor().stream_reader(f)  # type: ignore[no-any-return]
+        return _ObjReader(f, zstandard.ZstdDecompressor().decompressobj())  # type: ignore[return-value]
     if kind is Kind.LZ4:
         try:
             import lz4.frame  # type: ignore[import-not-found]

@@ -352,7 +352,14 @@ def _simple(code: int, at: int, stack: list[object], meta: list[list[object]],
         pid = stack.pop()
         if len(facts.persistent) < limits.max_persistent:
             facts.persistent.append(pid)
-        stack.append(PERSISTENT)
+        if (isinstance(pid, tuple) and len(pid) >= 2 and pid[0] == "module"
+                and isinstance(pid[1], Global)):
+            # legacy torch.save of a whole nn.Module: torch.load's persistent_load returns
+            # the class named in the id (already imported, so already judged)
+            pid[1].pushes += 1
+            stack.append(pid[1])
+        else:
+            stack.append(PERSISTENT)
     elif code == 0x52:  # REDUCE
         args = stack.pop()
         func = stack.pop()

@@ -210,3 +210,14 @@ def test_too_many_distinct_globals_is_undecided(scan_bytes: ScanBytes) -> None:
     body = b"".join(b"cnumpy\nN%d\n0" % i for i in range(10_001))
     result = scan_bytes(b"\x80\x02" + body + b"N.")
     assert "PICKLE_TOO_COMPLEX" in codes(result)
+
+
+@pytest.mark.parametrize("obj", ["state_dict", "module"])
+def test_real_legacy_torch_files_pass(tmp_path, scan_bytes: ScanBytes, obj: str) -> None:  # type: ignore[no-untyped-def]
+    torch = pytest.importorskip("torch")
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+    path = tmp_path / "legacy.pt"
+    torch.save(model.state_dict() if obj == "state_dict" else model, path,
+               _use_new_zipfile_serialization=False)
+    assert scan_bytes(path.read_bytes()).verdict_name == "sandboxed"
+    assert scan_bytes(path.read_bytes() + EVIL0).verdict_name == "prohibited"
