@@ -11,6 +11,7 @@ look for nested pickles or archives.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -111,6 +112,9 @@ class WalkLimits:
     max_depth: int = 8
     max_imports: int = 10_000
     """Distinct globals in one file: real models import a few hundred."""
+    max_seconds: float = 600.0
+    """Wall time of one walk: the walker reads 1-5 MB/s of dense opcodes (big arrays are
+    skipped, not read), so only a hostile or enormous object graph gets here."""
     max_persistent: int = 1_000_000
 
 
@@ -178,6 +182,7 @@ def _run(cur: Cursor, facts: WalkFacts, on_payload: PayloadHook | None,
     memo: dict[int, object] = {}
     calls = facts.calls
     ops = 0
+    deadline = time.monotonic() + limits.max_seconds
     frame_end = -1
     """Absolute end of the current FRAME, -1 outside frames. CPython's C unpickler before
     3.13.15/3.14.7 reads an argument across a frame's end while the Python unpickler refuses
@@ -198,10 +203,14 @@ def _run(cur: Cursor, facts: WalkFacts, on_payload: PayloadHook | None,
             raise _Malformed(f"invalid opcode 0x{code:02x} at offset {at}")
         cur.pos += 1
         ops += 1
-        if not ops & 0xFFFF and (len(stack) + len(meta) > limits.max_stack
-                                 or len(memo) > limits.max_memo):
-            facts.too_complex = True
-            raise _Malformed(f"pickle exceeds the stack/memo limits at offset {at}")
+        if not ops & 0xFFFF:
+            if len(stack) + len(meta) > limits.max_stack or len(memo) > limits.max_memo:
+                facts.too_complex = True
+                raise _Malformed(f"pickle exceeds the stack/memo limits at offset {at}")
+            if time.monotonic() > deadline:
+                facts.too_complex = True
+                raise _Malformed(f"pickle walk took longer than {limits.max_seconds:.0f} s "
+                                 f"(at offset {at})")
         if kind == op.NONE:
             if code == 0x2E:  # STOP
                 if frame_end >= 0 and cur.offset != frame_end:

@@ -221,3 +221,13 @@ def test_real_legacy_torch_files_pass(tmp_path, scan_bytes: ScanBytes, obj: str)
                _use_new_zipfile_serialization=False)
     assert scan_bytes(path.read_bytes()).verdict_name == "sandboxed"
     assert scan_bytes(path.read_bytes() + EVIL0).verdict_name == "prohibited"
+
+
+def test_a_walk_over_its_time_limit_is_undecided() -> None:
+    from mlflow_supplychain.scanning.pickle_walk import WalkLimits
+
+    data = b"\x80\x04" + b"N0" * 200_000 + b"N."
+    result = analyse(Cursor(io.BytesIO(data)), Location("x"), Allowlist(),
+                     limits=WalkLimits(max_seconds=0.0))
+    assert not result.complete
+    assert any("longer than" in f.message for f in result.findings)
