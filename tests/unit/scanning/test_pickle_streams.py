@@ -231,3 +231,10 @@ def test_a_walk_over_its_time_limit_is_undecided() -> None:
                      limits=WalkLimits(max_seconds=0.0))
     assert not result.complete
     assert any("longer than" in f.message for f in result.findings)
+
+
+def test_tensor_storage_starting_with_a_magic_number_is_data(scan_bytes: ScanBytes) -> None:
+    for magic in (b"\x1f\x8b", b"PK\x03\x04", b"\x93NUMPY", b"BZh9"):
+        data = p.zip_of({"archive/data.pkl": pickle.dumps({"w": 1}, protocol=2),
+                         "archive/data/0": magic + bytes(range(200))})
+        assert scan_bytes(data).verdict_name == "sandboxed", magic
