@@ -41,10 +41,28 @@ def build(root: Path) -> list[tuple[Path, bool]]:
     returns ``(path, is_malicious)`` pairs."""
     paths = _build_own(root)
     for sample in _peer_samples():
-        path = root / f"peer_{sample.name}.bin"
-        path.write_bytes(sample.build())
+        data = sample.build()
+        path = root / f"peer_{sample.name}{_extension(sample.name, data)}"
+        path.write_bytes(data)
         paths.append((path, sample.malicious))
     return paths
+
+
+def _extension(name: str, data: bytes) -> str:
+    """The extension the file would have in the wild: the peers pick their parsers by
+    extension, so a fair comparison names each sample as its producer would."""
+    from mlflow_supplychain.scanning.formats import Kind, sniff
+
+    kind = sniff(data[:512])
+    hints = (("joblib", ".joblib"), ("npz", ".npz"), ("keras", ".keras"), ("torch", ".pt"),
+             ("pytorch", ".pt"), ("gguf", ".gguf"), ("onnx", ".onnx"), ("safetensors",
+             ".safetensors"), ("readme", ".md"), ("json", ".json"))
+    for hint, ext in hints:
+        if hint in name:
+            return ext
+    by_kind = {Kind.ZIP: ".zip", Kind.TAR: ".tar", Kind.NUMPY: ".npy", Kind.GZIP: ".gz",
+               Kind.BZIP2: ".bz2", Kind.XZ: ".xz", Kind.ZSTD: ".zst"}
+    return by_kind.get(kind, ".pkl")
 
 
 def _build_own(root: Path) -> list[tuple[Path, bool]]:
