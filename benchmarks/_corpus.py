@@ -27,8 +27,45 @@ def _payloads():  # type: ignore[no-untyped-def]
     return module
 
 
+def _peer_samples():  # type: ignore[no-untyped-def]
+    root = str(_PAYLOADS.parents[3])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from tests.unit.scanning.peer_corpus import samples
+
+    return samples()
+
+
 def build(root: Path) -> list[tuple[Path, bool]]:
-    """Write the corpus under ``root``; returns ``(path, is_malicious)`` pairs."""
+    """Write the corpus under ``root`` (the peer-derived samples, then this project's own);
+    returns ``(path, is_malicious)`` pairs."""
+    paths = _build_own(root)
+    for sample in _peer_samples():
+        data = sample.build()
+        path = root / f"peer_{sample.name}{_extension(sample.name, data)}"
+        path.write_bytes(data)
+        paths.append((path, sample.malicious))
+    return paths
+
+
+def _extension(name: str, data: bytes) -> str:
+    """The extension the file would have in the wild: the peers pick their parsers by
+    extension, so a fair comparison names each sample as its producer would."""
+    from mlflow_supplychain.scanning.formats import Kind, sniff
+
+    kind = sniff(data[:512])
+    hints = (("joblib", ".joblib"), ("npz", ".npz"), ("keras", ".keras"), ("torch", ".pt"),
+             ("pytorch", ".pt"), ("gguf", ".gguf"), ("onnx", ".onnx"), ("safetensors",
+             ".safetensors"), ("readme", ".md"), ("json", ".json"))
+    for hint, ext in hints:
+        if hint in name:
+            return ext
+    by_kind = {Kind.ZIP: ".zip", Kind.TAR: ".tar", Kind.NUMPY: ".npy", Kind.GZIP: ".gz",
+               Kind.BZIP2: ".bz2", Kind.XZ: ".xz", Kind.ZSTD: ".zst"}
+    return by_kind.get(kind, ".pkl")
+
+
+def _build_own(root: Path) -> list[tuple[Path, bool]]:
     p = _payloads()
     evil2 = pickle.dumps(p.Exec(), protocol=2)
     evil4 = pickle.dumps(p.Exec(), protocol=4)
@@ -54,7 +91,6 @@ def build(root: Path) -> list[tuple[Path, bool]]:
         "torch_legacy_raw.pt": p.legacy_torch_raw(evil=True),
         "torch_legacy_tar.pt": p.tar_of({"sys_info": pickle.dumps({}, protocol=2),
                                          "pickle": evil2, "storages": pickle.dumps(0)}),
-        "torch_legacy_tar_storage_entry.pt": p.legacy_torch_tar("storages"),
         **{f"compressed.{k}": p.compressed(k, evil4) for k in ("gzip", "bz2", "xz", "zstd")},
         "object_array.npy": p.npy(np.array([p.Exec()], dtype=object)),
         "keras_lambda.keras": p.keras_archive(p.LAMBDA_LAYER),
@@ -112,6 +148,8 @@ def build(root: Path) -> list[tuple[Path, bool]]:
         import torch
     except ImportError:
         return paths
+    (root / "torch_legacy_tar_storage_entry.pt").write_bytes(p.legacy_torch_tar("storages"))
+    paths.append((root / "torch_legacy_tar_storage_entry.pt", True))
     (root / "torch_legacy_tar_ok.pt").write_bytes(p.legacy_torch_tar(None))
     paths.append((root / "torch_legacy_tar_ok.pt", False))
     torch.save({"w": torch.zeros(8, 8), "b": torch.ones(8)}, root / "torch_state.pt")

@@ -10,8 +10,13 @@ Order of operations, each step failing closed:
    changed, missing or extra file is refused, naming the files;
 5. the downloaded files are scanned again locally: a prohibited format is refused even when the
    manifest says otherwise (defence in depth: manifests can be written by hand);
-6. only then ``mlflow.pyfunc.load_model`` on the verified directory;
-7. a ``deploy.load`` audit record is sent to the server (best effort: warning if unreachable).
+6. ``sandboxed`` files decide how the model is loaded (:mod:`.sandbox`): allowlisted pickles
+   through a restricted unpickler that resolves only the globals this scan accepted, so a
+   scanner miss cannot run code at load; a sandboxed file that cannot be loaded that way
+   (TorchScript, a flavor that unpickles through its own code, a format moved to sandboxed)
+   is refused. No isolated-process loading is offered;
+7. only then ``mlflow.pyfunc.load_model`` on the verified directory (restricted as above);
+8. a ``deploy.load`` audit record is sent to the server (best effort: warning if unreachable).
 """
 
 from __future__ import annotations
@@ -23,11 +28,15 @@ import socket
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow_supplychain.deploy.manifest_schema import DeploymentManifest, read_manifest
 from mlflow_supplychain.deploy.resolve import ReferenceRefused, parse_model_uri
 from mlflow_supplychain.errors import IntegrityError, Problem, RegistryError, SupplyChainError
+
+if TYPE_CHECKING:
+    from mlflow_supplychain.deploy.sandbox import SandboxPlan
+    from mlflow_supplychain.scanning.results import ScanReport
 
 _logger = logging.getLogger(__name__)
 
@@ -52,7 +61,7 @@ def _expected(uri: str, manifest: DeploymentManifest | str | Path | None, *,
     return pinned
 
 
-def _refuse_unsafe_formats(root: Path, subject: str) -> None:
+def _refuse_unsafe_formats(root: Path, subject: str) -> ScanReport:
     from mlflow_supplychain.scanning.scanner import scan_path
 
     report = scan_path(root)
@@ -62,6 +71,33 @@ def _refuse_unsafe_formats(root: Path, subject: str) -> None:
             Problem(f.path, f"verdict {f.verdict_name or 'error'} ({', '.join(f.formats)})",
                     "register a version in a permitted format (e.g. safetensors, skops)")
             for f in bad[:20]])
+    return report
+
+
+def _sandbox_plan(report: ScanReport, model_dir: Path, subject: str) -> SandboxPlan:
+    """How the verified model may be loaded; refuses what cannot be loaded restricted."""
+    from mlflow_supplychain.deploy.sandbox import plan
+
+    decided = plan(report, _loader_module(model_dir))
+    if decided.refusals:
+        raise IntegrityError(f"{subject}: sandboxed files that cannot be loaded through a "
+                             "restricted unpickler, not loaded", [
+            Problem(path, why, "register a version in a permitted format (safetensors, "
+                    "ONNX, skops), or a scikit-learn model logged with mlflow.sklearn")
+            for path, why in decided.refusals[:20]])
+    return decided
+
+
+def _loader_module(model_dir: Path) -> str | None:
+    """The pyfunc ``loader_module`` the model's MLmodel names (read, never executed)."""
+    from mlflow.models import Model
+
+    try:
+        flavor = Model.load(str(model_dir)).flavors.get("python_function", {})
+    except Exception:  # noqa: BLE001 - an unreadable MLmodel cannot be loaded restricted
+        return None
+    loader = flavor.get("loader_module") if isinstance(flavor, dict) else None
+    return loader if isinstance(loader, str) else None
 
 
 def load_verified_model(uri: str, *, manifest: DeploymentManifest | str | Path | None = None,
@@ -78,8 +114,11 @@ def load_verified_model(uri: str, *, manifest: DeploymentManifest | str | Path |
     Raises:
         ReferenceRefused: a mutable or unregistered URI (``latest``, stage, ``runs:/``).
         PromotionDenied: the gate does not allow the version for the target now.
-        IntegrityError: no verified attestation, a prohibited/undecided format, or files that
-            differ from the approved manifest (each named).
+        IntegrityError: no verified attestation, a prohibited/undecided format, files that
+            differ from the approved manifest (each named), or a sandboxed file that cannot
+            be loaded through the restricted unpickler.
+        GlobalRefused: (from :mod:`.sandbox`, a ``pickle.UnpicklingError``) while loading, a
+            pickle named a global the scan did not accept.
         RegistryError: the server or the artifact store cannot be reached.
     """
     import mlflow
@@ -108,12 +147,19 @@ def load_verified_model(uri: str, *, manifest: DeploymentManifest | str | Path |
                             scratch=str(keep)) as local:
         actual = build_manifest(local)
         require_match(expected.files, expected.artifact_digest, actual, subject=subject)
-        _refuse_unsafe_formats(local, subject)
+        report = _refuse_unsafe_formats(local, subject)
+        how = _sandbox_plan(report, local, subject)
         model_dir = keep / f"{expected.model_name}-{expected.version}".replace("/", "_")
         if model_dir.exists():
             shutil.rmtree(model_dir)
         local.rename(model_dir)
-    model = mlflow.pyfunc.load_model(str(model_dir))
+    if how.restricted:
+        from mlflow_supplychain.deploy.sandbox import restricted_unpickling
+
+        with restricted_unpickling(how.allowed):
+            model = mlflow.pyfunc.load_model(str(model_dir))
+    else:
+        model = mlflow.pyfunc.load_model(str(model_dir))
     _logger.info("loaded verified %s (%s)", subject, expected.artifact_digest)
     if record:
         _record(client, expected)

@@ -230,7 +230,7 @@ class Formats(_Frozen):
         ("safetensors", "onnx", "gguf", "numpy", "json", "text", "keras", "hdf5"),
         description="Format names that pass any scan.")
     sandboxed: tuple[str, ...] = Field(
-        ("pickle_allowlisted", "requirements_unpinned"),
+        ("pickle_allowlisted", "torchscript", "requirements_unpinned"),
         description="Format names that pass only where a profile allows 'sandboxed'.")
     prohibited: tuple[str, ...] = Field(
         ("pickle_unsafe", "cloudpickle", "keras_lambda", "onnx_custom_op", "unknown",

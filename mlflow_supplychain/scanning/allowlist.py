@@ -57,7 +57,15 @@ EXACT: frozenset[str] = frozenset({
     "copyreg.__newobj_ex__", "_codecs.encode",
     *(f"{b}.{n}" for b in ("builtins", "__builtin__") for n in (
         "set", "frozenset", "complex", "slice", "range", "bytearray", "bytes", "object",
-        "dict", "list", "tuple", "int", "float", "str", "bool", "unicode", "long")),
+        "dict", "list", "tuple", "int", "float", "str", "bool", "unicode", "long",
+        # pure functions of their arguments: no I/O, no attribute lookup by name, no import
+        "len", "abs", "min", "max", "sum", "round", "sorted", "reversed", "enumerate", "zip",
+        "map", "filter", "any", "all", "hash", "repr", "ascii", "ord", "chr", "divmod", "pow",
+        "iter", "next", "isinstance", "issubclass", "hex", "oct", "bin", "format")),
+    "__future__._Feature",
+    *(f"{m}.{n}" for m in ("pathlib", "pathlib._local") for n in (
+        "PurePath", "PurePosixPath", "PureWindowsPath", "Path", "PosixPath", "WindowsPath")),
+    "array.array", "array._array_reconstructor",
     "datetime.datetime", "datetime.date", "datetime.time", "datetime.timedelta",
     "datetime.timezone", "decimal.Decimal", "fractions.Fraction", "uuid.UUID",
     "joblib.numpy_pickle.NumpyArrayWrapper", "joblib.numpy_pickle.NDArrayWrapper",
@@ -84,6 +92,40 @@ KNOWN_DANGEROUS_BUILTINS: frozenset[str] = frozenset({
     "eval", "exec", "compile", "__import__", "getattr", "setattr", "delattr", "open",
     "globals", "locals", "vars", "breakpoint", "input", "apply", "execfile",
 })
+
+CONSTANTS: frozenset[str] = frozenset({
+    *(f"{b}.{n}" for b in ("builtins", "__builtin__") for n in ("Ellipsis", "NotImplemented")),
+    *(f"__future__.{n}" for n in (
+        "annotations", "division", "absolute_import", "print_function", "unicode_literals",
+        "generators", "nested_scopes", "with_statement", "generator_stop", "barry_as_FLUFL")),
+})
+"""Globals that are plain values: may be imported, never called."""
+
+_STR_METHODS = frozenset({
+    "lower", "upper", "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines",
+    "casefold", "title", "capitalize", "swapcase", "isdigit", "isalpha", "isalnum", "isspace",
+    "islower", "isupper", "isnumeric", "isdecimal", "istitle", "startswith", "endswith", "join",
+    "replace", "count", "find", "rfind", "index", "rindex", "partition", "rpartition", "zfill",
+    "center", "ljust", "rjust", "expandtabs", "removeprefix", "removesuffix"})
+SAFE_METHODS: dict[str, frozenset[str]] = {
+    "str": _STR_METHODS | {"encode"}, "unicode": _STR_METHODS | {"encode"},
+    "bytes": _STR_METHODS | {"decode", "hex"}, "bytearray": _STR_METHODS | {"decode", "hex"},
+    "dict": frozenset({"get", "keys", "values", "items", "copy"}),
+    "list": frozenset({"copy", "count", "index"}), "tuple": frozenset({"count", "index"}),
+    "set": frozenset({"union", "intersection", "difference", "issubset", "issuperset", "copy"}),
+    "frozenset": frozenset({"union", "intersection", "difference", "issubset", "issuperset"}),
+    "int": frozenset({"bit_length", "conjugate", "as_integer_ratio"}),
+    "float": frozenset({"is_integer", "conjugate", "as_integer_ratio", "hex"}),
+}
+"""Methods of builtin types that read their own value only: ``getattr(str, 'lower')`` (what
+``TfidfVectorizer(preprocessor=str.lower)`` pickles) is a constant lookup of one of these.
+``format``/``format_map`` are left out: a format string can walk attributes."""
+
+
+def safe_method(type_name: str, attribute: str) -> bool:
+    """Is ``getattr(builtins.<type_name>, attribute)`` a harmless method lookup?"""
+    return attribute in SAFE_METHODS.get(type_name, frozenset())
+
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DUNDER = re.compile(r"__\w+__")
@@ -116,6 +158,8 @@ class Allowlist:
         full = f"{module}.{name}"
         if full in EXACT or full in self._extra_exact:
             return GlobalCheck(True, True)
+        if full in CONSTANTS:
+            return GlobalCheck(True, False)
         if any(_within(module, m) for m in self._extra_modules) and _plain(name, dotted=True):
             return GlobalCheck(True, True)
         if module == "torch" and name.endswith(("Storage", "Tensor")) \
@@ -125,8 +169,10 @@ class Allowlist:
             if not _plain(name, dotted=False):
                 return GlobalCheck(False, False, "attribute traversal or dunder name inside an "
                                    "allowlisted module")
-            # CamelCase names are classes; Cython's __pyx_unpickle_<Class> rebuilds one
-            return GlobalCheck(True, name[:1].isupper() or bool(_PYX_UNPICKLE.fullmatch(name)))
+            # CamelCase names are classes; Cython's __pyx_unpickle_<Class> rebuilds one, and
+            # sklearn's Cython newObj(cls) is cls.__new__(cls) (its argument is checked too)
+            return GlobalCheck(True, name[:1].isupper() or bool(_PYX_UNPICKLE.fullmatch(name))
+                               or (name == "newObj" and module.startswith("sklearn.")))
         return GlobalCheck(False, False, describe(module, name))
 
 
@@ -139,7 +185,10 @@ def describe(module: str, name: str) -> str:
         return f"from '{root}', which can run commands or load code"
     if CLOUDPICKLE_MARKER in module:
         return "cloudpickle code reconstruction"
-    return "not on the ML allowlist"
+    return NOT_LISTED
+
+
+NOT_LISTED = "not on the ML allowlist"
 
 
 def is_cloudpickle(module: str) -> bool:

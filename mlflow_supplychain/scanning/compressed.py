@@ -4,7 +4,11 @@ under a byte budget, and inspect what comes out.
 joblib writes compressed pickles with exactly these codecs. A pickle is walked straight off
 the decompressor (forward only, constant memory); anything that needs seeking (zip inside
 gzip) is spooled to a temporary file up to ``limits.max_spool``. Output beyond
-``min(limits.max_unpacked, limits.max_ratio * compressed size)`` is a decompression bomb.
+``min(limits.max_unpacked, limits.max_ratio * compressed size)`` is a decompression bomb, and
+so is output beyond the file's :class:`~.window.Meter`, which all compressed streams of one
+file draw from (a gzip of a gzip cannot multiply the two ratios). A bomb is a limit reached:
+"could not decide", never clean, and found in bounded time (the budget bounds the bytes
+decompressed).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import gzip
 import lzma
 import tempfile
 import zlib
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from mlflow_supplychain.scanning import formats
 from mlflow_supplychain.scanning.findings import Code
@@ -43,6 +47,25 @@ class _ZlibReader:
         return data
 
 
+class _ObjReader:
+    """File-like reader over a streaming decompressor object that has ``eof`` (zstd): input
+    that ends before the compressed frame does is an error, never a short, clean stream
+    (``zstandard``'s own stream reader returns what it has and stops)."""
+
+    def __init__(self, f: BinaryIO, dobj: Any) -> None:
+        self._f, self._d, self._pending = f, dobj, b""
+
+    def read(self, size: int = -1) -> bytes:
+        size = size if size and size > 0 else 1 << 20
+        while len(self._pending) < size and not self._d.eof:
+            chunk = self._f.read(1 << 16)
+            if not chunk:
+                raise EOFError("compressed data ends before its frame does")
+            self._pending += self._d.decompress(chunk)
+        data, self._pending = self._pending[:size], self._pending[size:]
+        return data
+
+
 def _open(kind: Kind, f: BinaryIO) -> BinaryIO | None:
     if kind is Kind.GZIP:
         return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
@@ -57,7 +80,7 @@ def _open(kind: Kind, f: BinaryIO) -> BinaryIO | None:
             import zstandard
         except ImportError:
             return None
-        return zstandard.ZstdDecompressor().stream_reader(f)  # type: ignore[no-any-return]
+        return _ObjReader(f, zstandard.ZstdDecompressor().decompressobj())  # type: ignore[return-value]
     if kind is Kind.LZ4:
         try:
             import lz4.frame  # type: ignore[import-not-found]
@@ -81,7 +104,7 @@ def inspect_compressed(ins: Inspection, kind: Kind, f: BinaryIO, member: str | N
     budget = limits.max_unpacked
     if size:
         budget = min(budget, int(limits.max_ratio * size) + limits.ratio_floor)
-    bounded = Forward(stream, budget=budget)
+    bounded = Forward(stream, budget=budget, meter=ins.meter)
     try:
         head = bounded.read(formats.HEAD_SIZE)
         inner = formats.sniff(head)
@@ -89,9 +112,11 @@ def inspect_compressed(ins: Inspection, kind: Kind, f: BinaryIO, member: str | N
             ins.stream(Forward(bounded, prefix=head), label, depth + 1)  # type: ignore[arg-type]
         else:
             _spooled(ins, bounded, head, label, depth)
-    except BudgetExceeded:
-        ins.add(Code.ARCHIVE_BOMB, f"{kind.value} stream decompresses to more than {budget} "
-                "bytes (decompression bomb)", member, fix="store the data uncompressed")
+    except BudgetExceeded as exc:
+        ins.add(Code.DECOMPRESSION_FAILED, f"{kind.value} stream decompresses to {exc} "
+                f"(limit {limits.max_ratio:.0f}:1, at most {limits.max_unpacked} bytes): a "
+                "decompression bomb, or data too large to verify", member,
+                fix="store the data uncompressed")
     except _DECOMPRESS_ERRORS as exc:
         ins.add(Code.DECOMPRESSION_FAILED, f"{kind.value} data cannot be decompressed: {exc}",
                 member, fix="re-create the file")

@@ -70,7 +70,7 @@ def from_formats(formats: FormatsLike) -> FormatPolicy:
 
 DEFAULT = FormatPolicy(
     permitted=("safetensors", "onnx", "gguf", "numpy", "json", "text", "keras", "hdf5"),
-    sandboxed=("pickle_allowlisted", "requirements_unpinned"),
+    sandboxed=("pickle_allowlisted", "torchscript", "requirements_unpinned"),
     prohibited=("pickle_unsafe", "cloudpickle", "keras_lambda", "onnx_custom_op", "unknown",
                 "keras_custom_object", "onnx_external_data_escape", "archive_unsafe",
                 "mlflow_code", "requirements_untrusted_source", "chat_template_unsafe"),

@@ -24,15 +24,19 @@ from mlflow_supplychain.scanning import formats
 from mlflow_supplychain.scanning.allowlist import Allowlist
 from mlflow_supplychain.scanning.cursor import Cursor
 from mlflow_supplychain.scanning.excerpt import excerpt
-from mlflow_supplychain.scanning.findings import Code, Finding, Location
+from mlflow_supplychain.scanning.findings import ERROR, Code, Finding, Location
 from mlflow_supplychain.scanning.formats import Kind
 from mlflow_supplychain.scanning.limits import ScanLimits
 from mlflow_supplychain.scanning.opcodes import ARG
 from mlflow_supplychain.scanning.pickle_walk import WalkLimits
 from mlflow_supplychain.scanning.regular_files import UnsafeFile, open_regular
-from mlflow_supplychain.scanning.window import Window
+from mlflow_supplychain.scanning.window import Meter, Window
 
 logger = logging.getLogger(__name__)
+
+_UNDECODABLE = frozenset({Code.DECOMPRESSION_FAILED, Code.ARCHIVE_MALFORMED, Code.NUMPY_INVALID,
+                          Code.UNKNOWN_FORMAT})
+"""Findings that only say "this is not the container its first bytes suggest"."""
 
 _TRIAL_FIRST = frozenset(b"(]})cNISVKJUXTldFGLMCBPi\x8c\x95")
 """Plausible first opcodes of protocol 0/1 pickles (which have no header)."""
@@ -103,6 +107,14 @@ class Inspection:
     """The outermost detected kind (``pickle``, ``zip``, ``safetensors``...)."""
     external_data: set[str] = field(default_factory=set)
     """Files this (ONNX) model loads as raw tensor data, relative to its directory."""
+    accepted_globals: set[str] = field(default_factory=set)
+    """Pickle globals the scan accepted in this file (a restricted loader resolves only
+    these)."""
+    torchscript: set[str] = field(default_factory=set)
+    """Member label prefixes of TorchScript archives in this file (see :mod:`.torchscript`)."""
+    meter: Meter | None = None
+    """Decompressed bytes all compressed streams of this file may still produce together
+    (``max_ratio`` times the file's size): nested streams cannot multiply their ratios."""
 
     # -- helpers used by the checks --------------------------------------------------------
     def where(self, member: str | None, offset: int | None = None) -> Location:
@@ -123,6 +135,8 @@ class Inspection:
         try:
             with open_regular(path, expected=expected) as f:
                 size = os.fstat(f.fileno()).st_size
+                self.meter = Meter(min(self.limits.max_unpacked,
+                                       int(self.limits.max_ratio * size) + self.limits.ratio_floor))
                 check = self.registry.files.get(os.path.basename(path))
                 if check is not None:
                     self._named_file(check, f, size)
@@ -173,7 +187,26 @@ class Inspection:
             from mlflow_supplychain.scanning.window import Forward
 
             source = Forward(f, prefix=head)  # type: ignore[assignment]
+        if not storage:
+            self._dispatch(kind, source, head, member, depth, size, storage)
+            return
+        findings, names = len(self.findings), set(self.formats)
         self._dispatch(kind, source, head, member, depth, size, storage)
+        self._forget_undecodable(findings, names, member)
+
+    def _forget_undecodable(self, findings: int, names: set[str], member: str | None) -> None:
+        """Raw data (a tensor storage, a ``bytes`` value inside a pickle) that merely starts
+        like a container is data, not a container, when it does not decode: drop the
+        could-not-decode findings about the value itself (found since ``findings``). What
+        did decode (a nested pickle, a member of a readable zip) keeps every finding."""
+        new = self.findings[findings:]
+        kept = [f for f in new if not (f.code in _UNDECODABLE and f.location.member == member)]
+        if len(kept) == len(new):
+            return
+        del self.findings[findings:]
+        self.findings.extend(kept)
+        self.formats = names | {f.format for f in self.findings} | (
+            self.formats - names - {"unknown", ERROR})
 
     def _dispatch(self, kind: Kind, f: BinaryIO, head: bytes, member: str | None, depth: int,
                   size: int | None, storage: bool) -> None:
@@ -210,39 +243,58 @@ class Inspection:
 
     # -- pickles ---------------------------------------------------------------------------
     def pickle(self, f: BinaryIO, member: str | None, depth: int, *, trial: bool = False) -> bool:
-        """Analyse a pickle at ``f``'s position. With ``trial``, a pickle that does not parse
-        is ignored (raw tensor storage that happens to start like one) and False returned."""
+        """Analyse every pickle from ``f``'s position to its end. With ``trial``, data whose
+        first pickle does not parse is ignored (raw tensor storage that happens to start
+        like one) and False returned, unless the walk stopped at a crossed frame boundary,
+        which only a crafted pickle has."""
+        from mlflow_supplychain.scanning.pickles import analyse
+
+        start = f.tell() if _seekable(f) else 0
+        cursor = Cursor(f, start=start)
+        result = analyse(cursor, self.where(member), self._allowlist_for(member),
+                         on_payload=self._payload_hook(member, depth), limits=WalkLimits())
+        if (trial and not result.first_complete and not result.frame_violation
+                and not result.findings[:-1]):
+            return False
+        self._record_pickle(result.findings, result.complete, result.accepted)
+        return True
+
+    def _allowlist_for(self, member: str | None) -> Allowlist:
+        """Pickles inside a TorchScript archive may also name TorchScript's own globals."""
+        if member and any(member.startswith(root) for root in self.torchscript):
+            from mlflow_supplychain.scanning.torchscript import TorchScriptAllowlist
+
+            return TorchScriptAllowlist(self.allowlist)
+        return self.allowlist
+
+    def _trial_pickle(self, f: BinaryIO, member: str | None, depth: int) -> bool:
+        """Protocol 0/1 pickles have no header: accept when the first pickle reaches STOP and
+        the walk either imports or calls something, or accounts for every byte (several
+        pickles back to back, such as ``I12345`` then a second one); and accept a damaged
+        one that imports a known code-execution primitive (``cbuiltins\nexec\n...``), which
+        is never an innocent text file."""
         from mlflow_supplychain.scanning.pickles import analyse
 
         start = f.tell() if _seekable(f) else 0
         cursor = Cursor(f, start=start)
         result = analyse(cursor, self.where(member), self.allowlist,
                          on_payload=self._payload_hook(member, depth), limits=WalkLimits())
-        if trial and not result.complete and not result.findings[:-1]:
+        if not result.first_complete and not result.known_dangerous:
+            return False  # text that happens to start like an opcode
+        if not result.imports and not result.calls and not result.complete:
             return False
-        self._record_pickle(result.findings, result.complete)
+        self._record_pickle(result.findings, result.complete, result.accepted)
         return True
 
-    def _trial_pickle(self, f: BinaryIO, member: str | None, depth: int) -> bool:
-        """Protocol 0/1 pickles have no header: accept when the walk reaches STOP and either
-        imports something or ends the data."""
-        from mlflow_supplychain.scanning.pickle_walk import WalkFacts, walk
-        from mlflow_supplychain.scanning.pickles import judge
+    def _record_pickle(self, findings: list[Finding], complete: bool,
+                       accepted: tuple[str, ...] = ()) -> None:
+        from mlflow_supplychain.scanning.torchscript import FORMAT, uses_torchscript
 
-        start = f.tell() if _seekable(f) else 0
-        cursor = Cursor(f, start=start)
-        facts = WalkFacts()
-        if not walk(cursor, facts, on_payload=self._payload_hook(member, depth)):
-            return False
-        if not facts.imports and not facts.calls and not cursor.at_end():
-            return False
-        result = judge(facts, True, self.where(member), self.allowlist)
-        self._record_pickle(result.findings, True)
-        return True
-
-    def _record_pickle(self, findings: list[Finding], complete: bool) -> None:
         self.findings.extend(findings)
-        if not findings and complete:
+        self.accepted_globals.update(accepted)
+        if uses_torchscript(accepted):
+            self.saw(FORMAT)
+        elif not findings and complete:
             self.saw("pickle_allowlisted")
         for finding in findings:
             self.saw(finding.format)

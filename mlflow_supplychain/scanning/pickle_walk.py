@@ -11,6 +11,7 @@ look for nested pickles or archives.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,15 +27,25 @@ KEEP = 64
 """Elements kept per symbolic container (enough for joblib's array metadata)."""
 MAX_STRING = 512
 MAX_LINE = 1 << 16
+MAX_NAME = 512
+"""Longest module or global name kept verbatim; longer ones are cut and marked, so they can
+never equal an allowlisted name, and memory stays bounded (names are interned)."""
+MAX_LONG1 = 16
+"""LONG1 integers up to this many bytes are decoded (torch's legacy magic number)."""
 
 
 class Global:
-    """An imported ``module.name``."""
+    """An imported ``module.name`` (one object per distinct name: imports are interned).
 
-    __slots__ = ("module", "name", "offset")
+    ``pushes`` counts how often the walk put it on the stack (import, memo fetch, DUP), so
+    the judge can tell a global used only as the callee of calls it checked from one that
+    also travels elsewhere."""
+
+    __slots__ = ("module", "name", "offset", "pushes")
 
     def __init__(self, module: str, name: str, offset: int) -> None:
         self.module, self.name, self.offset = module, name, offset
+        self.pushes = 0
 
 
 class Obj:
@@ -66,6 +77,8 @@ class Call:
     callee: object
     first_arg: object
     offset: int
+    args: object = None
+    """The symbolic argument tuple when known."""
 
 
 @dataclass
@@ -74,12 +87,19 @@ class WalkFacts:
 
     protocol: int = 0
     imports: list[Global] = field(default_factory=list)
+    """Distinct globals, in order of first import."""
+    interned: dict[tuple[str, str], Global] = field(default_factory=dict)
+    persistent: list[object] = field(default_factory=list)
+    """Persistent ids (BINPERSID/PERSID arguments), at most ``MAX_PERSISTENT``."""
     calls: list[Call] = field(default_factory=list)
     unresolved: list[int] = field(default_factory=list)
     extensions: list[int] = field(default_factory=list)
     problem: str | None = None
     problem_offset: int | None = None
     too_complex: bool = False
+    frame_violation: bool = False
+    """The walk stopped at a frame boundary crossed by an argument, STOP or another FRAME:
+    a sign of a crafted pickle, never of random data."""
     opcodes: int = 0
     value: object = None
     """Symbolic value left by the last STOP (ints, strings, small tuples, globals)."""
@@ -90,6 +110,12 @@ class WalkLimits:
     max_stack: int = 1_000_000
     max_memo: int = 2_000_000
     max_depth: int = 8
+    max_imports: int = 10_000
+    """Distinct globals in one file: real models import a few hundred."""
+    max_seconds: float = 600.0
+    """Wall time of one walk: the walker reads 1-5 MB/s of dense opcodes (big arrays are
+    skipped, not read), so only a hostile or enormous object graph gets here."""
+    max_persistent: int = 1_000_000
 
 
 PayloadHook = Callable[[Cursor, int, int, bytes], None]
@@ -98,6 +124,10 @@ PayloadHook = Callable[[Cursor, int, int, bytes], None]
 
 class _Malformed(Exception):
     pass
+
+
+class _FrameViolation(_Malformed):
+    """Something crosses a FRAME boundary: C and Python unpicklers read it differently."""
 
 
 def walk(cursor: Cursor, facts: WalkFacts, *, on_payload: PayloadHook | None = None,
@@ -112,6 +142,9 @@ def walk(cursor: Cursor, facts: WalkFacts, *, on_payload: PayloadHook | None = N
         return True
     except Truncated as exc:
         facts.problem, facts.problem_offset = f"truncated: {exc}", cursor.offset
+    except _FrameViolation as exc:
+        facts.problem, facts.problem_offset = str(exc), cursor.offset
+        facts.frame_violation = True
     except _Malformed as exc:
         facts.problem, facts.problem_offset = str(exc), cursor.offset
     except (IndexError, KeyError):
@@ -124,37 +157,76 @@ def walk(cursor: Cursor, facts: WalkFacts, *, on_payload: PayloadHook | None = N
     return False
 
 
+def _import(facts: WalkFacts, module: str, name: str, at: int, limits: WalkLimits) -> Global:
+    """The interned global for ``module.name`` (names cut at ``MAX_NAME``, marked)."""
+    if len(module) > MAX_NAME:
+        module = module[:MAX_NAME] + "\u2026(cut)"
+    if len(name) > MAX_NAME:
+        name = name[:MAX_NAME] + "\u2026(cut)"
+    glob = facts.interned.get((module, name))
+    if glob is None:
+        if len(facts.interned) >= limits.max_imports:
+            facts.too_complex = True
+            raise _Malformed(f"more than {limits.max_imports} distinct globals at offset {at}")
+        glob = facts.interned[(module, name)] = Global(module, name, at)
+        facts.imports.append(glob)
+    glob.pushes += 1
+    return glob
+
+
 def _run(cur: Cursor, facts: WalkFacts, on_payload: PayloadHook | None,
          limits: WalkLimits, depth: int) -> None:
     arg_kind = op.ARG
     stack: list[object] = []
     meta: list[list[object]] = []
     memo: dict[int, object] = {}
-    imports, calls = facts.imports, facts.calls
+    calls = facts.calls
     ops = 0
+    deadline = time.monotonic() + limits.max_seconds
+    frame_end = -1
+    """Absolute end of the current FRAME, -1 outside frames. CPython's C unpickler before
+    3.13.15/3.14.7 reads an argument across a frame's end while the Python unpickler refuses
+    (gh-154848): anything straddling the end is malformed, so the two can never disagree."""
     while True:
         if cur.pos >= len(cur.buf):
             cur.fill(1)
         code = cur.buf[cur.pos]
         at = cur.base + cur.pos
+        if frame_end >= 0:
+            if at > frame_end:
+                raise _FrameViolation(f"opcode or argument runs past the end of its frame "
+                                 f"(frame ends at offset {frame_end}, next opcode at {at})")
+            if at == frame_end:
+                frame_end = -1
         kind = arg_kind[code]
         if kind is None:
             raise _Malformed(f"invalid opcode 0x{code:02x} at offset {at}")
         cur.pos += 1
         ops += 1
-        if not ops & 0xFFFF and (len(stack) + len(meta) > limits.max_stack
-                                 or len(memo) > limits.max_memo):
-            facts.too_complex = True
-            raise _Malformed(f"pickle exceeds the stack/memo limits at offset {at}")
+        if not ops & 0xFFFF:
+            if len(stack) + len(meta) > limits.max_stack or len(memo) > limits.max_memo:
+                facts.too_complex = True
+                raise _Malformed(f"pickle exceeds the stack/memo limits at offset {at}")
+            if time.monotonic() > deadline:
+                facts.too_complex = True
+                raise _Malformed(f"pickle walk took longer than {limits.max_seconds:.0f} s "
+                                 f"(at offset {at})")
         if kind == op.NONE:
             if code == 0x2E:  # STOP
+                if frame_end >= 0 and cur.offset != frame_end:
+                    raise _FrameViolation(f"STOP at offset {at} inside a frame that ends at "
+                                     f"{frame_end}")
                 facts.opcodes += ops
                 facts.value = stack[-1] if stack else None
                 return
-            stack = _simple(code, at, stack, meta, memo, facts)
+            stack = _simple(code, at, stack, meta, memo, facts, limits)
             if code == 0x62:  # BUILD: joblib writes raw array data right after it
                 target = stack[-1]
                 if isinstance(target, Obj) and is_joblib_wrapper(target.callee):
+                    if frame_end >= 0 and cur.offset != frame_end:
+                        raise _FrameViolation(f"joblib array data at offset {cur.offset} inside "
+                                         f"a frame that ends at {frame_end}")
+                    frame_end = -1
                     _joblib_array(cur, target, facts, on_payload, limits, depth)
             continue
         if kind in (op.LEN1, op.LEN4, op.LEN8):
@@ -177,8 +249,11 @@ def _run(cur: Cursor, facts: WalkFacts, on_payload: PayloadHook | None,
                 stack.append(value)
                 continue
             if code in op.LONG_PAYLOAD:
-                cur.skip(size)
-                stack.append(NUMBER)
+                if size <= MAX_LONG1:
+                    stack.append(int.from_bytes(cur.take(size), "little", signed=True))
+                else:
+                    cur.skip(size)
+                    stack.append(NUMBER)
                 continue
             if on_payload is not None and code in op.BYTES_PAYLOAD and size >= 4:
                 on_payload(cur, cur.offset, size, cur.peek(min(size, 16)))
@@ -197,24 +272,28 @@ def _run(cur: Cursor, facts: WalkFacts, on_payload: PayloadHook | None,
         elif kind == op.I4:
             arg = int.from_bytes(cur.take(4), "little", signed=(code == 0x4A))
         elif kind == op.U8 or kind == op.F8:
-            cur.take(8)
-            if code == 0x95:  # FRAME: a length hint only
+            raw = cur.take(8)
+            if code == 0x95:  # FRAME
+                if frame_end >= 0:
+                    raise _FrameViolation(f"FRAME at offset {at} inside a frame that ends at "
+                                     f"{frame_end}")
+                frame_end = cur.offset + int.from_bytes(raw, "little")
                 continue
             stack.append(NUMBER)
             continue
         elif kind == op.LINE:
-            _line_op(code, cur.line(MAX_LINE), at, stack, memo)
+            _line_op(code, cur.line(MAX_LINE), at, stack, memo, facts, limits)
             continue
         else:  # TWO_LINES: GLOBAL, INST
             module = cur.line(MAX_LINE).decode("utf-8", "replace")
             name = cur.line(MAX_LINE).decode("utf-8", "replace")
-            glob = Global(module, name, at)
-            imports.append(glob)
+            glob = _import(facts, module, name, at, limits)
             if code == 0x63:  # GLOBAL
                 stack.append(glob)
             else:  # INST: class instantiated with the marked items
                 items, stack = stack, meta.pop()
-                calls.append(Call("call", glob, items[0] if items else None, at))
+                calls.append(Call("call", glob, items[0] if items else None, at,
+                                  tuple(items[:KEEP])))
                 stack.append(Obj(glob, tuple(items[:KEEP])))
             continue
         # one-argument integer opcodes
@@ -225,7 +304,10 @@ def _run(cur: Cursor, facts: WalkFacts, on_payload: PayloadHook | None,
         elif code in (0x4A, 0x4B, 0x4D):  # BININT, BININT1, BININT2
             stack.append(arg)
         elif code in (0x68, 0x6A):  # BINGET, LONG_BINGET
-            stack.append(memo[arg])
+            value = memo[arg]
+            if value.__class__ is Global:
+                value.pushes += 1  # type: ignore[attr-defined]
+            stack.append(value)
         elif code in (0x71, 0x72):  # BINPUT, LONG_BINPUT
             memo[arg] = stack[-1]
         else:  # EXT1, EXT2, EXT4
@@ -234,7 +316,7 @@ def _run(cur: Cursor, facts: WalkFacts, on_payload: PayloadHook | None,
 
 
 def _simple(code: int, at: int, stack: list[object], meta: list[list[object]],
-            memo: dict[int, object], facts: WalkFacts) -> list[object]:
+            memo: dict[int, object], facts: WalkFacts, limits: WalkLimits) -> list[object]:
     """Opcodes without arguments (STOP is handled by the caller); returns the current stack
     (MARK pushes the stack onto ``meta`` and starts a new one, like CPython's unpickler)."""
     if code == 0x28:  # MARK
@@ -259,7 +341,8 @@ def _simple(code: int, at: int, stack: list[object], meta: list[list[object]],
             if isinstance(target, dict):
                 _pairs(target, items)
         elif code == 0x6F:  # OBJ
-            facts.calls.append(Call("call", items[0], items[1] if len(items) > 1 else None, at))
+            facts.calls.append(Call("call", items[0], items[1] if len(items) > 1 else None, at,
+                                    tuple(items[1:KEEP])))
             stack.append(Obj(items[0], tuple(items[1:KEEP])))
         # ADDITEMS (0x90) and POP_MARK (0x31) only drop the marked items
     elif code == 0x30:  # POP
@@ -268,17 +351,29 @@ def _simple(code: int, at: int, stack: list[object], meta: list[list[object]],
         else:
             stack = meta.pop()
     elif code == 0x32:  # DUP
-        stack.append(stack[-1])
+        value = stack[-1]
+        if isinstance(value, Global):
+            value.pushes += 1
+        stack.append(value)
     elif code == 0x4E:  # NONE
         stack.append(None)
     elif code == 0x51:  # BINPERSID
-        stack.pop()
-        stack.append(PERSISTENT)
+        pid = stack.pop()
+        if len(facts.persistent) < limits.max_persistent:
+            facts.persistent.append(pid)
+        if (isinstance(pid, tuple) and len(pid) >= 2 and pid[0] == "module"
+                and isinstance(pid[1], Global)):
+            # legacy torch.save of a whole nn.Module: torch.load's persistent_load returns
+            # the class named in the id (already imported, so already judged)
+            pid[1].pushes += 1
+            stack.append(pid[1])
+        else:
+            stack.append(PERSISTENT)
     elif code == 0x52:  # REDUCE
         args = stack.pop()
         func = stack.pop()
         first = args[0] if isinstance(args, tuple) and args else None
-        facts.calls.append(Call("call", func, first, at))
+        facts.calls.append(Call("call", func, first, at, args))
         stack.append(Obj(func, args))
     elif code == 0x81:  # NEWOBJ
         args = stack.pop()
@@ -311,9 +406,7 @@ def _simple(code: int, at: int, stack: list[object], meta: list[list[object]],
         name = stack.pop()
         module = stack.pop()
         if isinstance(module, str) and isinstance(name, str):
-            glob = Global(module, name, at)
-            facts.imports.append(glob)
-            stack.append(glob)
+            stack.append(_import(facts, module, name, at, limits))
         else:
             facts.unresolved.append(at)
             stack.append(EXTENSION)
@@ -360,7 +453,8 @@ def _pairs(target: dict[object, object], items: list[object]) -> dict[object, ob
     return target
 
 
-def _line_op(code: int, line: bytes, at: int, stack: list[object], memo: dict[int, object]) -> None:
+def _line_op(code: int, line: bytes, at: int, stack: list[object], memo: dict[int, object],
+             facts: WalkFacts, limits: WalkLimits) -> None:
     if code == 0x49:  # INT (also protocol 0 bools)
         stack.append(True if line == b"01" else False if line == b"00" else int(line))
     elif code in (0x4C, 0x46):  # LONG, FLOAT
@@ -372,9 +466,14 @@ def _line_op(code: int, line: bytes, at: int, stack: list[object], memo: dict[in
             text = text[1:-1]
         stack.append(text if len(text) <= MAX_STRING else LONG_STR)
     elif code == 0x50:  # PERSID
+        if len(facts.persistent) < limits.max_persistent:
+            facts.persistent.append(line[:MAX_STRING].decode("latin-1"))
         stack.append(PERSISTENT)
     elif code == 0x67:  # GET
-        stack.append(memo[int(line)])
+        value = memo[int(line)]
+        if isinstance(value, Global):
+            value.pushes += 1
+        stack.append(value)
     elif code == 0x70:  # PUT
         memo[int(line)] = stack[-1]
 

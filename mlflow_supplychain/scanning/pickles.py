@@ -12,20 +12,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mlflow_supplychain.scanning.allowlist import Allowlist, is_cloudpickle
+from mlflow_supplychain.scanning.allowlist import (
+    NOT_LISTED,
+    Allowlist,
+    is_cloudpickle,
+    safe_method,
+)
 from mlflow_supplychain.scanning.cursor import Cursor
 from mlflow_supplychain.scanning.findings import Code, Finding, Location
-from mlflow_supplychain.scanning.opcodes import PICKLE_HEADS
+from mlflow_supplychain.scanning.pickle_stream import walk_stream
 from mlflow_supplychain.scanning.pickle_walk import (
+    Call,
     Global,
     PayloadHook,
     WalkFacts,
     WalkLimits,
-    walk,
 )
 
 CALLS_FIRST_ARGUMENT = frozenset({"torch._tensor._rebuild_from_type_v2"})
-"""Allowlisted callables that call their first argument: it must be callable too."""
+"""Allowlisted callables that call their first argument: it must be callable too (so must
+the class handed to sklearn's Cython ``newObj``, which calls its ``__new__``)."""
 
 DEFAULT_WALK_LIMITS = WalkLimits()
 _FIX_GLOBAL = ("re-save the model in a weights-only format (safetensors, ONNX, skops), or, if "
@@ -40,25 +46,76 @@ class PickleResult:
     complete: bool = True
     imports: int = 0
     opcodes: int = 0
+    calls: int = 0
+    first_complete: bool = True
+    """The first pickle reached STOP (what follows may still be damaged or not a pickle)."""
+    frame_violation: bool = False
+    """The walk stopped at a crossed frame boundary (only crafted pickles have one)."""
+    known_dangerous: bool = False
+    """It imports a known code-execution primitive (``os``, ``builtins.exec``...)."""
+    accepted: tuple[str, ...] = ()
+    """Every ``module.name`` the walk saw and the judge accepted: all a loader may resolve."""
 
 
 def analyse(cursor: Cursor, where: Location, allowlist: Allowlist, *,
-            on_payload: PayloadHook | None = None, limits: WalkLimits = DEFAULT_WALK_LIMITS,
-            consecutive: bool = True) -> PickleResult:
-    """Walk the pickle at the cursor and judge it. With ``consecutive`` (files written by
-    several ``pickle.dump`` calls, e.g. legacy ``torch.save``), following pickles that start
-    with a protocol 2+ header are walked too."""
+            on_payload: PayloadHook | None = None,
+            limits: WalkLimits = DEFAULT_WALK_LIMITS) -> PickleResult:
+    """Walk every pickle from the cursor to the end of the data and judge them together
+    (see :mod:`.pickle_stream`: bytes after a pickle that are not a pickle are a problem)."""
     facts = WalkFacts()
-    complete = walk(cursor, facts, on_payload=on_payload, limits=limits)
-    while complete and consecutive and cursor.peek(2) in PICKLE_HEADS:
-        complete = walk(cursor, facts, on_payload=on_payload, limits=limits)
-    return judge(facts, complete, where, allowlist)
+    walked = walk_stream(cursor, facts, on_payload=on_payload, limits=limits)
+    result = judge(facts, walked.complete, where, allowlist)
+    result.first_complete = walked.first_complete
+    result.frame_violation = facts.frame_violation
+    return result
+
+
+def _excerpt(name: str, limit: int = 120) -> str:
+    """A global's name as reports show it: short, and escaped unless plainly printable (names
+    come from the file: never echo control characters or long content)."""
+    if len(name) <= limit and name.isprintable():
+        return name
+    return repr(name[:limit]) + ("..." if len(name) > limit else "")
+
+
+def _safe_getattr(call: Call) -> bool:
+    """``getattr(<builtin type>, '<harmless method>')`` with both arguments constants, as
+    ``TfidfVectorizer(preprocessor=str.lower)`` pickles."""
+    args = call.args
+    if call.kind != "call" or not isinstance(args, tuple) or len(args) != 2:
+        return False
+    owner, attribute = args
+    return (isinstance(owner, Global) and owner.module in ("builtins", "__builtin__")
+            and isinstance(attribute, str) and safe_method(owner.name, attribute))
+
+
+def _is_getattr(glob: object) -> bool:
+    return (isinstance(glob, Global) and glob.module in ("builtins", "__builtin__")
+            and glob.name == "getattr")
+
+
+def _checked_getattrs(facts: WalkFacts) -> set[int]:
+    """ids of ``getattr`` globals used only as the callee of safe constant lookups: every
+    time the walk put one on the stack, a safe call consumed it."""
+    safe: dict[int, int] = {}
+    unsafe: set[int] = set()
+    for call in facts.calls:
+        if _is_getattr(call.callee):
+            if _safe_getattr(call):
+                safe[id(call.callee)] = safe.get(id(call.callee), 0) + 1
+            else:
+                unsafe.add(id(call.callee))
+    return {glob_id for glob in facts.imports if (glob_id := id(glob)) in safe
+            and glob_id not in unsafe and safe[glob_id] == glob.pushes}
 
 
 def judge(facts: WalkFacts, complete: bool, where: Location, allowlist: Allowlist) -> PickleResult:
     """Turn walk facts into findings."""
-    result = PickleResult(complete=complete, imports=len(facts.imports), opcodes=facts.opcodes)
+    result = PickleResult(complete=complete, imports=len(facts.imports), opcodes=facts.opcodes,
+                          calls=len(facts.calls))
     seen: set[tuple[Code, str]] = set()
+    checked = _checked_getattrs(facts)
+    accepted: list[str] = []
 
     def add(code: Code, key: str, message: str, offset: int | None, fix: str) -> None:
         if (code, key) in seen:
@@ -69,18 +126,28 @@ def judge(facts: WalkFacts, complete: bool, where: Location, allowlist: Allowlis
 
     for glob in facts.imports:
         full = f"{glob.module}.{glob.name}"
+        shown = _excerpt(full)
         if is_cloudpickle(glob.module):
-            add(Code.CLOUDPICKLE_CODE, full, f"cloudpickle rebuilds code ({full}); loading "
+            add(Code.CLOUDPICKLE_CODE, full, f"cloudpickle rebuilds code ({shown}); loading "
                 "it runs arbitrary Python", glob.offset,
                 "log the model as weights plus a pinned, reviewed loader (e.g. an MLflow "
                 "built-in flavor) instead of a pickled function or class")
             continue
+        if id(glob) in checked:
+            accepted.append(full)
+            continue
         check = allowlist.check(glob.module, glob.name)
         if not check.allowed:
-            add(Code.PICKLE_UNSAFE_GLOBAL, full, f"imports {full}: {check.reason}",
+            add(Code.PICKLE_UNSAFE_GLOBAL, full, f"imports {shown}: {check.reason}",
                 glob.offset, _FIX_GLOBAL)
+            result.known_dangerous |= check.reason != NOT_LISTED
+        else:
+            accepted.append(full)
+    result.accepted = tuple(accepted)
     for call in facts.calls:
         callee = call.callee
+        if id(callee) in checked:
+            continue
         if not isinstance(callee, Global):
             add(Code.PICKLE_UNSAFE_CALL, f"computed@{call.offset}",
                 "calls an object computed while unpickling (not a plain global): a gadget "
@@ -89,14 +156,15 @@ def judge(facts: WalkFacts, complete: bool, where: Location, allowlist: Allowlis
         full = f"{callee.module}.{callee.name}"
         check = allowlist.check(callee.module, callee.name)
         if check.allowed and call.kind == "call" and not check.callable:
-            add(Code.PICKLE_UNSAFE_CALL, full, f"calls {full}: functions of allowlisted "
+            add(Code.PICKLE_UNSAFE_CALL, full, f"calls {_excerpt(full)}: functions of allowlisted "
                 "modules may be referenced, not called", call.offset, _FIX_GLOBAL)
-        if full in CALLS_FIRST_ARGUMENT:
+        if full in CALLS_FIRST_ARGUMENT or (callee.name == "newObj" and check.callable):
             inner = call.first_arg
             ok = isinstance(inner, Global) and allowlist.check(inner.module, inner.name).callable
             if not ok:
                 add(Code.PICKLE_UNSAFE_CALL, f"indirect@{call.offset}",
-                    f"{full} calls its first argument, which is not an allowlisted callable",
+                    f"{_excerpt(full)} calls its first argument, which is not an allowlisted "
+                    "callable",
                     call.offset, _FIX_GLOBAL)
     for offset in facts.unresolved:
         add(Code.PICKLE_UNRESOLVED_GLOBAL, str(offset), "STACK_GLOBAL with a module or name "

@@ -41,6 +41,9 @@ class FileResult:
     """``permitted``/``sandboxed``/``prohibited``, or None: could not decide (error)."""
     findings: tuple[Finding, ...]
     size: int = 0
+    globals: tuple[str, ...] = ()
+    """Every ``module.name`` its pickles import that the scan accepted: all a restricted
+    unpickler may resolve when the file is loaded (see ``deploy.sandbox``)."""
 
     @property
     def verdict(self) -> FormatVerdict | None:

@@ -183,4 +183,5 @@ def _onnx_external_data(inspections: dict[str, tuple[Inspection, int]]) -> None:
 def _result(rel: str, ins: Inspection, size: int, policy: FormatPolicy) -> FileResult:
     names = frozenset(ins.formats)
     return FileResult(ins.file, ins.kind or "unknown", tuple(sorted(names)),
-                      policy.worst(set(names)), tuple(ins.findings), size)
+                      policy.worst(set(names)), tuple(ins.findings), size,
+                      tuple(sorted(ins.accepted_globals)))

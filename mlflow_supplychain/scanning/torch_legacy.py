@@ -14,17 +14,12 @@ from typing import BinaryIO
 from mlflow_supplychain.scanning.cursor import Cursor, Truncated
 from mlflow_supplychain.scanning.findings import Code
 from mlflow_supplychain.scanning.inspection import Inspection
+from mlflow_supplychain.scanning.pickle_stream import ELEMENT_SIZE
 from mlflow_supplychain.scanning.pickle_walk import Global, WalkFacts, walk
 from mlflow_supplychain.scanning.pickles import judge
 
 LEGACY_MEMBERS = ("storages", "tensors")
 MAX_ENTRIES = 1_000_000
-ELEMENT_SIZE = {
-    "DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2,
-    "LongStorage": 8, "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1, "ByteStorage": 1,
-    "BoolStorage": 1, "ComplexFloatStorage": 8, "ComplexDoubleStorage": 16, "QUInt8Storage": 1,
-    "QInt8Storage": 1, "QInt32Storage": 4, "QUInt4x2Storage": 1, "QUInt2x4Storage": 1,
-}
 
 
 class LayoutError(Exception):

@@ -49,13 +49,35 @@ class BudgetExceeded(Exception):
     """A stream produced more bytes than it was allowed to."""
 
 
+class Meter:
+    """Bytes that all the decompressors of one file may still produce together, so nested
+    compressed streams (a gzip of a gzip) cannot multiply their ratios."""
+
+    __slots__ = ("left", "total")
+
+    def __init__(self, total: int) -> None:
+        self.total = self.left = total
+
+    def draw(self, n: int) -> None:
+        """Count ``n`` produced bytes.
+
+        Raises:
+            BudgetExceeded: the file's budget is spent.
+        """
+        self.left -= n
+        if self.left < 0:
+            raise BudgetExceeded(f"more than {self.total} decompressed bytes in one file")
+
+
 class Forward(io.RawIOBase):
     """A forward-only stream (``seekable()`` is False) that yields ``prefix`` first and stops
-    with :class:`BudgetExceeded` after ``budget`` bytes."""
+    with :class:`BudgetExceeded` after ``budget`` bytes, or when ``meter`` runs out."""
 
-    def __init__(self, f: BinaryIO, *, prefix: bytes = b"", budget: int | None = None) -> None:
+    def __init__(self, f: BinaryIO, *, prefix: bytes = b"", budget: int | None = None,
+                 meter: Meter | None = None) -> None:
         super().__init__()
         self._f, self._prefix, self._budget, self.produced = f, prefix, budget, 0
+        self._meter = meter
 
     def readable(self) -> bool:
         return True
@@ -73,6 +95,8 @@ class Forward(io.RawIOBase):
         self.produced += len(data)
         if self._budget is not None and self.produced > self._budget:
             raise BudgetExceeded(f"more than {self._budget} bytes")
+        if self._meter is not None:
+            self._meter.draw(len(data))
         return data
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]

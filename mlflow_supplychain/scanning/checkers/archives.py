@@ -18,6 +18,7 @@ import zipfile
 import zlib
 from typing import BinaryIO
 
+from mlflow_supplychain.scanning import torchscript
 from mlflow_supplychain.scanning.checkers.zip_listing import (
     check_listing,
     folded_name,
@@ -88,6 +89,7 @@ def _zip(ins: Inspection, f: BinaryIO, t: Target) -> None:
         label = _join(member, problem.name) if problem.name is not None else member
         ins.add(problem.code, problem.message, label, fix=problem.fix)
     names = {i.filename for i in infos}
+    ins.torchscript.update(torchscript.roots(names, member))  # pickle family's TorchScript hook
     torch_like = any(n.endswith("data.pkl") for n in names)
     if _is_torchscript(names):
         ins.saw("torchscript")

@@ -101,13 +101,25 @@ def nested_in_bytes() -> bytes:
     return pickle.dumps({"blob": inner + b"\x00" * 32}, protocol=4)
 
 
-def legacy_torch_raw(evil: bool = True) -> bytes:
-    """Legacy torch.save layout: several pickles back to back, then raw storage bytes."""
+def legacy_storage_pid(key: str = "0", numel: int = 4, storage: str = "FloatStorage") -> bytes:
+    """Opcodes of a legacy torch persistent id: ('storage', torch.<storage>, key, 'cpu',
+    numel, None) then BINPERSID (written by hand: no torch needed)."""
+    return (b"(" + b"X" + struct.pack("<I", 7) + b"storage" + f"ctorch\n{storage}\n".encode()
+            + b"X" + struct.pack("<I", len(key)) + key.encode() + b"X\x03\x00\x00\x00cpu"
+            + b"J" + struct.pack("<i", numel) + b"NtQ")
+
+
+def legacy_torch_raw(evil: bool = True, *, tail: bytes = b"") -> bytes:
+    """Legacy torch.save layout: magic, protocol, sys_info, the object (a dict holding one
+    storage by persistent id, or ``os.system`` when ``evil``), the storage keys, then each
+    storage's int64 element count and raw bytes."""
+    main = (pickle.dumps(Exec(), protocol=2) if evil
+            else b"\x80\x02}X\x01\x00\x00\x00w" + legacy_storage_pid() + b"s.")
     parts = [pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2), pickle.dumps(1001, protocol=2),
-             pickle.dumps({"protocol_version": 1001}, protocol=2),
-             pickle.dumps(Exec() if evil else {"w": 1}, protocol=2),
-             pickle.dumps([], protocol=2)]
-    return b"".join(parts) + struct.pack("<q", 4) + b"\x00" * 16
+             pickle.dumps({"protocol_version": 1001}, protocol=2), main,
+             pickle.dumps([] if evil else ["0"], protocol=2)]
+    storages = b"" if evil else struct.pack("<q", 4) + b"\x00" * 16
+    return b"".join(parts) + storages + tail
 
 
 def legacy_torch_tar(evil_in: str | None = None) -> bytes:
