@@ -29,6 +29,7 @@ from mlflow_supplychain.cli.server_prerequisites import (
 from mlflow_supplychain.errors import ExitCode, Problem
 from mlflow_supplychain.integrity.attest import PUBLIC_KEY_ENV_VAR, generate_key_pair
 from mlflow_supplychain.policy.loader import load_policy
+from mlflow_supplychain.progress import on_terminal
 from mlflow_supplychain.server.policy_holder import POLICY_ENV_VAR
 
 DEFAULT_DATA_DIR = "mlflow-supplychain-data"
@@ -267,6 +268,11 @@ def server(policy_file: Path, data_dir: Path, backend_store_uri: str | None, hos
     env = {**os.environ, **plan.env}
     if auth:
         env.update(_bootstrap_basic_auth(plan.env))
+    if on_terminal():
+        # Started before execve, so its parent is the server: progress until /health answers.
+        subprocess.Popen([sys.executable, "-m", "mlflow_supplychain.server.startup_notice",  # noqa: S603
+                          plan.url], env=env, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL)
     if plan.sidecar_argv:
         # Started before execve: the sidecar's parent becomes 'mlflow server' (same pid), and
         # --exit-with-parent stops it when that process ends.
