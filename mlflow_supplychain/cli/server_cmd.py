@@ -124,8 +124,9 @@ def plan_server(*, policy_file: Path, data_dir: Path, backend_store_uri: str | N
     policy = load_policy(policy_path)
     if auth:
         require_basic_auth()
-    backend = resolve_database_driver(normalise_backend_uri(
-        backend_store_uri or f"sqlite:///{data_dir.resolve() / 'mlflow.db'}"))
+    requested = normalise_backend_uri(
+        backend_store_uri or f"sqlite:///{data_dir.resolve() / 'mlflow.db'}")
+    backend = resolve_database_driver(requested)
     try:
         data_dir = data_dir.resolve()
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -135,6 +136,8 @@ def plan_server(*, policy_file: Path, data_dir: Path, backend_store_uri: str | N
     env = {POLICY_ENV_VAR: str(policy_path)}
     notes = [f"policy {policy_path} (mode {policy.mode.value}, digest {policy.digest})",
              f"data directory {data_dir}"]
+    if backend != requested:
+        notes.append(f"database driver: {backend.split('://', 1)[0]} (the one installed)")
     if not environ.get("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"):
         env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"] = _read_or_create_secret(
             data_dir / WEBHOOK_KEY_FILE, _fernet_key)
