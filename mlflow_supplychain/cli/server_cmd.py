@@ -24,6 +24,7 @@ from mlflow_supplychain.cli.server_prerequisites import (
     ServerSetupError,
     require_basic_auth,
     require_free_port,
+    require_queue_driver,
     resolve_database_driver,
 )
 from mlflow_supplychain.errors import ExitCode, Problem
@@ -124,6 +125,8 @@ def plan_server(*, policy_file: Path, data_dir: Path, backend_store_uri: str | N
     policy = load_policy(policy_path)
     if auth:
         require_basic_auth()
+    if sidecar_port is not None:
+        require_queue_driver(queue_url)
     requested = normalise_backend_uri(
         backend_store_uri or f"sqlite:///{data_dir.resolve() / 'mlflow.db'}")
     backend = resolve_database_driver(requested)

@@ -109,3 +109,18 @@ def require_free_port(host: str, port: int, option: str) -> None:
             raise ServerSetupError(
                 f"{option} {port}: port {port} on {host} {what}; choose another {option}"
             ) from None
+
+
+def require_queue_driver(queue_url: str | None) -> None:
+    """The sidecar's Redis queue needs the ``redis`` package (the ``redis`` extra).
+
+    Checked here because the sidecar is a child of the server: its own refusal would leave a
+    server running without scans.
+
+    Raises:
+        ServerSetupError: a Redis queue is asked for and the package is missing.
+    """
+    if queue_url and queue_url.startswith(("redis://", "rediss://", "unix://")) \
+            and not _importable("redis"):
+        raise ServerSetupError("--queue redis:// needs the redis package: "
+                               "pip install 'mlflow-supplychain[redis]'")

@@ -137,3 +137,11 @@ def test_a_named_driver_that_is_missing_is_named(monkeypatch, uri, module):
 
 def test_sqlite_needs_no_driver():
     assert resolve_database_driver("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+def test_a_redis_queue_without_the_package_names_the_extra(tmp_path, capsys, monkeypatch):
+    _missing(monkeypatch, "redis")
+    code, err = _server(tmp_path, capsys, "--queue", "redis://127.0.0.1:6379/0",
+                        "--port", _free_port(), "--sidecar-port", _free_port())
+    assert code == 2
+    assert "mlflow-supplychain[redis]" in _one_line(err)
