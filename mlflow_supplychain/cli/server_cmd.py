@@ -130,6 +130,8 @@ def plan_server(*, policy_file: Path, data_dir: Path, backend_store_uri: str | N
     requested = normalise_backend_uri(
         backend_store_uri or f"sqlite:///{data_dir.resolve() / 'mlflow.db'}")
     backend = resolve_database_driver(requested)
+    if auth and auth_db_uri:
+        auth_db_uri = resolve_database_driver(auth_db_uri, "--auth-database-uri")
     try:
         data_dir = data_dir.resolve()
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -43,7 +43,7 @@ def _default_driver(database: str) -> str:
     return str(registry.load(database).driver)
 
 
-def resolve_database_driver(uri: str) -> str:
+def resolve_database_driver(uri: str, option: str = "--backend-store-uri") -> str:
     """``uri`` with a driver that is installed.
 
     A URI without a driver (``postgresql://``) keeps SQLAlchemy's default when it is
@@ -61,7 +61,7 @@ def resolve_database_driver(uri: str) -> str:
         module, install = drivers.get(driver, (driver, f"pip install {driver}"))
         if not _importable(module):
             raise ServerSetupError(
-                f"--backend-store-uri {scheme}:// needs the {module} package: {install}")
+                f"{option} {scheme}:// needs the {module} package: {install}")
         return uri
     default = _default_driver(database)
     order = [default, *(name for name in drivers if name != default)]
@@ -70,7 +70,7 @@ def resolve_database_driver(uri: str) -> str:
             return uri if name == default else f"{database}+{name}://{rest}"
     module, install = drivers[default] if default in drivers else next(iter(drivers.values()))
     raise ServerSetupError(
-        f"--backend-store-uri {database}:// needs a database driver ({module}): {install}")
+        f"{option} {database}:// needs a database driver ({module}): {install}")
 
 
 def require_basic_auth() -> None:

@@ -145,3 +145,11 @@ def test_a_redis_queue_without_the_package_names_the_extra(tmp_path, capsys, mon
                         "--port", _free_port(), "--sidecar-port", _free_port())
     assert code == 2
     assert "mlflow-supplychain[redis]" in _one_line(err)
+
+
+def test_the_auth_database_needs_a_driver_too(tmp_path, capsys, monkeypatch):
+    _missing(monkeypatch, "psycopg", "psycopg2")
+    code, err = _server(tmp_path, capsys, "--auth", "--auth-database-uri",
+                        "postgresql://u@h/auth", "--no-sidecar", "--port", _free_port())
+    assert code == 2
+    assert "--auth-database-uri" in _one_line(err) and "[postgres]" in err
