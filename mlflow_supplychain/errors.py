@@ -64,6 +64,14 @@ class SupplyChainError(Exception):
         lines.extend(f"  - {p.render()}" for p in self.problems)
         return "\n".join(lines)
 
+    def one_line(self) -> str:
+        """The diagnostics on one line (for places that print a single line, e.g. a launcher)."""
+        details = []
+        for p in self.problems:
+            text = f"{p.where} {p.what}" if p.where else p.what
+            details.append(f"{text} (fix: {p.fix})" if p.fix else text)
+        return "; ".join([self.summary, *details]) if details else self.summary
+
     def __str__(self) -> str:
         return self.diagnostics()
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import click
 
 from mlflow_supplychain.errors import EvidenceError, ExitCode, Problem, excerpt
+from mlflow_supplychain.progress import Steps
 
 _TRACKING = click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None,
                          help="MLflow server URL (default: $MLFLOW_TRACKING_URI).")
@@ -93,14 +94,19 @@ def verify(manifest_file: Path, local: Path | None, tracking_uri: str | None) ->
     from mlflow_supplychain.deploy.verify import compare
     from mlflow_supplychain.integrity.manifest import build_manifest
 
+    steps = Steps()
     pinned = read_manifest(manifest_file)
     mlflow_client, client = _clients(registry_for(pinned.registry, tracking_uri))
     if local is not None:
+        steps.step(f"hashing {local}")
         actual = build_manifest(local)
     else:
+        steps.step(f"downloading {pinned.pinned_uri}")
         with downloaded_version(mlflow_client, pinned.model_name, pinned.version) as directory:
+            steps.step(f"hashing {len(pinned.files)} files")
             actual = build_manifest(directory)
     mismatches = compare(pinned.files, actual)
+    steps.step("checking the version's standing in the registry")
     standing = current_standing(pinned, client)
     alias_now = _alias_now(mlflow_client, pinned.model_name, pinned.alias)
     if alias_now is not None and alias_now != pinned.version:

@@ -15,7 +15,7 @@ from mlflow_supplychain.errors import EvidenceError, ExitCode, Problem
 from mlflow_supplychain.intake.fields import ArtifactClass
 from mlflow_supplychain.intake.licenses import MODEL_LICENSES, license_terms, validate_license_id
 from mlflow_supplychain.intake.record_files import load_record
-from mlflow_supplychain.intake.records import IntakeRecord, missing_for_policy, record_json
+from mlflow_supplychain.intake.records import IntakeRecord, record_json, record_to_fields
 from mlflow_supplychain.intake.templates import render_template
 from mlflow_supplychain.policy.loader import load_policy, parse_policy
 from mlflow_supplychain.policy.schema import Policy
@@ -67,18 +67,72 @@ def template(artifact_class: str, policy_file: Path | None, output: Path | None)
 @intake.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also check the record has every field this policy requires for its class.")
-def validate(file: Path, policy_file: Path | None) -> ExitCode:
-    """Validate a record file. Exit 0 valid, 1 incomplete for the policy, 2 invalid."""
+              help="Also check the record gives the gate every intake field this policy needs "
+                   "(class fields, source_sha256, license, eval.ref) with values it accepts.")
+@click.option("--target", default=None,
+              help="The protected alias (or stage:NAME) to check for (default: every profile).")
+def validate(file: Path, policy_file: Path | None, target: str | None) -> ExitCode:
+    """Validate a record file. Exit 0 valid, 1 the policy's gate would refuse it, 2 invalid."""
+    from mlflow_supplychain.policy.readiness import (
+        profile_for,
+        protected_targets,
+        record_refusals,
+    )
+
     record = load_record(file)
-    if policy_file is not None:
+    if policy_file is None:
+        if target is not None:
+            raise click.UsageError("--target needs --policy")
+    else:
         loaded = load_policy(policy_file)
-        missing = missing_for_policy(record, loaded.required_fields(ArtifactClass(record.artifact_class)))
-        if missing:
-            click.echo(f"{file}: valid, but the policy requires for a {record.artifact_class}: "
-                       f"{', '.join(missing)}", err=True)
+        if target is not None and profile_for(loaded, target) is None:
+            raise EvidenceError(f"--target {target!r} is not protected by {policy_file}", [
+                Problem("--target", "no profile guards it", "name a protected alias, or "
+                        "stage:NAME; protected: " + ", ".join(
+                            [*loaded.protected.aliases,
+                             *(f"stage:{s}" for s in loaded.protected.stages)]))])
+        fields = record_to_fields(record)
+        refused = [(t, v) for t in ([target] if target else protected_targets(loaded))
+                   for v in record_refusals(loaded, t, fields)]
+        if refused:
+            click.echo(f"{file}: valid {record.artifact_class} record, but the gate would refuse "
+                       "it:", err=True)
+            for t, v in refused:
+                click.echo(f"  - {t}: {v.code} [{v.field}]: {v.message} Fix: {v.remediation}",
+                           err=True)
             return ExitCode.DENIED
     click.echo(f"{file}: valid {record.artifact_class} record", err=True)
+    return ExitCode.OK
+
+
+@intake.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--only", "only", multiple=True,
+              help="Declare only this file (a path relative to PATH; repeatable), e.g. the "
+                   "weights, when other files are written again at log time.")
+@click.option("--format", "fmt", type=click.Choice(["yaml", "tag"]), default="yaml",
+              show_default=True,
+              help="yaml: a source_sha256 block for a record file; tag: the JSON value of the "
+                   "supplychain.intake.source_sha256 tag.")
+def hashes(path: Path, only: tuple[str, ...], fmt: str) -> ExitCode:
+    """Print source_sha256 for a model trained in-house: the sha256 of every file under PATH
+    (the directory the training job saved, before it logs it). Exit 1 on symlinks."""
+    from mlflow_supplychain.integrity.manifest import build_manifest
+
+    manifest = build_manifest(path)  # refuses symlinks and special files (IntegrityError)
+    files = {e.path: e.sha256 for e in manifest.files}
+    unknown = [name for name in only if name not in files]
+    if unknown:
+        raise EvidenceError(f"--only names files that are not under {path}", [
+            Problem("--only", ", ".join(unknown), "give paths relative to PATH: "
+                    + ", ".join(sorted(files)[:10]))])
+    declared = {name: files[name] for name in (only or sorted(files))}
+    if fmt == "tag":
+        click.echo(json.dumps(declared, sort_keys=True, separators=(",", ":")))
+    else:
+        click.echo("source_sha256:")
+        click.echo("\n".join(f"  {json.dumps(name)}: \"{digest}\""
+                              for name, digest in declared.items()))
     return ExitCode.OK
 
 

@@ -37,7 +37,10 @@ def _show(answer: dict[str, Any], fmt: str) -> ExitCode:
     if "applied" in answer:
         click.echo("promotion applied" if answer["applied"] else "promotion not applied yet",
                    err=True)
-    click.echo(answer.get("explanation", ""), err=True)
+    explanation = answer.get("explanation", "")
+    if not answer.get("decision", {}).get("allowed") and explanation:
+        explanation = "promotion not allowed yet: " + explanation
+    click.echo(explanation, err=True)
     return ExitCode.OK if answer.get("decision", {}).get("allowed") else ExitCode.DENIED
 
 
@@ -45,7 +48,9 @@ def _show(answer: dict[str, Any], fmt: str) -> ExitCode:
 def request() -> None:
     """Create, approve, reject, cancel and list promotion requests.
 
-    Exit codes: 0 the promotion is allowed now, 1 not yet (or refused), 2 error.
+    Exit codes: create: 0 the request was created (its output says whether the promotion is
+    allowed yet; --fail-unless-allowed makes that the exit code). approve, reject, cancel,
+    show: 0 the promotion is allowed now, 1 not yet (or refused). 2 error.
     """
 
 
@@ -54,12 +59,15 @@ def request() -> None:
 @click.argument("version")
 @click.option("--target", required=True, help="Protected alias, or stage:<Stage>.")
 @_COMMENT
+@click.option("--fail-unless-allowed", is_flag=True,
+              help="Exit 1 when the request was created but the promotion is not allowed yet.")
 @_TRACKING
 @_FORMAT
-def create(name: str, version: str, target: str, comment: str | None, tracking_uri: str,
-           fmt: str) -> ExitCode:
-    """Ask for NAME VERSION to be promoted to --target."""
-    return _show(_client(tracking_uri).create_request(name, version, target, comment), fmt)
+def create(name: str, version: str, target: str, comment: str | None,
+           fail_unless_allowed: bool, tracking_uri: str, fmt: str) -> ExitCode:
+    """Ask for NAME VERSION to be promoted to --target (exit 0 once the request exists)."""
+    allowed = _show(_client(tracking_uri).create_request(name, version, target, comment), fmt)
+    return allowed if fail_unless_allowed else ExitCode.OK
 
 
 @request.command()

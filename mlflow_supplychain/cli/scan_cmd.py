@@ -46,7 +46,11 @@ def scan(paths: tuple[Path, ...], fmt: str, policy_file: Path | None, strict: bo
     verdict = report.verdict_name
     if verdict is None:
         return ExitCode.ERROR
-    if verdict == "prohibited" or (strict and verdict == "sandboxed"):
+    if verdict == "prohibited":
+        return ExitCode.DENIED
+    if strict and verdict == "sandboxed":
+        click.echo("exit 1: --strict treats 'sandboxed' (pickles whose every import is on the "
+                   "allowlist) as flagged; without --strict this result exits 0", err=True)
         return ExitCode.DENIED
     return ExitCode.OK
 

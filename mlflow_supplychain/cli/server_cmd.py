@@ -20,9 +20,17 @@ from pathlib import Path
 
 import click
 
-from mlflow_supplychain.errors import ExitCode, Problem, SupplyChainError
+from mlflow_supplychain.cli.server_prerequisites import (
+    ServerSetupError,
+    require_basic_auth,
+    require_free_port,
+    require_queue_driver,
+    resolve_database_driver,
+)
+from mlflow_supplychain.errors import ExitCode, Problem
 from mlflow_supplychain.integrity.attest import PUBLIC_KEY_ENV_VAR, generate_key_pair
 from mlflow_supplychain.policy.loader import load_policy
+from mlflow_supplychain.progress import on_terminal
 from mlflow_supplychain.server.policy_holder import POLICY_ENV_VAR
 
 DEFAULT_DATA_DIR = "mlflow-supplychain-data"
@@ -33,10 +41,6 @@ AUTH_CONFIG_FILE = "basic_auth.ini"
 SIGNING_KEY_FILE = "attestation-signing.key"
 VERIFY_KEY_FILE = "attestation-signing.pub"
 _DATABASES = ("sqlite", "postgresql", "mysql")
-
-
-class ServerSetupError(SupplyChainError):
-    """The server cannot be prepared (bad URI, unwritable data directory...)."""
 
 
 @dataclass(frozen=True)
@@ -114,20 +118,31 @@ def plan_server(*, policy_file: Path, data_dir: Path, backend_store_uri: str | N
 
     Raises:
         PolicyError: the policy file is missing or invalid.
-        ServerSetupError: bad backend URI, unusable data directory or secret files.
+        ServerSetupError: bad backend URI, missing database driver or basic-auth package,
+            unusable data directory or secret files.
     """
     policy_path = policy_file.resolve()
     policy = load_policy(policy_path)
+    if auth:
+        require_basic_auth()
+    if sidecar_port is not None:
+        require_queue_driver(queue_url)
+    requested = normalise_backend_uri(
+        backend_store_uri or f"sqlite:///{data_dir.resolve() / 'mlflow.db'}")
+    backend = resolve_database_driver(requested)
+    if auth and auth_db_uri:
+        auth_db_uri = resolve_database_driver(auth_db_uri, "--auth-database-uri")
     try:
         data_dir = data_dir.resolve()
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise ServerSetupError(f"Data directory {data_dir} cannot be created", [Problem(
             str(data_dir), exc.strerror or str(exc), "choose a writable --data-dir")]) from None
-    backend = normalise_backend_uri(backend_store_uri or f"sqlite:///{data_dir / 'mlflow.db'}")
     env = {POLICY_ENV_VAR: str(policy_path)}
     notes = [f"policy {policy_path} (mode {policy.mode.value}, digest {policy.digest})",
              f"data directory {data_dir}"]
+    if backend != requested:
+        notes.append(f"database driver: {backend.split('://', 1)[0]} (the one installed)")
     if not environ.get("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"):
         env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"] = _read_or_create_secret(
             data_dir / WEBHOOK_KEY_FILE, _fernet_key)
@@ -240,6 +255,12 @@ def server(policy_file: Path, data_dir: Path, backend_store_uri: str | None, hos
 
     The sidecar runs as a child process that exits with the server.
     """
+    require_free_port(host, port, "--port")
+    if with_sidecar:
+        if sidecar_port == port and host in ("127.0.0.1", "0.0.0.0", "::", "localhost"):  # noqa: S104
+            raise ServerSetupError(f"--sidecar-port {sidecar_port} is the server's --port; "
+                                   "choose another --sidecar-port")
+        require_free_port("127.0.0.1", sidecar_port, "--sidecar-port")
     plan = plan_server(policy_file=policy_file, data_dir=data_dir,
                        backend_store_uri=backend_store_uri, host=host, port=port,
                        workers=workers, auth=auth, auth_db_uri=auth_database_uri,
@@ -255,6 +276,11 @@ def server(policy_file: Path, data_dir: Path, backend_store_uri: str | None, hos
     env = {**os.environ, **plan.env}
     if auth:
         env.update(_bootstrap_basic_auth(plan.env))
+    if on_terminal():
+        # Started before execve, so its parent is the server: progress until /health answers.
+        subprocess.Popen([sys.executable, "-m", "mlflow_supplychain.server.startup_notice",  # noqa: S603
+                          plan.url], env=env, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL)
     if plan.sidecar_argv:
         # Started before execve: the sidecar's parent becomes 'mlflow server' (same pid), and
         # --exit-with-parent stops it when that process ends.

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from mlflow_supplychain.deploy.manifest_schema import DeploymentManifest, read_manifest
 from mlflow_supplychain.deploy.resolve import ReferenceRefused, parse_model_uri
 from mlflow_supplychain.errors import IntegrityError, Problem, RegistryError, SupplyChainError
+from mlflow_supplychain.progress import Steps
 
 if TYPE_CHECKING:
     from mlflow_supplychain.deploy.sandbox import SandboxPlan
@@ -129,9 +130,11 @@ def load_verified_model(uri: str, *, manifest: DeploymentManifest | str | Path |
     from mlflow_supplychain.deploy.verify import require_match
     from mlflow_supplychain.integrity.manifest import build_manifest
 
+    steps = Steps()
     server = tracking_uri or mlflow.get_tracking_uri()
     mlflow_client = MlflowClient(tracking_uri=server, registry_uri=server)
     client = DeployClient(server)
+    steps.step(f"checking {uri} with the registry and its approval")
     expected = _expected(uri, manifest, tracking_uri=server, mlflow_client=mlflow_client,
                          client=client, target=target)
     subject = expected.pinned_uri
@@ -143,16 +146,20 @@ def load_verified_model(uri: str, *, manifest: DeploymentManifest | str | Path |
     if not dst_path:
         atexit.register(shutil.rmtree, keep, True)
     # Downloaded under ``keep`` so the verified directory is renamed, never copied, into place.
+    steps.step(f"downloading {subject}")
     with downloaded_version(mlflow_client, expected.model_name, expected.version,
                             scratch=str(keep)) as local:
+        steps.step(f"hashing {len(expected.files)} files against the approved manifest")
         actual = build_manifest(local)
         require_match(expected.files, expected.artifact_digest, actual, subject=subject)
+        steps.step("scanning the formats before loading")
         report = _refuse_unsafe_formats(local, subject)
         how = _sandbox_plan(report, local, subject)
         model_dir = keep / f"{expected.model_name}-{expected.version}".replace("/", "_")
         if model_dir.exists():
             shutil.rmtree(model_dir)
         local.rename(model_dir)
+    steps.step("loading the verified files with mlflow.pyfunc")
     if how.restricted:
         from mlflow_supplychain.deploy.sandbox import restricted_unpickling
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from mlflow_supplychain.field_models import model_in
 from mlflow_supplychain.intake.fields import FIELDS, ArtifactClass, parse_source_hashes
 from mlflow_supplychain.intake.records import RECORD_TYPES
+from mlflow_supplychain.policy.needs import profile_fields
 from mlflow_supplychain.policy.schema import Policy
 
 _EXAMPLE_OVERRIDES: dict[str, Any] = {
@@ -28,6 +29,17 @@ _EXAMPLE_OVERRIDES: dict[str, Any] = {
     "security_review.date": dt.date(2026, 1, 31),
     "rollback.version": 2,
     "deployment.targets": ["eu-prod-serving"],
+}
+# Fields the record schema requires only together with another (records.py validators); the
+# template says when, instead of calling them optional (a test removes every [optional]
+# field and expects the record to stay valid).
+_REQUIRED_WITH: dict[str, str] = {
+    "source_url": "required with source_revision",
+    "source_revision": "required with source_url",
+    "license.reviewer": "required once license.outcome is set",
+    "license.date": "required once license.outcome is set",
+    "license.conditions": "required when license.outcome is approved_with_conditions",
+    "security_review.reviewer": "required unless security_review.status is pending",
 }
 # sections that are optional for a class and would change its meaning if filled with examples
 _COMMENTED_WHEN_OPTIONAL = {"base_model", "finetune"}
@@ -50,6 +62,8 @@ def _flags(name: str, schema_required: bool, policy_required: set[str]) -> str:
     flags = []
     if schema_required:
         flags.append("required" if "." not in name else "required in this section")
+    elif name in _REQUIRED_WITH:
+        flags.append(_REQUIRED_WITH[name])
     if name in policy_required:
         flags.append("policy requires")
     return f" [{', '.join(flags)}]" if flags else " [optional]"
@@ -85,9 +99,14 @@ def _lines(model: type[BaseModel], prefix: str, indent: str, policy_required: se
 def render_template(artifact_class: ArtifactClass, policy: Policy | None = None) -> str:
     """A commented YAML intake record for ``artifact_class`` that validates as written.
 
-    With ``policy``, fields it requires for this class are marked ``[policy requires]``.
+    With ``policy``, every field its gate reads for this class under some profile (the class's
+    own fields, and ``source_sha256``, ``license.*``, ``eval.ref`` when a profile checks
+    hashes, licenses or evaluations) is marked ``[policy requires]``; ``[optional]`` means no
+    profile of the policy needs it.
     """
-    policy_required = set(policy.required_fields(artifact_class)) if policy else set()
+    policy_required = {name for profile in policy.profiles.values()
+                       for name in profile_fields(policy, profile, artifact_class)
+                       } if policy else set()
     head = [
         f"# mlflow-supplychain intake record, artifact class {artifact_class.value}.",
         "# Replace every example value with the facts of your model, delete optional lines you",

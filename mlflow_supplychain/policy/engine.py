@@ -24,6 +24,11 @@ from mlflow_supplychain.policy.evidence import (
     TargetKind,
     evidence_digest,
 )
+from mlflow_supplychain.policy.needs import (
+    DERIVED_CLASSES,
+    REQUIREMENT_FIELDS,
+    fields_every_class_requires,
+)
 from mlflow_supplychain.policy.schema import (
     Mode,
     Policy,
@@ -37,7 +42,7 @@ _MUTABLE_MODEL_REF = re.compile(
     re.IGNORECASE,
 )
 _MUTABLE_URL_REF = re.compile(r"(?:/(?:resolve|tree|blob)/(?:main|master)\b|[?&]ref=(?:main|master)\b)")
-_DERIVED_CLASSES = (ArtifactClass.FINE_TUNE, ArtifactClass.ADAPTER)
+_DERIVED_CLASSES = DERIVED_CLASSES
 
 
 @dataclass
@@ -141,6 +146,7 @@ def _check_intake(ctx: _Context) -> None:
             ctx.deny(req, "intake.invalid", f"intake field {name!r} {problem}.",
                      _set_field_fix(name), name)
     if cls_value is None:
+        _class_unknown(ctx)
         return
     artifact_class = ArtifactClass(cls_value)
     if artifact_class not in ctx.policy.artifact_classes:
@@ -151,6 +157,22 @@ def _check_intake(ctx: _Context) -> None:
         return
     for name in ctx.policy.required_fields(artifact_class):
         ctx.intake_value(req, name, "intake")
+
+
+def _class_unknown(ctx: _Context) -> None:
+    """Without a class, point at the templates and report what every class needs now, so the
+    first refusal is not followed by a second one listing the class's fields."""
+    classes = ", ".join(c.value for c in ctx.policy.artifact_classes)
+    for i, violation in enumerate(ctx.out):
+        if violation.field == "artifact_class":
+            ctx.out[i] = violation.model_copy(update={"remediation": (
+                f"{violation.remediation} Each class ({classes}) needs its own fields: "
+                "'mlflow-supplychain intake template --class CLASS --policy POLICY' writes a "
+                "record listing them.")})
+    owned = {f for r in ctx.profile.require for f in REQUIREMENT_FIELDS.get(r, ())}
+    for name in fields_every_class_requires(ctx.policy):
+        if name not in owned:  # those the hash, license and eval checks report themselves
+            ctx.intake_value(Requirement.INTAKE_COMPLETE, name, "intake")
 
 
 def _check_source(ctx: _Context) -> None:
@@ -199,6 +221,7 @@ def _check_hashes(ctx: _Context) -> None:
         ctx.deny(req, "hash.no_manifest", "no artifact manifest is recorded for this version.",
                  "wait for the scanner sidecar to hash the artifacts, or run "
                  "'mlflow-supplychain reconcile'.", "artifacts")
+        ctx.intake_value(req, "source_sha256", "hash")  # reported now, not one round later
         return
     reverify = ctx.policy.integrity.reverify_on_promotion
     if artifacts.reverified_digest is None and reverify:

@@ -31,6 +31,7 @@ from mlflow.utils.validation import (
     _validate_model_version,
 )
 
+from mlflow_supplychain.errors import PolicyError
 from mlflow_supplychain.governance.attestations import AttestationProvider
 from mlflow_supplychain.governance.provider import ApprovalsProvider
 from mlflow_supplychain.policy.decision import Decision
@@ -194,6 +195,16 @@ def database_uri(store_uri: str) -> str:
     return inner
 
 
+def _in_mlflow_server_command() -> bool:
+    """Whether this is the ``mlflow server`` command itself (not a worker, not a client)."""
+    import click
+
+    context = click.get_current_context(silent=True)
+    callback = getattr(context.command, "callback", None) if context else None
+    return (context is not None and context.info_name == "server"
+            and getattr(callback, "__module__", "") == "mlflow.cli")
+
+
 def build_store(store_uri: str, tracking_uri: str | None = None) -> _GatedRegistry:
     """Entry point for ``mlflow.model_registry_store``: the gated store for ``store_uri``.
 
@@ -206,7 +217,14 @@ def build_store(store_uri: str, tracking_uri: str | None = None) -> _GatedRegist
     """
     del tracking_uri  # the eval-run lookup uses the server's own tracking store
     db_uri = database_uri(store_uri)
-    holder = get_policy_holder()
+    try:
+        holder = get_policy_holder()
+    except PolicyError as exc:
+        if _in_mlflow_server_command():
+            # MLflow logs any Exception from store set-up with its traceback; SystemExit is
+            # not one, so the operator reads one line and the command exits 1 before workers.
+            raise SystemExit(f"error: {exc.one_line()}") from None
+        raise
     gate = RegistryGate(holder, default_reader(ApprovalsProvider(),
                                                ReverifyingProvider(AttestationProvider()),
                                                LineageProvider()))

@@ -2,7 +2,9 @@
 
 :func:`run_server` runs the server on a free loopback port with a policy, a data directory,
 an optional backend URI, workers, basic-auth and the scan sidecar; waits until ``/health``
-answers; and kills the whole process group when the block ends.
+answers; and kills the whole process group when the block ends. A watchdog
+(:mod:`mlflow_supplychain.server.watchdog`) kills that group too if the starting process dies
+first (a crashed or OOM-killed test worker, a Ctrl-C), so no server outlives its starter.
 """
 
 from __future__ import annotations
@@ -121,6 +123,23 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=15)
 
 
+def _start_watchdog(pgid: int) -> int:
+    """Start the watchdog of process group ``pgid``; return the pipe end that keeps it waiting
+    (close it, or die, and the watchdog stops the group)."""
+    read_end, write_end = os.pipe()  # not inheritable (PEP 446): only this process holds it
+    try:
+        subprocess.Popen(  # noqa: S603 - our own module, no shell
+            [sys.executable, "-m", "mlflow_supplychain.server.watchdog", str(pgid)],
+            stdin=read_end, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)  # its own session: a Ctrl-C to the tests does not reach it
+    except BaseException:
+        os.close(write_end)
+        raise
+    finally:
+        os.close(read_end)
+    return write_end
+
+
 def _seed_sqlite_database(target: Path) -> None:
     """Start a new server's SQLite database as a copy of an empty one already migrated to the
     installed MLflow's schema (built once per MLflow version and machine): MLflow's ~50
@@ -207,6 +226,11 @@ def run_server(policy: Path, data_dir: Path, *, backend_store_uri: str | None = 
     with open(log_path, "wb") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=child_env,
                                    start_new_session=True)
+    try:
+        watchdog = _start_watchdog(process.pid)
+    except BaseException:
+        _stop(process)
+        raise
     server = RunningServer(f"http://127.0.0.1:{port}", process, data_dir, log_path,
                            policy, backend_store_uri, sidecar_url)
     try:
@@ -216,3 +240,4 @@ def run_server(policy: Path, data_dir: Path, *, backend_store_uri: str | None = 
         yield server
     finally:
         _stop(process)
+        os.close(watchdog)  # the watchdog then stops any straggler left in the group

@@ -1,5 +1,6 @@
-"""Session-scoped real servers for the integration suite (fixtures come from our pytest11
-plugin, ``mlflow_supplychain.testing.pytest_plugin``)."""
+"""Shared real servers for the integration suite (fixtures come from our pytest11
+plugin, ``mlflow_supplychain.testing.pytest_plugin``). Module-scoped: the plugin's pool shares
+each configuration between modules and keeps only a few alive per test process."""
 
 from __future__ import annotations
 
@@ -14,19 +15,19 @@ ENFORCE = POLICIES / "enforce.yaml"
 AUDIT = POLICIES / "audit.yaml"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def gate_server(supplychain_server_factory: ServerFactory) -> RunningServer:
     """SQLite, one worker, enforce mode."""
     return supplychain_server_factory(ENFORCE)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def audit_server(supplychain_server_factory: ServerFactory) -> RunningServer:
     """SQLite, one worker, audit mode."""
     return supplychain_server_factory(AUDIT)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pg_gate_server(supplychain_server_factory: ServerFactory,
                    supplychain_postgres_uri: str) -> RunningServer:
     """PostgreSQL (fresh database, psycopg2 URI form), two workers, enforce mode."""
@@ -41,7 +42,7 @@ def any_gate_server(request: pytest.FixtureRequest) -> RunningServer:
     return request.getfixturevalue(name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pg3_gate_server(supplychain_server_factory: ServerFactory,
                     supplychain_postgres_uri: str) -> RunningServer:
     """PostgreSQL through psycopg 3 (``postgresql+psycopg://``), one worker."""

@@ -41,12 +41,17 @@ def test_app_refuses_an_ungoverned_registry(tmp_path):
     assert "supplychain+" in result.stderr
 
 
-def test_store_refuses_to_start_without_a_policy(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("value", "expected"), [(None, "is not set"),
+                                                  ("policy.yaml", "must be absolute")])
+def test_store_refuses_to_start_without_a_policy(tmp_path, monkeypatch, value, expected):
     monkeypatch.delenv("MLFLOW_SUPPLYCHAIN_POLICY", raising=False)
-    result = _mlflow_server(tmp_path, f"supplychain+sqlite:///{tmp_path / 'mlflow.db'}", {})
+    env = {"MLFLOW_SUPPLYCHAIN_POLICY": value} if value else {}
+    result = _mlflow_server(tmp_path, f"supplychain+sqlite:///{tmp_path / 'mlflow.db'}", env)
 
     assert result.returncode != 0
-    assert "MLFLOW_SUPPLYCHAIN_POLICY" in result.stderr
+    errors = [line for line in result.stderr.splitlines() if " INFO " not in line]
+    assert len(errors) == 1, result.stderr  # one line, no traceback
+    assert "MLFLOW_SUPPLYCHAIN_POLICY" in errors[0] and expected in errors[0]
 
 
 def test_server_command_refuses_an_invalid_policy(tmp_path, capsys):

@@ -34,12 +34,12 @@ def add_users(server: RunningServer) -> dict[str, Auth]:
     return {user: server.user(user, password(user)) for user in USERS}
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def server(supplychain_server_factory: ServerFactory) -> RunningServer:
     return supplychain_server_factory(POLICY, auth=True)
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def users(server: RunningServer) -> dict[str, Auth]:
     return add_users(server)
 
@@ -54,7 +54,7 @@ def make_api(server: RunningServer) -> Api:
     return api
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def api(server: RunningServer) -> Api:
     return make_api(server)
 

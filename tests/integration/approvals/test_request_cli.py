@@ -27,8 +27,13 @@ def test_request_lifecycle_through_the_cli(server: RunningServer, api: Api,
     _as(monkeypatch, server, "alice")
     rc = main(["request", "create", unique_model_name, version, "--target", "production",
                "--format", "json"])
-    created = json.loads(capsys.readouterr().out)
-    assert rc == ExitCode.DENIED  # not allowed yet: the approval is missing
+    out = capsys.readouterr()
+    created = json.loads(out.out)
+    assert rc == ExitCode.OK  # created; the promotion is not allowed yet, and it says so
+    assert "promotion not allowed yet" in out.err and "approval" in out.err
+    other = register(api, users["alice"], unique_model_name + "-b")
+    assert main(["request", "create", unique_model_name + "-b", other, "--target", "production",
+                 "--fail-unless-allowed"]) == ExitCode.DENIED
     rid = str(created["request"]["id"])
     assert main(["request", "approve", rid]) == ExitCode.DENIED  # her own request
     assert "requested this promotion" in capsys.readouterr().err

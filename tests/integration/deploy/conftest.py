@@ -19,7 +19,7 @@ from ..sidecar.attestation_helpers import make_payload, submit
 DEPLOY_POLICY = POLICIES / "deploy.yaml"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def deploy_server(supplychain_server_factory: ServerFactory) -> RunningServer:
     """SQLite, one worker; policy re-hashes artifacts when 'production'/'canary' is set."""
     return supplychain_server_factory(DEPLOY_POLICY)

@@ -19,17 +19,17 @@ from mlflow_supplychain.testing.pytest_plugin import RunningServer, ServerFactor
 EXAMPLE_POLICY = Path(__file__).resolve().parents[3] / "examples" / "policy.yaml"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def intake_server(supplychain_server_factory: ServerFactory) -> RunningServer:
     return supplychain_server_factory(EXAMPLE_POLICY)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def tracking_uri(intake_server: RunningServer) -> str:
     return intake_server.url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def client(tracking_uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 

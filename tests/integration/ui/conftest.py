@@ -24,7 +24,7 @@ TR = "mlflow-supplychain/transition-requests"
 PAGE = "/supplychain/"
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def server(supplychain_server_factory: ServerFactory) -> RunningServer:
     return supplychain_server_factory(POLICY, auth=True)
 

@@ -276,3 +276,25 @@ def test_decision_is_json_serialisable() -> None:
     decision = evaluate(POLICY, Evidence(model_name="m", version="1"), PROD)
     data = decision.model_dump(mode="json")
     assert data["violations"][0]["code"] and data["evidence_digest"].startswith("sha256:")
+
+
+def test_the_first_refusal_without_a_class_points_at_the_templates() -> None:
+    from mlflow_supplychain.policy.needs import fields_every_class_requires
+
+    decision = evaluate(POLICY, Evidence(model_name="m", version="1"), PROD)
+    by_field = {v.field: v for v in decision.violations}
+    assert "intake template --class" in by_field["artifact_class"].remediation
+    assert set(fields_every_class_requires(POLICY)) <= set(by_field)
+    assert "source_sha256" in by_field, "reported before a manifest exists, not one round later"
+
+
+@pytest.mark.parametrize("cls", list(POLICY.artifact_classes))
+def test_once_the_class_is_known_the_refusal_lists_every_field_the_promotion_needs(cls) -> None:
+    from mlflow_supplychain.intake.fields import FIELDS
+    from mlflow_supplychain.policy.needs import profile_fields
+
+    evidence = Evidence(model_name="m", version="1", intake={"artifact_class": cls.value})
+    decision = evaluate(POLICY, evidence, PROD)
+    reported = {v.field for v in decision.violations if v.field in FIELDS}
+    assert reported == set(profile_fields(POLICY, POLICY.profiles["prod"], cls)) - {
+        "artifact_class"}

@@ -154,3 +154,17 @@ def test_scan_and_hash_paths_do_not_import_mlflow_or_pydantic(tmp_path: Path) ->
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_strict_says_why_it_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from collections import OrderedDict
+
+    import numpy as np
+
+    model = tmp_path / "model.pt"
+    model.write_bytes(p.torch_like_zip(pickle.dumps(OrderedDict(w=np.zeros(3)), protocol=2)))
+    assert main(["scan", str(model)]) == 0
+    assert "--strict" not in capsys.readouterr().err
+    assert main(["scan", str(model), "--strict"]) == 1
+    err = capsys.readouterr().err
+    assert "--strict treats 'sandboxed'" in err and "exits 0" in err
