@@ -156,7 +156,10 @@ def _global_heap_object(f: RandomAccess, address: int, index: int, length: int) 
     pos, end = address + 16, address + collection
     while pos + 16 <= end:
         f.seek(pos)
-        obj_index, _refs, _reserved, size = struct.unpack("<HHIQ", f.read(16))
+        raw = f.read(16)
+        if len(raw) != 16:
+            raise AttributeProblem("global heap is truncated")
+        obj_index, _refs, _reserved, size = struct.unpack("<HHIQ", raw)
         if obj_index == 0:
             break  # free space
         if obj_index == index:

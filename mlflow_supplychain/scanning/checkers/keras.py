@@ -11,6 +11,7 @@ HDF5 file without a model config is weights only.
 from __future__ import annotations
 
 import json
+import struct
 from typing import Any, BinaryIO
 
 from mlflow_supplychain.scanning.checkers import keras_allowlist as allow
@@ -137,7 +138,7 @@ def inspect_hdf5(ins: Inspection, f: BinaryIO, t: Target) -> bool:
         ins.add(Code.LIMIT_REACHED, f"Keras config not examined: {exc}", member,
                 fix="re-save the model in the .keras format")
         return True
-    except (AttributeProblem, OSError, ValueError) as exc:
+    except (AttributeProblem, OSError, ValueError, OverflowError, struct.error) as exc:
         ins.add(Code.KERAS_INVALID, f"HDF5 attribute cannot be read: {_short(str(exc))}",
                 member, fix=_FIX_RESAVE)
         return True
