@@ -30,6 +30,7 @@ from mlflow_supplychain.errors import IntegrityError
 from mlflow_supplychain.governance import attestations
 from mlflow_supplychain.integrity.attest import AttestationPayload
 from mlflow_supplychain.registry.tags import plugin_writes
+from mlflow_supplychain.server.model_access import require_read
 from mlflow_supplychain.server.routes import NAMESPACE, paths
 
 SUBMIT = NAMESPACE + "/attestations/submit"
@@ -111,6 +112,7 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
         if not name or not version.isdigit():
             raise MlflowException("'name' and a numeric 'version' are required.",
                                   INVALID_PARAMETER_VALUE)
+        require_read(name)
         store = store_getter()
         with store.engine.connect() as conn:
             stored = attestations.latest(conn, name, version)

@@ -37,6 +37,7 @@ from mlflow_supplychain.registry import evidence_reader as facts
 from mlflow_supplychain.server import csrf, page_views
 from mlflow_supplychain.server import request_actions as actions
 from mlflow_supplychain.server.identity import resolve_caller
+from mlflow_supplychain.server.model_access import read_check
 
 ROOT = "/supplychain"
 OVERVIEW = ROOT + "/"
@@ -129,8 +130,13 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
         with store.ManagedSessionMaker() as session:
             page, next_after = facts.protected_alias_page(
                 store, session, list(policy.protected.aliases), after=after, limit=PAGE_SIZE)
+        # Models the viewer may not read are left out, as in MLflow's own model list (a page
+        # may then be short; the "next" link still continues after it).
+        can_read = read_check()
         rows = []
         for name, alias, version in page:
+            if not can_read(name):
+                continue
             try:
                 decision = store.gate.evaluate(store, name, version,
                                                Target(kind=TargetKind.ALIAS, name=alias))
@@ -141,6 +147,7 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
         with actions.governance_engine(store).connect() as conn:
             pending, next_token = workflow.list_requests(
                 conn, status=RequestStatus.PENDING, max_results=PAGE_SIZE, page_token=token)
+        pending = [r for r in pending if can_read(r.model_name)]
         return _html("overview.html", aliases=rows, pending=pending,
                      next_aliases=url(OVERVIEW, after_name=next_after[0],
                                       after_alias=next_after[1]) if next_after else None,
@@ -150,6 +157,9 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
     def version_page(store: Any, policy: Policy, name: str, version: str, *,
                      status: int = 200, error: str | None = None) -> Response:
         viewer = _viewer(policy)
+        if not read_check()(name):
+            return _html("error.html", status=403, message="Permission denied: you cannot "
+                         "read this registered model.", **_common(policy, viewer))
         targets = [Target(kind=TargetKind.ALIAS, name=a) for a in policy.protected.aliases]
         targets += [Target(kind=TargetKind.STAGE, name=s) for s in policy.protected.stages]
         try:
@@ -194,6 +204,9 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
         if not name:
             return _html("error.html", status=400, message="Give a model name: ?name=<model>.",
                          **_common(policy, _viewer(policy)))
+        if not read_check()(name):
+            return _html("error.html", status=403, message="Permission denied: you cannot "
+                         "read this registered model.", **_common(policy, _viewer(policy)))
         before = _positive_int(request.args.get("before"))
         with actions.governance_engine(store).connect() as conn:
             records, next_seq = audit.page_by_subject_prefix(conn, f"models:/{name}/",
@@ -222,6 +235,15 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
         if request_id is None or action not in ("approve", "approve_apply", "reject"):
             return _html("error.html", status=400, message="Unknown request or action.",
                          **_common(policy, _viewer(policy)))
+        with actions.governance_engine(store).connect() as conn:
+            try:
+                subject = workflow.get_request(conn, request_id)
+            except GovernanceError as exc:
+                return _html("error.html", status=404, message=exc.diagnostics(),
+                             **_common(policy, _viewer(policy)))
+        if not read_check()(subject.model_name):
+            return _html("error.html", status=403, message="Permission denied: you cannot "
+                         "read this registered model.", **_common(policy, _viewer(policy)))
         try:
             if action == "reject":
                 req = actions.reject(store, policy, who, request_id, comment=comment)

@@ -35,6 +35,7 @@ from mlflow_supplychain.policy.evidence import Target
 from mlflow_supplychain.policy.schema import Policy
 from mlflow_supplychain.server import request_actions as actions
 from mlflow_supplychain.server.identity import UNKNOWN_CALLER_FIX, Caller, resolve_caller
+from mlflow_supplychain.server.model_access import read_check, require_read
 
 PREFIX = "/mlflow-supplychain/transition-requests"
 ENDPOINTS: dict[str, tuple[str, ...]] = {
@@ -105,6 +106,16 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
                                                  Target.parse(req.target))
         return decision
 
+    def readable(store: Any, request_id: int) -> TransitionRequest:
+        """The request, when the caller may read its model (else 403, before any action)."""
+        try:
+            with actions.governance_engine(store).connect() as conn:
+                req = workflow.get_request(conn, request_id)
+        except GovernanceError as exc:
+            raise _as_mlflow(exc) from None
+        require_read(req.model_name)
+        return req
+
     def answer(store: Any, req: TransitionRequest, **extra: Any) -> Response:
         decision = decision_for(store, req)
         return jsonify({"request": req.as_dict(), "decision": decision.model_dump(mode="json"),
@@ -118,6 +129,7 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
         name, version = _text(params, "name"), _text(params, "version")
         target_text = _text(params, "target")
         assert name and version and target_text
+        require_read(name)
         target, _ = actions.rule_for(policy, target_text)
         decision, _evidence = store.gate.assess(store, name, version, target)
         try:
@@ -136,9 +148,10 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
         store, policy = context()
         params = _params()
         who = caller(policy)
+        request_id = readable(store, _request_id(params)).id
         try:
             req, applied = actions.approve(
-                store, policy, who, _request_id(params),
+                store, policy, who, request_id,
                 comment=_text(params, "comment", required=False),
                 apply=params.get("apply") in (True, "true", "True", "1"))
         except GovernanceError as exc:
@@ -150,8 +163,9 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
         store, policy = context()
         params = _params()
         who = caller(policy)
+        request_id = readable(store, _request_id(params)).id
         try:
-            req = actions.reject(store, policy, who, _request_id(params),
+            req = actions.reject(store, policy, who, request_id,
                                  comment=_text(params, "comment", required=False))
         except GovernanceError as exc:
             raise _as_mlflow(exc) from None
@@ -162,9 +176,10 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
         store, policy = context()
         params = _params()
         who = caller(policy)
+        request_id = readable(store, _request_id(params)).id
         try:
             with actions.governance_engine(store).begin() as conn:
-                req = workflow.cancel(conn, _request_id(params), actor=who.user,
+                req = workflow.cancel(conn, request_id, actor=who.user,
                                       comment=_text(params, "comment", required=False),
                                       policy_digest=policy.digest, now_ms=actions.now_ms())
         except GovernanceError as exc:
@@ -192,18 +207,17 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
                 conn, model_name=_text(params, "name", required=False),
                 version=_text(params, "version", required=False), status=status,
                 max_results=int(max_results), page_token=int(token) if token else None)
+        # A page may come back shorter than max_results (or empty with a next token): the
+        # models the caller cannot read are left out after paging, as MLflow's search does.
+        can_read = read_check()
+        items = [r for r in items if can_read(r.model_name)]
         return jsonify({"requests": [r.as_dict() for r in items],
                         "next_page_token": str(next_token) if next_token else None})
 
     @catch_mlflow_exception
     def get_view() -> Response:
         store, _policy = context()
-        try:
-            with actions.governance_engine(store).connect() as conn:
-                req = workflow.get_request(conn, _request_id(_params()))
-        except GovernanceError as exc:
-            raise _as_mlflow(exc) from None
-        return answer(store, req)
+        return answer(store, readable(store, _request_id(_params())))
 
     views = {"create": create_view, "approve": approve_view, "reject": reject_view,
              "cancel": cancel_view, "list": list_view, "get": get_view}
