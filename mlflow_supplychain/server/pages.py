@@ -104,19 +104,27 @@ def _viewer(policy: Policy) -> page_views.Viewer:
     return page_views.Viewer(who.user, who.groups, can_post)
 
 
+_exposure: list[Callable[[], tuple[str, ...]]] = []
+"""The running server's exposure warnings (set by :func:`register`), shown on every page."""
+
+
 def _common(policy: Policy, viewer: page_views.Viewer) -> dict[str, Any]:
     token = (csrf.issue_token(_secret() or "", viewer.user, int(time.time()))
              if viewer.can_post and viewer.user else None)
+    warnings = [w for get in _exposure for w in get()]
     return {"viewer": viewer, "csrf_token": token, "policy_digest": policy.digest,
-            "mode": policy.mode.value}
+            "mode": policy.mode.value, "exposure_warnings": warnings}
 
 
 def _positive_int(text: str | None) -> int | None:
     return int(text) if text and text.isdigit() and len(text) < 19 else None
 
 
-def register(app: Flask, store_getter: Callable[[], Any]) -> None:
-    """Add the governance page's routes to MLflow's Flask ``app``."""
+def register(app: Flask, store_getter: Callable[[], Any],
+             exposure: Callable[[], tuple[str, ...]] = tuple) -> None:
+    """Add the governance page's routes to MLflow's Flask ``app``; ``exposure`` gives the
+    warnings every page shows (e.g. unauthenticated mode)."""
+    _exposure[:] = [exposure]
 
     def context() -> tuple[Any, Policy]:
         store = store_getter()

@@ -132,13 +132,17 @@ def test_forged_stale_replayed_and_orphan_webhooks(sidecar_server, unique_model_
     assert fetch(sidecar_server, unique_model_name, "1").status_code == 404
 
 
-def test_webhooks_install_is_idempotent(sidecar_server, tmp_path):
+def test_webhooks_install_is_idempotent(sidecar_server, tmp_path, monkeypatch):
     from mlflow_supplychain.cli.main import main
+    from mlflow_supplychain.cli.server_cmd import ADMIN_TOKEN_FILE
 
     args = ["webhooks", "install", "--tracking-uri", sidecar_server.url,
             "--data-dir", str(sidecar_server.data_dir), "--url",
             f"{sidecar_server.sidecar_url}/webhook"]
     assert main(args) == 0
+    # without --auth, listing webhooks is webhook administration too: it needs the admin token
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN",
+                       (sidecar_server.data_dir / ADMIN_TOKEN_FILE).read_text().strip())
     hooks = [h for h in sidecar_server.client().list_webhooks()
              if h.name == "mlflow-supplychain-sidecar"]
     assert len(hooks) == 1
