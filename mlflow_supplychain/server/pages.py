@@ -38,6 +38,7 @@ from mlflow_supplychain.server import csrf, page_views
 from mlflow_supplychain.server import request_actions as actions
 from mlflow_supplychain.server.identity import resolve_caller
 from mlflow_supplychain.server.model_access import read_check
+from mlflow_supplychain.server.numbers import parse_optional, version_text
 
 ROOT = "/supplychain"
 OVERVIEW = ROOT + "/"
@@ -116,8 +117,28 @@ def _common(policy: Policy, viewer: page_views.Viewer) -> dict[str, Any]:
             "mode": policy.mode.value, "exposure_warnings": warnings}
 
 
-def _positive_int(text: str | None) -> int | None:
-    return int(text) if text and text.isdigit() and len(text) < 19 else None
+def _number(text: str | None, name: str) -> int | None:
+    """An optional number from the query or form (strict: see ``server.numbers``).
+
+    Raises:
+        MlflowException: INVALID_PARAMETER_VALUE, shown as a 400 page by ``_strict``.
+    """
+    return parse_optional(text, name)
+
+
+def _strict(view: Callable[[], Response]) -> Callable[[], Response]:
+    """Render a malformed parameter as a 400 page (never a 500)."""
+    def wrapped() -> Response:
+        try:
+            return view()
+        except MlflowException as exc:
+            if exc.error_code != "INVALID_PARAMETER_VALUE":
+                raise
+            return Response(_env.get_template("error.html").render(
+                message=exc.message, viewer=page_views.Viewer(None, (), False),
+                csrf_token=None, policy_digest="", mode="", exposure_warnings=[]),
+                status=400, mimetype="text/html", headers=_SECURITY_HEADERS)
+    return wrapped
 
 
 def register(app: Flask, store_getter: Callable[[], Any],
@@ -151,7 +172,7 @@ def register(app: Flask, store_getter: Callable[[], Any],
             except MlflowException:
                 decision = None
             rows.append(page_views.alias_row(name, alias, str(version), decision))
-        token = _positive_int(request.args.get("req_token"))
+        token = _number(request.args.get("req_token"), "req_token")
         with actions.governance_engine(store).connect() as conn:
             pending, next_token = workflow.list_requests(
                 conn, status=RequestStatus.PENDING, max_results=PAGE_SIZE, page_token=token)
@@ -200,11 +221,11 @@ def register(app: Flask, store_getter: Callable[[], Any],
     def version_view() -> Response:
         store, policy = context()
         name = request.args.get("name", "")
-        version = request.args.get("version", "")
-        if not name or not version.isdigit():
+        raw = request.args.get("version", "")
+        if not name or not raw:
             return _html("error.html", status=400, message="Give a model name and a version "
                          "number: ?name=<model>&version=<n>.", **_common(policy, _viewer(policy)))
-        return version_page(store, policy, name, version)
+        return version_page(store, policy, name, version_text(raw))
 
     def audit_view() -> Response:
         store, policy = context()
@@ -215,7 +236,7 @@ def register(app: Flask, store_getter: Callable[[], Any],
         if not read_check()(name):
             return _html("error.html", status=403, message="Permission denied: you cannot "
                          "read this registered model.", **_common(policy, _viewer(policy)))
-        before = _positive_int(request.args.get("before"))
+        before = _number(request.args.get("before"), "before")
         with actions.governance_engine(store).connect() as conn:
             records, next_seq = audit.page_by_subject_prefix(conn, f"models:/{name}/",
                                                              before_seq=before, limit=50)
@@ -237,7 +258,7 @@ def register(app: Flask, store_getter: Callable[[], Any],
             return _html("error.html", status=403, message="This form could not be verified "
                          "(CSRF check failed). Reload the page and try again.",
                          **_common(policy, _viewer(policy)))
-        request_id = _positive_int(form.get("request_id"))
+        request_id = _number(form.get("request_id"), "request_id")
         action = form.get("action", "")
         comment = (form.get("comment") or "").strip()[:5000] or None
         if request_id is None or action not in ("approve", "approve_apply", "reject"):
@@ -289,7 +310,7 @@ def register(app: Flask, store_getter: Callable[[], Any],
              ACTION: action_view, STYLESHEET: stylesheet_view}
     for path, view in views.items():
         full = _add_static_prefix(path)
-        app.add_url_rule(full, endpoint=f"mlflow_supplychain_page:{full}", view_func=view,
+        app.add_url_rule(full, endpoint=f"mlflow_supplychain_page:{full}", view_func=_strict(view),
                          methods=list(PAGES[path]))
 
 

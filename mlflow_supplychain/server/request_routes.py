@@ -36,6 +36,7 @@ from mlflow_supplychain.policy.schema import Policy
 from mlflow_supplychain.server import request_actions as actions
 from mlflow_supplychain.server.identity import UNKNOWN_CALLER_FIX, Caller, resolve_caller
 from mlflow_supplychain.server.model_access import read_check, require_read
+from mlflow_supplychain.server.numbers import parse_number, parse_optional, version_text
 
 PREFIX = "/mlflow-supplychain/transition-requests"
 ENDPOINTS: dict[str, tuple[str, ...]] = {
@@ -71,12 +72,10 @@ def _text(params: dict[str, Any], name: str, *, required: bool = True,
 
 
 def _request_id(params: dict[str, Any]) -> int:
-    raw = _text(params, "request_id")
-    assert raw is not None
-    if not raw.isdigit():
-        raise MlflowException("Parameter 'request_id' must be a positive integer.",
+    if params.get("request_id") in (None, ""):
+        raise MlflowException("Missing value for required parameter 'request_id'.",
                               INVALID_PARAMETER_VALUE)
-    return int(raw)
+    return parse_number(params.get("request_id"), "request_id")
 
 
 def _as_mlflow(exc: GovernanceError) -> MlflowException:
@@ -125,10 +124,11 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
     def create_view() -> Response:
         store, policy = context()
         params = _params()
+        name, target_text = _text(params, "name"), _text(params, "target")
+        _text(params, "version")  # "missing" before "malformed"
+        version = version_text(params.get("version"))
+        assert name and target_text
         who = caller(policy)
-        name, version = _text(params, "name"), _text(params, "version")
-        target_text = _text(params, "target")
-        assert name and version and target_text
         require_read(name)
         target, _ = actions.rule_for(policy, target_text)
         decision, _evidence = store.gate.assess(store, name, version, target)
@@ -147,8 +147,9 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
     def approve_view() -> Response:
         store, policy = context()
         params = _params()
+        request_id = _request_id(params)
         who = caller(policy)
-        request_id = readable(store, _request_id(params)).id
+        request_id = readable(store, request_id).id
         try:
             req, applied = actions.approve(
                 store, policy, who, request_id,
@@ -162,8 +163,9 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
     def reject_view() -> Response:
         store, policy = context()
         params = _params()
+        request_id = _request_id(params)
         who = caller(policy)
-        request_id = readable(store, _request_id(params)).id
+        request_id = readable(store, request_id).id
         try:
             req = actions.reject(store, policy, who, request_id,
                                  comment=_text(params, "comment", required=False))
@@ -175,8 +177,9 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
     def cancel_view() -> Response:
         store, policy = context()
         params = _params()
+        request_id = _request_id(params)
         who = caller(policy)
-        request_id = readable(store, _request_id(params)).id
+        request_id = readable(store, request_id).id
         try:
             with actions.governance_engine(store).begin() as conn:
                 req = workflow.cancel(conn, request_id, actor=who.user,
@@ -197,16 +200,14 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
             raise MlflowException(
                 f"Parameter 'status' must be one of {', '.join(s.value for s in RequestStatus)}.",
                 INVALID_PARAMETER_VALUE) from None
-        max_results = _text(params, "max_results", required=False) or "100"
-        token = _text(params, "page_token", required=False)
-        if not max_results.isdigit() or (token is not None and not token.isdigit()):
-            raise MlflowException("max_results and page_token must be positive integers.",
-                                  INVALID_PARAMETER_VALUE)
+        max_results = parse_optional(params.get("max_results"), "max_results") or 100
+        token = parse_optional(params.get("page_token"), "page_token")
+        version = parse_optional(params.get("version"), "version")
         with actions.governance_engine(store).connect() as conn:
             items, next_token = workflow.list_requests(
                 conn, model_name=_text(params, "name", required=False),
-                version=_text(params, "version", required=False), status=status,
-                max_results=int(max_results), page_token=int(token) if token else None)
+                version=None if version is None else str(version), status=status,
+                max_results=max_results, page_token=token)
         # A page may come back shorter than max_results (or empty with a next token): the
         # models the caller cannot read are left out after paging, as MLflow's search does.
         can_read = read_check()
