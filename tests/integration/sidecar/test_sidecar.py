@@ -152,3 +152,19 @@ def test_webhooks_install_is_idempotent(sidecar_server, tmp_path, monkeypatch):
          "model_version_alias.created"])
 
 
+
+
+def test_oversized_webhook_bodies_get_413_chunked_too(sidecar_server):
+    import requests
+
+    from mlflow_supplychain.sidecar.events import MAX_BODY
+
+    def chunks():
+        for _ in range(4 * MAX_BODY // 65536):
+            yield b"x" * 65536
+
+    url = f"{sidecar_server.sidecar_url}/webhook"
+    chunked = requests.post(url, data=chunks(), timeout=60)  # Transfer-Encoding: chunked
+    assert chunked.status_code == 413
+    declared = requests.post(url, data=b"x" * (MAX_BODY + 1), timeout=60)
+    assert declared.status_code == 413
