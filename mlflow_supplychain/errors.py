@@ -74,6 +74,10 @@ class IntegrityError(SupplyChainError):
     exit_code = ExitCode.DENIED
 
 
+class CheckpointError(SupplyChainError):
+    """An audit checkpoint (or the key to check it) cannot be read: could not decide."""
+
+
 class RegistryError(SupplyChainError):
     """The MLflow registry could not be reached or answered unexpectedly."""
 
