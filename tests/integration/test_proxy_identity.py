@@ -36,6 +36,18 @@ def proxy_server(supplychain_server_factory: ServerFactory) -> RunningServer:
     return supplychain_server_factory(POLICIES / "proxy.yaml", env={PROXY_SECRET_ENV_VAR: SECRET})
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_proxy_server(request: pytest.FixtureRequest,
+                     supplychain_server_factory: ServerFactory) -> RunningServer:
+    """The separation-of-duties attack on both backends (PostgreSQL skips unless set)."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("proxy_server")
+    admin_uri: str = request.getfixturevalue("supplychain_postgres_uri")
+    uri = admin_uri.replace("postgresql://", "postgresql+psycopg2://", 1)
+    return supplychain_server_factory(POLICIES / "proxy.yaml", postgres_uri=uri,
+                                      env={PROXY_SECRET_ENV_VAR: SECRET})
+
+
 def as_user(user: str) -> dict[str, str]:
     """What the pinned proxy adds to a request of ``user``."""
     return {"X-Remote-User": user, "X-Proxy-Secret": SECRET}
@@ -67,8 +79,9 @@ def _approve(server: RunningServer, rid: int, headers: dict[str, str]) -> reques
     return _api(server, "POST", f"{TR}/approve", headers, json={"request_id": str(rid)})
 
 
-def test_proxy_creator_cannot_approve_their_own_version(proxy_server: RunningServer,
+def test_proxy_creator_cannot_approve_their_own_version(any_proxy_server: RunningServer,
                                                         unique_model_name: str) -> None:
+    proxy_server = any_proxy_server
     tags = _register(proxy_server, unique_model_name, as_user("alice"))
     assert tags["supplychain.gate.created_by"] == "alice"
     created = _request(proxy_server, unique_model_name, as_user("bob"))
