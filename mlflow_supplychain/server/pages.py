@@ -230,7 +230,9 @@ def register(app: Flask, store_getter: Callable[[], Any],
     def audit_view() -> Response:
         store, policy = context()
         name = request.args.get("name", "")
-        if not name:
+        if not name or "/" in name or ":" in name:
+            # MLflow forbids '/' and ':' in model names; refusing them keeps the subject
+            # prefix below from reaching into another model's records.
             return _html("error.html", status=400, message="Give a model name: ?name=<model>.",
                          **_common(policy, _viewer(policy)))
         if not read_check()(name):
