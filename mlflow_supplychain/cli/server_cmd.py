@@ -24,6 +24,7 @@ from mlflow_supplychain.errors import ExitCode, Problem, SupplyChainError
 from mlflow_supplychain.integrity.attest import PUBLIC_KEY_ENV_VAR, generate_key_pair
 from mlflow_supplychain.policy.exposure import server_warnings
 from mlflow_supplychain.policy.loader import load_policy
+from mlflow_supplychain.registry.caller import PROXY_SECRET_ENV_VAR
 from mlflow_supplychain.server.admin_routes import ADMIN_TOKEN_ENV_VAR
 from mlflow_supplychain.server.policy_holder import POLICY_ENV_VAR
 
@@ -121,6 +122,12 @@ def plan_server(*, policy_file: Path, data_dir: Path, backend_store_uri: str | N
     """
     policy_path = policy_file.resolve()
     policy = load_policy(policy_path)
+    secret_header = policy.identity.trusted_proxy_secret_header
+    if secret_header and not environ.get(PROXY_SECRET_ENV_VAR):
+        raise ServerSetupError("The trusted proxy's secret is not set", [Problem(
+            "identity.trusted_proxy_secret_header", f"names {secret_header}, but "
+            f"{PROXY_SECRET_ENV_VAR} is unset or empty",
+            f"export {PROXY_SECRET_ENV_VAR} with the secret your proxy sends")])
     try:
         data_dir = data_dir.resolve()
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

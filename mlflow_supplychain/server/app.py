@@ -253,6 +253,7 @@ def _refuse_in_server_launcher() -> None:
 
     try:
         _require_gated(store, GATED_STORE_TYPES)
+        _require_proxy_secret(store.gate.holder.policy)
     except ServerConfigError as exc:
         raise SystemExit(f"error: {exc.diagnostics()}") from None
 
