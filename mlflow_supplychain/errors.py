@@ -102,6 +102,10 @@ class ArtifactReadError(IntegrityError):
     exit_code = ExitCode.ERROR
 
 
+class CheckpointError(SupplyChainError):
+    """An audit checkpoint (or the key to check it) cannot be read: could not decide."""
+
+
 class RegistryError(SupplyChainError):
     """The MLflow registry could not be reached or answered unexpectedly."""
 

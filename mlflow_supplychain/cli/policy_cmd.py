@@ -10,6 +10,7 @@ import click
 
 from mlflow_supplychain.cli.output import write_output
 from mlflow_supplychain.errors import ExitCode, PolicyError
+from mlflow_supplychain.policy.exposure import policy_warnings
 from mlflow_supplychain.policy.loader import load_policy, principal_issues
 from mlflow_supplychain.policy.schema import Policy
 
@@ -23,7 +24,10 @@ def policy() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def validate(file: Path, fmt: str) -> ExitCode:
-    """Validate FILE. Exit 0 when valid, 2 when invalid (every problem is listed)."""
+    """Validate FILE. Exit 0 when valid, 2 when invalid (every problem is listed).
+
+    A valid policy that leaves the server open (the development identity override, an
+    unpinned proxy header) is still valid; each such setting is printed as a warning."""
     try:
         loaded = load_policy(file)
     except PolicyError as exc:
@@ -32,12 +36,18 @@ def validate(file: Path, fmt: str) -> ExitCode:
                 {"where": p.where, "what": p.what, "fix": p.fix} for p in exc.problems]}))
         click.echo(f"error: {exc.diagnostics()}", err=True)
         return ExitCode.ERROR
+    # every warning about a valid policy, in one list: look-alike principals, then what the
+    # identity settings leave open
+    warnings = [{"where": ".".join(str(p) for p in loc),
+                 "what": f"{ascii(issue.principal)} {issue.what}"}
+                for issue, loc in principal_issues(loaded)]
+    warnings += [{"where": "identity", "what": text} for text in policy_warnings(loaded)]
     if fmt == "json":
-        warnings = [{"where": ".".join(str(p) for p in loc), "what": f"{ascii(issue.principal)} "
-                     f"{issue.what}"} for issue, loc in principal_issues(loaded)]
         click.echo(json.dumps({"valid": True, "file": str(file), "digest": loaded.digest,
                                "mode": loaded.mode.value, "warnings": warnings}))
     click.echo(f"{file}: valid (mode {loaded.mode.value}, digest {loaded.digest})", err=True)
+    for warning in warnings:
+        click.echo(f"warning: {warning['where']}: {warning['what']}", err=True)
     return ExitCode.OK
 
 

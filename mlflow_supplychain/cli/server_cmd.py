@@ -29,8 +29,11 @@ from mlflow_supplychain.cli.server_prerequisites import (
 )
 from mlflow_supplychain.errors import ExitCode, Problem
 from mlflow_supplychain.integrity.attest import PUBLIC_KEY_ENV_VAR, generate_key_pair
+from mlflow_supplychain.policy.exposure import server_warnings
 from mlflow_supplychain.policy.loader import load_policy
 from mlflow_supplychain.progress import on_terminal
+from mlflow_supplychain.registry.caller import PROXY_SECRET_ENV_VAR
+from mlflow_supplychain.server.admin_routes import ADMIN_TOKEN_ENV_VAR
 from mlflow_supplychain.server.policy_holder import POLICY_ENV_VAR
 
 DEFAULT_DATA_DIR = "mlflow-supplychain-data"
@@ -38,6 +41,7 @@ WEBHOOK_KEY_FILE = "webhook-encryption.key"
 FLASK_SECRET_FILE = "flask-secret.key"  # noqa: S105 - a file name, not a secret
 ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name, not a secret
 AUTH_CONFIG_FILE = "basic_auth.ini"
+ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 - a file name, not a secret
 SIGNING_KEY_FILE = "attestation-signing.key"
 VERIFY_KEY_FILE = "attestation-signing.pub"
 _DATABASES = ("sqlite", "postgresql", "mysql")
@@ -127,6 +131,12 @@ def plan_server(*, policy_file: Path, data_dir: Path, backend_store_uri: str | N
         require_basic_auth()
     if sidecar_port is not None:
         require_queue_driver(queue_url)
+    secret_header = policy.identity.trusted_proxy_secret_header
+    if secret_header and not environ.get(PROXY_SECRET_ENV_VAR):
+        raise ServerSetupError("The trusted proxy's secret is not set", [Problem(
+            "identity.trusted_proxy_secret_header", f"names {secret_header}, but "
+            f"{PROXY_SECRET_ENV_VAR} is unset or empty",
+            f"export {PROXY_SECRET_ENV_VAR} with the secret your proxy sends")])
     requested = normalise_backend_uri(
         backend_store_uri or f"sqlite:///{data_dir.resolve() / 'mlflow.db'}")
     backend = resolve_database_driver(requested)
@@ -172,6 +182,14 @@ def plan_server(*, policy_file: Path, data_dir: Path, backend_store_uri: str | N
             env["MLFLOW_AUTH_ADMIN_PASSWORD"] = _read_or_create_secret(
                 password_file, lambda: secrets.token_urlsafe(18))
             notes.append(f"basic-auth admin user 'admin', first password in {password_file}")
+    else:
+        # Without basic-auth nobody is an admin: webhook administration (which could unplug
+        # the scanner) then needs this token, which only the sidecar and the operator hold.
+        token = environ.get(ADMIN_TOKEN_ENV_VAR) or _read_or_create_secret(
+            data_dir / ADMIN_TOKEN_FILE, lambda: secrets.token_urlsafe(32))
+        env[ADMIN_TOKEN_ENV_VAR] = token
+    for warning in server_warnings(policy, auth=auth):
+        notes.append(f"WARNING: {warning}")
     argv = [sys.executable, "-m", "mlflow", "server",
             "--backend-store-uri", backend,
             "--registry-store-uri", "supplychain+" + backend,
@@ -204,6 +222,8 @@ def plan_server(*, policy_file: Path, data_dir: Path, backend_store_uri: str | N
             sidecar_env["MLFLOW_TRACKING_PASSWORD"] = (
                 environ.get("MLFLOW_TRACKING_PASSWORD") or env.get("MLFLOW_AUTH_ADMIN_PASSWORD")
                 or environ.get("MLFLOW_AUTH_ADMIN_PASSWORD", ""))
+        if not auth:  # MLflow's client sends it as "Authorization: Bearer <token>"
+            sidecar_env["MLFLOW_TRACKING_TOKEN"] = env[ADMIN_TOKEN_ENV_VAR]
         notes.append(f"sidecar at http://127.0.0.1:{sidecar_port}/webhook "
                      f"({sidecar_workers} scan workers)")
     return ServerPlan(argv=argv, env=env, url=url, notes=notes, sidecar_argv=sidecar_argv,

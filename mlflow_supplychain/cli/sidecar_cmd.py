@@ -9,9 +9,10 @@ variables; secrets never appear on a command line.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,25 @@ def webhooks() -> None:
     """Manage the sidecar's MLflow webhook."""
 
 
+@contextlib.contextmanager
+def _admin_token(data_dir: Path) -> Iterator[None]:
+    """Without credentials in the environment, present the server's admin token (from its
+    data directory) as MLflow's bearer token while the block runs: an unauthenticated server
+    accepts webhook administration only with it."""
+    from mlflow_supplychain.cli.server_cmd import ADMIN_TOKEN_FILE
+
+    path = data_dir / ADMIN_TOKEN_FILE
+    if any(os.environ.get(v) for v in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME")) \
+            or not path.is_file():
+        yield
+        return
+    os.environ["MLFLOW_TRACKING_TOKEN"] = path.read_text(encoding="utf-8").strip()
+    try:
+        yield
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
+
+
 @webhooks.command("install")
 @click.option("--tracking-uri", envvar=cfg.TRACKING_ENV, required=True,
               help="The MLflow server (env MLFLOW_TRACKING_URI).")
@@ -167,9 +187,10 @@ def install(tracking_uri: str, hook_url: str, data_dir: Path) -> ExitCode:
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = os.environ.get(cfg.SECRET_ENV) or read_or_create_secret(
         data_dir / WEBHOOK_SECRET_FILE)
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
-        lines = install_webhook(client, hook_url, secret)
+        with _admin_token(data_dir):  # MLflow's client reads its credentials when created
+            client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+            lines = install_webhook(client, hook_url, secret)
     except MlflowException as exc:
         raise SupplyChainError("Webhook install refused", [Problem(
             tracking_uri, exc.error_code, "run as an admin; for a loopback/private URL the "

@@ -11,12 +11,15 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from mlflow_supplychain.digests import canonical_json
 from mlflow_supplychain.errors import Problem, RegistryError
 from mlflow_supplychain.governance.chain import AuditRecord, ChainReport, record_hash, verify_chain
+from mlflow_supplychain.governance.checkpoint import Checkpoint
+from mlflow_supplychain.governance.checkpoint import problem as checkpoint_check
 from mlflow_supplychain.governance.tables import audit_events, audit_head
 
 MAX_PAYLOAD = 64 * 1024
@@ -73,6 +76,25 @@ def verify(conn: Connection) -> ChainReport:
     if head is None:
         return ChainReport(False, 0, None, "the audit head row is missing")
     return verify_chain(iter_records(conn), int(head.seq), str(head.hash))
+
+
+def head(conn: Connection) -> tuple[int, str] | None:
+    """The stored chain head (seq, hash), or None when the head row is missing."""
+    row = conn.execute(select(audit_head.c.seq, audit_head.c.hash)
+                       .where(audit_head.c.id == 1)).one_or_none()
+    return None if row is None else (int(row.seq), str(row.hash))
+
+
+def checkpoint_problem(conn: Connection, checkpoint: Checkpoint,
+                       public_key: Ed25519PublicKey) -> str | None:
+    """Why the stored chain contradicts the signed ``checkpoint`` (None: it agrees). Reads
+    the head and the one checkpointed record; run :func:`verify` for the links."""
+    stored = head(conn)
+    if stored is None:
+        return "the audit head row is missing"
+    rows = conn.execute(select(audit_events).where(audit_events.c.seq == checkpoint.seq)).all()
+    records = [AuditRecord(**row._mapping) for row in rows]
+    return checkpoint_check(checkpoint, records, stored[0], public_key)
 
 
 def export_jsonl(conn: Connection, *, since_ms: int | None = None) -> Iterator[str]:

@@ -17,7 +17,7 @@ def approver_problem(rule: ApprovalRule, approver: str, groups: Iterable[str],
     """Why ``approver`` may not approve under ``rule``, or ``None`` when they may.
 
     Separation of duties (when the rule asks for it): the approver is neither the person who
-    requested the promotion nor the creator of the model version.
+    requested the promotion nor the creator of the model version, and the creator is known.
     """
     if not principals(approver, groups) & set(rule.approvers):
         return (f"{approver} is not an authorised approver (authorised: "
@@ -25,6 +25,12 @@ def approver_problem(rule: ApprovalRule, approver: str, groups: Iterable[str],
     if rule.separation_of_duties:
         if approver == requester:
             return f"{approver} requested this promotion and cannot also approve it"
+        if creator is None:
+            # Fail closed: a version registered without any identity (no --auth, no pinned
+            # proxy) could be anyone's, including the approver's.
+            return ("the version's creator is unknown (it was registered without an "
+                    "identity), so separation of duties cannot be checked: register it again "
+                    "as an authenticated user")
         if approver == creator:
             return f"{approver} created this model version and cannot approve its promotion"
     return None

@@ -11,6 +11,7 @@ loader reports them with the same field paths as type errors.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
 from typing import Annotated, Literal
 
@@ -330,6 +331,16 @@ class Identity(_Frozen):
         "Only name it when every request passes through that proxy.")
     trusted_proxy_groups_header: str | None = Field(
         None, description="Header carrying the user's comma-separated groups, set by the proxy.")
+    trusted_proxy_secret_header: str | None = Field(
+        None, description="Pin the proxy by a shared secret: the proxy sends it in this header "
+        "and the server compares it with the MLFLOW_SUPPLYCHAIN_PROXY_SECRET environment "
+        "variable (the secret never goes in the policy). A request without the right secret "
+        "gets no proxy identity. The server refuses to start when the variable is unset.")
+    trusted_proxy_addresses: tuple[str, ...] = Field(
+        (), description="Pin the proxy by address: IP addresses or networks (CIDR) the proxy "
+        "connects from. A request from any other peer address gets no proxy identity. Name "
+        "this, trusted_proxy_secret_header, or both; otherwise anyone who reaches the server "
+        "can claim any user (a warning at start, in status and on the page).")
     allow_unauthenticated: bool = Field(
         False, description="DEVELOPMENT ONLY: without authentication, take the user from the "
         "X-Supplychain-User header. Logged as a warning on every use.")
@@ -348,9 +359,26 @@ class Identity(_Frozen):
     def _headers(self) -> Identity:
         if self.trusted_proxy_groups_header and not self.trusted_proxy_user_header:
             raise ValueError("trusted_proxy_groups_header needs trusted_proxy_user_header")
-        for header in (self.trusted_proxy_user_header, self.trusted_proxy_groups_header):
-            if header is not None and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", header):
-                raise ValueError(f"{header!r} is not an HTTP header name")
+        pinned = self.trusted_proxy_secret_header or self.trusted_proxy_addresses
+        if pinned and not self.trusted_proxy_user_header:
+            raise ValueError("trusted_proxy_secret_header and trusted_proxy_addresses pin the "
+                             "proxy named by trusted_proxy_user_header, which is not set")
+        headers = [h for h in (self.trusted_proxy_user_header, self.trusted_proxy_groups_header,
+                               self.trusted_proxy_secret_header) if h is not None]
+        for header in headers:
+            # Dashes only: servers fold '_' and '-' into one WSGI key, so an underscore
+            # spelling could never be told apart from the dashed one.
+            if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", header):
+                raise ValueError(f"{header!r} is not an HTTP header name (letters, digits, "
+                                 "dashes)")
+        if len({h.lower() for h in headers}) != len(headers):
+            raise ValueError("the trusted proxy user, groups and secret headers must differ")
+        for address in self.trusted_proxy_addresses:
+            try:
+                ipaddress.ip_network(address, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxy_addresses: {address!r} is not an IP address "
+                                 "or CIDR network") from None
         return self
 
 

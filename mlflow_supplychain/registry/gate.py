@@ -41,6 +41,7 @@ from mlflow_supplychain.policy.evidence import Evidence, Target, TargetKind
 from mlflow_supplychain.policy.schema import Mode, Policy
 from mlflow_supplychain.registry import evidence_reader as facts
 from mlflow_supplychain.registry import tags as tagrules
+from mlflow_supplychain.registry.caller import Caller, resolve_caller
 from mlflow_supplychain.registry.evidence_reader import EvidenceReader, VersionRecord
 from mlflow_supplychain.registry.identity import current_user
 from mlflow_supplychain.server.policy_holder import PolicyHolder
@@ -91,6 +92,18 @@ def protected_target(policy: Policy, target: Target) -> tuple[Target, str] | Non
 
 def _message(summary: str, problems: Sequence[Problem]) -> str:
     return "\n".join([summary, *(f"  - {p.render()}" for p in problems)])
+
+
+def _with_creator(tags: list[Any], prefix: str, creator: Caller | None) -> list[Any]:
+    """``tags`` with the creator's reserved tag: whoever the request identifies (basic-auth,
+    pinned proxy or the development header), written inside ``create_model_version`` so it
+    lives and dies with the version row. Callers cannot send it (it is reserved); without an
+    identity it is absent, and separation of duties then refuses every approval."""
+    key = prefix + tagrules.CREATED_BY_SUFFIX
+    kept = [t for t in tags if t.key != key]
+    if creator is not None:
+        kept.append(ModelVersionTag(key, creator.user))
+    return kept
 
 
 class PromotionBlocked(MlflowException):
@@ -208,7 +221,7 @@ class RegistryGate:
         Reserved tags a caller sends are refused, except those copied verbatim from the source
         version of ``copy_model_version`` (``source`` = ``models:/<name>/<version>``): they
         are dropped, not copied, because evidence is bound to one name and version. The
-        authenticated creator is recorded as a reserved tag for separation of duties.
+        creator (any identity source) is recorded as a reserved tag for separation of duties.
 
         Raises:
             MlflowException: PERMISSION_DENIED (reserved tag, source not allowed) or
@@ -246,11 +259,7 @@ class RegistryGate:
         if dropped:
             _logger.info("not copying %d governance tag(s) from %s to a new version of %r: "
                          "evidence is bound to the original version", dropped, source, name)
-        user = current_user()
-        if user is not None:
-            kept = [t for t in kept if t.key != prefix + tagrules.CREATED_BY_SUFFIX]
-            kept.append(ModelVersionTag(prefix + tagrules.CREATED_BY_SUFFIX, user))
-        return kept
+        return _with_creator(kept, prefix, resolve_caller(policy))
 
     def _copied_reserved_tags(self, store: Any, source: str, prefix: str) -> dict[str, str]:
         match = _FIXED_MODEL_SOURCE.match(source or "")

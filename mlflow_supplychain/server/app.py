@@ -22,9 +22,14 @@ import sys
 from typing import Any
 
 from mlflow_supplychain.errors import Problem, SupplyChainError
+from mlflow_supplychain.policy.exposure import server_warnings
+from mlflow_supplychain.policy.schema import Policy
+from mlflow_supplychain.registry.caller import PROXY_SECRET_ENV_VAR, proxy_secret
+from mlflow_supplychain.server import admin_routes
+from mlflow_supplychain.server.header_guard import UnderscoreHeaderGuard
 
 LOG_LEVEL_ENV_VAR = "MLFLOW_SUPPLYCHAIN_LOG_LEVEL"
-_WEBHOOK_WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+_logger = logging.getLogger(__name__)
 
 
 class ServerConfigError(SupplyChainError):
@@ -83,19 +88,39 @@ def _install(flask_app: Any, *, auth: bool) -> None:
 
     _configure_logging()
     store = _gated_store()
-    store.gate.holder.policy  # noqa: B018 - fail now, not on the first request
+    policy = store.gate.holder.policy  # fail now, not on the first request
+    _require_proxy_secret(policy)
+    for warning in server_warnings(policy, auth=auth):
+        _logger.warning("%s", warning)
+
+    def exposure() -> tuple[str, ...]:
+        return server_warnings(_gated_store().gate.holder.policy, auth=auth)
 
     def status_extra() -> dict[str, Any]:
-        return {"auth": auth, "workspaces": bool(MLFLOW_ENABLE_WORKSPACES.get())}
+        return {"auth": auth, "workspaces": bool(MLFLOW_ENABLE_WORKSPACES.get()),
+                "warnings": list(exposure())}
 
     routes.register(flask_app, _gated_store, status_extra)
     request_routes.register(flask_app, _gated_store, routes.paths)
     attestation_routes.register(flask_app, _gated_store)
     deployment_routes.register(flask_app, _gated_store)
-    pages.register(flask_app, _gated_store)
+    pages.register(flask_app, _gated_store, exposure)
     if auth:
         _allow_our_routes_under_auth()
-        flask_app.before_request(_webhooks_admin_only)
+        flask_app.before_request(admin_routes.webhooks_admin_only)
+    else:
+        flask_app.before_request(admin_routes.unauthenticated_admin_guard)
+
+
+def _require_proxy_secret(policy: Policy) -> None:
+    """A policy that pins the proxy by a shared secret needs the secret (fail closed)."""
+    header = policy.identity.trusted_proxy_secret_header
+    if header and proxy_secret() is None:
+        raise ServerConfigError(
+            "mlflow-supplychain refuses to start: the trusted proxy's secret is not set",
+            [Problem("identity.trusted_proxy_secret_header", f"names {header}, but "
+                     f"{PROXY_SECRET_ENV_VAR} is unset or empty",
+                     f"export {PROXY_SECRET_ENV_VAR} with the secret your proxy sends")])
 
 
 def _allow_our_routes_under_auth() -> None:
@@ -165,28 +190,17 @@ def _allow_pages(table: Any, auth: Any) -> None:
                                  else (lambda: True))
 
 
-def _webhooks_admin_only() -> Any:
-    """Only admins may create, change or delete webhooks (nobody may unplug the scanner).
+def _under_uvicorn() -> bool:
+    from mlflow.environment_variables import _MLFLOW_SGI_NAME
 
-    MLflow 3.17's basic-auth already requires admin for webhook routes; this keeps the rule
-    on older versions too. Runs after basic-auth's hook, so the user is authenticated.
-    """
-    from flask import request
-
-    if "/mlflow/webhooks" not in request.path or request.method not in _WEBHOOK_WRITE_METHODS:
-        return None
-    from mlflow.server.auth import make_forbidden_response, sender_is_admin
-
-    return None if sender_is_admin() else make_forbidden_response()
+    return bool(_MLFLOW_SGI_NAME.get() == "uvicorn")
 
 
 def _asgi_or_wsgi(flask_app: Any) -> Any:
-    from mlflow.environment_variables import _MLFLOW_SGI_NAME
-
-    if _MLFLOW_SGI_NAME.get() == "uvicorn":
+    if _under_uvicorn():
         from mlflow.server.fastapi_app import create_fastapi_app
 
-        return create_fastapi_app(flask_app)
+        return UnderscoreHeaderGuard(create_fastapi_app(flask_app))
     return flask_app
 
 
@@ -218,7 +232,7 @@ def create_auth_app(app: Any = None) -> Any:
     flask_app = app if app is not None else mlflow_flask_app
     wrapped = auth.create_app(flask_app)  # FastAPI wrapper under uvicorn, else the Flask app
     _install(flask_app, auth=True)
-    return wrapped
+    return UnderscoreHeaderGuard(wrapped) if _under_uvicorn() else wrapped
 
 
 def _refuse_in_server_launcher() -> None:
@@ -239,6 +253,7 @@ def _refuse_in_server_launcher() -> None:
 
     try:
         _require_gated(store, GATED_STORE_TYPES)
+        _require_proxy_secret(store.gate.holder.policy)
     except ServerConfigError as exc:
         raise SystemExit(f"error: {exc.diagnostics()}") from None
 

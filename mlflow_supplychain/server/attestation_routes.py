@@ -30,6 +30,8 @@ from mlflow_supplychain.errors import IntegrityError
 from mlflow_supplychain.governance import attestations
 from mlflow_supplychain.integrity.attest import AttestationPayload
 from mlflow_supplychain.registry.tags import plugin_writes
+from mlflow_supplychain.server.model_access import require_read
+from mlflow_supplychain.server.numbers import version_text
 from mlflow_supplychain.server.routes import NAMESPACE, paths
 
 SUBMIT = NAMESPACE + "/attestations/submit"
@@ -107,10 +109,11 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
     @catch_mlflow_exception
     def get_view() -> Response:
         name = request.args.get("name", "")
-        version = request.args.get("version", "")
-        if not name or not version.isdigit():
+        if not name:
             raise MlflowException("'name' and a numeric 'version' are required.",
                                   INVALID_PARAMETER_VALUE)
+        version = version_text(request.args.get("version"))
+        require_read(name)
         store = store_getter()
         with store.engine.connect() as conn:
             stored = attestations.latest(conn, name, version)

@@ -22,6 +22,8 @@ from mlflow.server.handlers import catch_mlflow_exception
 from mlflow_supplychain.digests import is_digest
 from mlflow_supplychain.governance import audit
 from mlflow_supplychain.registry.identity import current_user
+from mlflow_supplychain.server.model_access import require_read
+from mlflow_supplychain.server.numbers import version_text
 from mlflow_supplychain.server.routes import NAMESPACE, paths
 
 RECORD = NAMESPACE + "/deployments/record"
@@ -46,10 +48,12 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
         if not isinstance(body, dict) or (request.content_length or 0) > 64 * 1024:
             raise MlflowException("Expected a small JSON object.", INVALID_PARAMETER_VALUE)
         name = _text(body, "name", check=lambda v: 0 < len(v) <= 256)
-        version = _text(body, "version", check=lambda v: v.isdigit() and len(v) <= 19)
+        _text(body, "version", check=bool)  # "missing" before "malformed"
+        version = version_text(body.get("version"))
         manifest_digest = _text(body, "manifest_digest", check=is_digest)
         artifact_digest = _text(body, "artifact_digest", check=is_digest)
         host = _text(body, "host", check=lambda v: bool(_HOST.match(v)))
+        require_read(name)
         store = store_getter()
         store.get_model_version(name, version)  # RESOURCE_DOES_NOT_EXIST -> 404
         recorder = store.gate.recorder

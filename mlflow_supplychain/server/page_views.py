@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from mlflow_supplychain.governance.chain import AuditRecord
 from mlflow_supplychain.governance.requests import OPEN, TransitionRequest
 from mlflow_supplychain.integrity.attest import AttestationPayload
-from mlflow_supplychain.policy.approvals import approver_problem
+from mlflow_supplychain.policy.approvals import approver_problem, principals
 from mlflow_supplychain.policy.decision import Decision
 from mlflow_supplychain.policy.evidence import Evidence
 from mlflow_supplychain.policy.schema import ApprovalRule, Requirement
@@ -206,7 +206,7 @@ def request_row(req: TransitionRequest, viewer: Viewer, rule: ApprovalRule | Non
             already = any(a.approver == viewer.user for a in req.approvals)
             can_approve = problem is None and not already
             # Rejecting needs approver rights only (separation of duties guards approvals).
-            can_reject = approver_problem(rule, viewer.user, viewer.groups, None, None) is None
+            can_reject = bool(principals(viewer.user, viewer.groups) & set(rule.approvers))
             why_not = (f"{viewer.user} already approved" if already else problem)
     approvals = tuple(f"{a.approver} ({when(a.created_at)})" + (f": {a.comment}" if a.comment
                                                                 else "")

@@ -37,6 +37,8 @@ from mlflow_supplychain.registry import evidence_reader as facts
 from mlflow_supplychain.server import csrf, page_views
 from mlflow_supplychain.server import request_actions as actions
 from mlflow_supplychain.server.identity import resolve_caller
+from mlflow_supplychain.server.model_access import read_check
+from mlflow_supplychain.server.numbers import parse_optional, version_text
 
 ROOT = "/supplychain"
 OVERVIEW = ROOT + "/"
@@ -103,19 +105,47 @@ def _viewer(policy: Policy) -> page_views.Viewer:
     return page_views.Viewer(who.user, who.groups, can_post)
 
 
+_exposure: list[Callable[[], tuple[str, ...]]] = []
+"""The running server's exposure warnings (set by :func:`register`), shown on every page."""
+
+
 def _common(policy: Policy, viewer: page_views.Viewer) -> dict[str, Any]:
     token = (csrf.issue_token(_secret() or "", viewer.user, int(time.time()))
              if viewer.can_post and viewer.user else None)
+    warnings = [w for get in _exposure for w in get()]
     return {"viewer": viewer, "csrf_token": token, "policy_digest": policy.digest,
-            "mode": policy.mode.value}
+            "mode": policy.mode.value, "exposure_warnings": warnings}
 
 
-def _positive_int(text: str | None) -> int | None:
-    return int(text) if text and text.isdigit() and len(text) < 19 else None
+def _number(text: str | None, name: str) -> int | None:
+    """An optional number from the query or form (strict: see ``server.numbers``).
+
+    Raises:
+        MlflowException: INVALID_PARAMETER_VALUE, shown as a 400 page by ``_strict``.
+    """
+    return parse_optional(text, name)
 
 
-def register(app: Flask, store_getter: Callable[[], Any]) -> None:
-    """Add the governance page's routes to MLflow's Flask ``app``."""
+def _strict(view: Callable[[], Response]) -> Callable[[], Response]:
+    """Render a malformed parameter as a 400 page (never a 500)."""
+    def wrapped() -> Response:
+        try:
+            return view()
+        except MlflowException as exc:
+            if exc.error_code != "INVALID_PARAMETER_VALUE":
+                raise
+            return Response(_env.get_template("error.html").render(
+                message=exc.message, viewer=page_views.Viewer(None, (), False),
+                csrf_token=None, policy_digest="", mode="", exposure_warnings=[]),
+                status=400, mimetype="text/html", headers=_SECURITY_HEADERS)
+    return wrapped
+
+
+def register(app: Flask, store_getter: Callable[[], Any],
+             exposure: Callable[[], tuple[str, ...]] = tuple) -> None:
+    """Add the governance page's routes to MLflow's Flask ``app``; ``exposure`` gives the
+    warnings every page shows (e.g. unauthenticated mode)."""
+    _exposure[:] = [exposure]
 
     def context() -> tuple[Any, Policy]:
         store = store_getter()
@@ -129,18 +159,24 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
         with store.ManagedSessionMaker() as session:
             page, next_after = facts.protected_alias_page(
                 store, session, list(policy.protected.aliases), after=after, limit=PAGE_SIZE)
+        # Models the viewer may not read are left out, as in MLflow's own model list (a page
+        # may then be short; the "next" link still continues after it).
+        can_read = read_check()
         rows = []
         for name, alias, version in page:
+            if not can_read(name):
+                continue
             try:
                 decision = store.gate.evaluate(store, name, version,
                                                Target(kind=TargetKind.ALIAS, name=alias))
             except MlflowException:
                 decision = None
             rows.append(page_views.alias_row(name, alias, str(version), decision))
-        token = _positive_int(request.args.get("req_token"))
+        token = _number(request.args.get("req_token"), "req_token")
         with actions.governance_engine(store).connect() as conn:
             pending, next_token = workflow.list_requests(
                 conn, status=RequestStatus.PENDING, max_results=PAGE_SIZE, page_token=token)
+        pending = [r for r in pending if can_read(r.model_name)]
         return _html("overview.html", aliases=rows, pending=pending,
                      next_aliases=url(OVERVIEW, after_name=next_after[0],
                                       after_alias=next_after[1]) if next_after else None,
@@ -150,6 +186,9 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
     def version_page(store: Any, policy: Policy, name: str, version: str, *,
                      status: int = 200, error: str | None = None) -> Response:
         viewer = _viewer(policy)
+        if not read_check()(name):
+            return _html("error.html", status=403, message="Permission denied: you cannot "
+                         "read this registered model.", **_common(policy, viewer))
         targets = [Target(kind=TargetKind.ALIAS, name=a) for a in policy.protected.aliases]
         targets += [Target(kind=TargetKind.STAGE, name=s) for s in policy.protected.stages]
         try:
@@ -182,19 +221,24 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
     def version_view() -> Response:
         store, policy = context()
         name = request.args.get("name", "")
-        version = request.args.get("version", "")
-        if not name or not version.isdigit():
+        raw = request.args.get("version", "")
+        if not name or not raw:
             return _html("error.html", status=400, message="Give a model name and a version "
                          "number: ?name=<model>&version=<n>.", **_common(policy, _viewer(policy)))
-        return version_page(store, policy, name, version)
+        return version_page(store, policy, name, version_text(raw))
 
     def audit_view() -> Response:
         store, policy = context()
         name = request.args.get("name", "")
-        if not name:
+        if not name or "/" in name or ":" in name:
+            # MLflow forbids '/' and ':' in model names; refusing them keeps the subject
+            # prefix below from reaching into another model's records.
             return _html("error.html", status=400, message="Give a model name: ?name=<model>.",
                          **_common(policy, _viewer(policy)))
-        before = _positive_int(request.args.get("before"))
+        if not read_check()(name):
+            return _html("error.html", status=403, message="Permission denied: you cannot "
+                         "read this registered model.", **_common(policy, _viewer(policy)))
+        before = _number(request.args.get("before"), "before")
         with actions.governance_engine(store).connect() as conn:
             records, next_seq = audit.page_by_subject_prefix(conn, f"models:/{name}/",
                                                              before_seq=before, limit=50)
@@ -216,12 +260,21 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
             return _html("error.html", status=403, message="This form could not be verified "
                          "(CSRF check failed). Reload the page and try again.",
                          **_common(policy, _viewer(policy)))
-        request_id = _positive_int(form.get("request_id"))
+        request_id = _number(form.get("request_id"), "request_id")
         action = form.get("action", "")
         comment = (form.get("comment") or "").strip()[:5000] or None
         if request_id is None or action not in ("approve", "approve_apply", "reject"):
             return _html("error.html", status=400, message="Unknown request or action.",
                          **_common(policy, _viewer(policy)))
+        with actions.governance_engine(store).connect() as conn:
+            try:
+                subject = workflow.get_request(conn, request_id)
+            except GovernanceError as exc:
+                return _html("error.html", status=404, message=exc.diagnostics(),
+                             **_common(policy, _viewer(policy)))
+        if not read_check()(subject.model_name):
+            return _html("error.html", status=403, message="Permission denied: you cannot "
+                         "read this registered model.", **_common(policy, _viewer(policy)))
         try:
             if action == "reject":
                 req = actions.reject(store, policy, who, request_id, comment=comment)
@@ -259,7 +312,7 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
              ACTION: action_view, STYLESHEET: stylesheet_view}
     for path, view in views.items():
         full = _add_static_prefix(path)
-        app.add_url_rule(full, endpoint=f"mlflow_supplychain_page:{full}", view_func=view,
+        app.add_url_rule(full, endpoint=f"mlflow_supplychain_page:{full}", view_func=_strict(view),
                          methods=list(PAGES[path]))
 
 

@@ -35,6 +35,8 @@ from mlflow_supplychain.policy.evidence import Target
 from mlflow_supplychain.policy.schema import Policy
 from mlflow_supplychain.server import request_actions as actions
 from mlflow_supplychain.server.identity import UNKNOWN_CALLER_FIX, Caller, resolve_caller
+from mlflow_supplychain.server.model_access import read_check, require_read
+from mlflow_supplychain.server.numbers import parse_number, parse_optional, version_text
 
 PREFIX = "/mlflow-supplychain/transition-requests"
 ENDPOINTS: dict[str, tuple[str, ...]] = {
@@ -70,12 +72,10 @@ def _text(params: dict[str, Any], name: str, *, required: bool = True,
 
 
 def _request_id(params: dict[str, Any]) -> int:
-    raw = _text(params, "request_id")
-    assert raw is not None
-    if not raw.isdigit():
-        raise MlflowException("Parameter 'request_id' must be a positive integer.",
+    if params.get("request_id") in (None, ""):
+        raise MlflowException("Missing value for required parameter 'request_id'.",
                               INVALID_PARAMETER_VALUE)
-    return int(raw)
+    return parse_number(params.get("request_id"), "request_id")
 
 
 def _as_mlflow(exc: GovernanceError) -> MlflowException:
@@ -105,6 +105,16 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
                                                  Target.parse(req.target))
         return decision
 
+    def readable(store: Any, request_id: int) -> TransitionRequest:
+        """The request, when the caller may read its model (else 403, before any action)."""
+        try:
+            with actions.governance_engine(store).connect() as conn:
+                req = workflow.get_request(conn, request_id)
+        except GovernanceError as exc:
+            raise _as_mlflow(exc) from None
+        require_read(req.model_name)
+        return req
+
     def answer(store: Any, req: TransitionRequest, **extra: Any) -> Response:
         decision = decision_for(store, req)
         return jsonify({"request": req.as_dict(), "decision": decision.model_dump(mode="json"),
@@ -114,10 +124,12 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
     def create_view() -> Response:
         store, policy = context()
         params = _params()
+        name, target_text = _text(params, "name"), _text(params, "target")
+        _text(params, "version")  # "missing" before "malformed"
+        version = version_text(params.get("version"))
+        assert name and target_text
         who = caller(policy)
-        name, version = _text(params, "name"), _text(params, "version")
-        target_text = _text(params, "target")
-        assert name and version and target_text
+        require_read(name)
         target, _ = actions.rule_for(policy, target_text)
         decision, _evidence = store.gate.assess(store, name, version, target)
         try:
@@ -135,10 +147,12 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
     def approve_view() -> Response:
         store, policy = context()
         params = _params()
+        request_id = _request_id(params)
         who = caller(policy)
+        request_id = readable(store, request_id).id
         try:
             req, applied = actions.approve(
-                store, policy, who, _request_id(params),
+                store, policy, who, request_id,
                 comment=_text(params, "comment", required=False),
                 apply=params.get("apply") in (True, "true", "True", "1"))
         except GovernanceError as exc:
@@ -149,9 +163,11 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
     def reject_view() -> Response:
         store, policy = context()
         params = _params()
+        request_id = _request_id(params)
         who = caller(policy)
+        request_id = readable(store, request_id).id
         try:
-            req = actions.reject(store, policy, who, _request_id(params),
+            req = actions.reject(store, policy, who, request_id,
                                  comment=_text(params, "comment", required=False))
         except GovernanceError as exc:
             raise _as_mlflow(exc) from None
@@ -161,10 +177,12 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
     def cancel_view() -> Response:
         store, policy = context()
         params = _params()
+        request_id = _request_id(params)
         who = caller(policy)
+        request_id = readable(store, request_id).id
         try:
             with actions.governance_engine(store).begin() as conn:
-                req = workflow.cancel(conn, _request_id(params), actor=who.user,
+                req = workflow.cancel(conn, request_id, actor=who.user,
                                       comment=_text(params, "comment", required=False),
                                       policy_digest=policy.digest, now_ms=actions.now_ms())
         except GovernanceError as exc:
@@ -182,28 +200,25 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
             raise MlflowException(
                 f"Parameter 'status' must be one of {', '.join(s.value for s in RequestStatus)}.",
                 INVALID_PARAMETER_VALUE) from None
-        max_results = _text(params, "max_results", required=False) or "100"
-        token = _text(params, "page_token", required=False)
-        if not max_results.isdigit() or (token is not None and not token.isdigit()):
-            raise MlflowException("max_results and page_token must be positive integers.",
-                                  INVALID_PARAMETER_VALUE)
+        max_results = parse_optional(params.get("max_results"), "max_results") or 100
+        token = parse_optional(params.get("page_token"), "page_token")
+        version = parse_optional(params.get("version"), "version")
         with actions.governance_engine(store).connect() as conn:
             items, next_token = workflow.list_requests(
                 conn, model_name=_text(params, "name", required=False),
-                version=_text(params, "version", required=False), status=status,
-                max_results=int(max_results), page_token=int(token) if token else None)
+                version=None if version is None else str(version), status=status,
+                max_results=max_results, page_token=token)
+        # A page may come back shorter than max_results (or empty with a next token): the
+        # models the caller cannot read are left out after paging, as MLflow's search does.
+        can_read = read_check()
+        items = [r for r in items if can_read(r.model_name)]
         return jsonify({"requests": [r.as_dict() for r in items],
                         "next_page_token": str(next_token) if next_token else None})
 
     @catch_mlflow_exception
     def get_view() -> Response:
         store, _policy = context()
-        try:
-            with actions.governance_engine(store).connect() as conn:
-                req = workflow.get_request(conn, _request_id(_params()))
-        except GovernanceError as exc:
-            raise _as_mlflow(exc) from None
-        return answer(store, req)
+        return answer(store, readable(store, _request_id(_params())))
 
     views = {"create": create_view, "approve": approve_view, "reject": reject_view,
              "cancel": cancel_view, "list": list_view, "get": get_view}

@@ -21,6 +21,8 @@ from mlflow.server.handlers import _add_static_prefix, catch_mlflow_exception
 
 from mlflow_supplychain import __version__
 from mlflow_supplychain.policy.evidence import Target
+from mlflow_supplychain.server.model_access import require_read
+from mlflow_supplychain.server.numbers import version_text
 
 API_ROOTS = ("/api/2.0", "/ajax-api/2.0")
 NAMESPACE = "/mlflow-supplychain"
@@ -62,8 +64,9 @@ def register(app: Flask, store_getter: Callable[[], Any], status_extra: Callable
     def evaluate_view() -> Response:
         params = _params()
         name = _required_text(params, "name")
-        version = _required_text(params, "version")
+        version = version_text(_required_text(params, "version"))
         target_text = _required_text(params, "target")
+        require_read(name)
         store = store_getter()
         decision = store.gate.evaluate(store, name, version, Target.parse(target_text))
         return jsonify({"decision": decision.model_dump(mode="json"),

@@ -5,8 +5,9 @@ the event, queue the work, and only then remember the delivery id; a retry of an
 queued delivery is acknowledged without queuing again. Responses:
 
 - 202 queued, 200 duplicate or not subscribed;
-- 401 bad/missing signature or stale timestamp, 400 malformed body, 413 too large: nothing
-  queued (MLflow does not retry 4xx);
+- 401 bad/missing signature or stale timestamp, 400 malformed body, 413 too large (the body
+  is read in chunks and reading stops at the cap, chunked bodies included): nothing queued
+  (MLflow does not retry 4xx);
 - 503 the queue could not be written: MLflow retries (same delivery id), so nothing is lost.
 
 The log names the delivery id and the event, never the secret, the signature or the body.
@@ -52,6 +53,31 @@ def dispatch(tasks: Tasks, settings: SidecarSettings, event: Event) -> str:
     return "check_aliases"
 
 
+async def capped_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it exceeds ``limit`` bytes.
+
+    Read chunk by chunk, so a chunked body (no Content-Length) or one that lies about its
+    length never makes us hold more than ``limit`` bytes (plus one chunk).
+
+    Raises:
+        MalformedEvent: the Content-Length header is not a number.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not (declared.isascii() and declared.isdigit() and len(declared) <= 18):
+            raise MalformedEvent("Content-Length is not a number")
+        if int(declared) > limit:
+            return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _reject(status: int, reason: str, delivery: str | None = None) -> JSONResponse:
     _logger.warning("webhook rejected (%s): %s", delivery or "no valid delivery id", reason)
     return JSONResponse({"error": reason}, status_code=status)
@@ -65,9 +91,12 @@ def create_app(settings: SidecarSettings | None = None) -> Starlette:
     secret = settings.webhook_secret.get_secret_value()
 
     async def webhook(request: Request) -> Any:
-        if int(request.headers.get("content-length") or 0) > MAX_BODY:
+        try:
+            body = await capped_body(request, MAX_BODY)
+        except MalformedEvent as exc:
+            return _reject(400, str(exc))
+        if body is None:
             return _reject(413, "body too large")
-        body = await request.body()
         try:
             delivery = verify_delivery(secret, request.headers, body, now=time.time(),
                                        window_seconds=settings.window_seconds)

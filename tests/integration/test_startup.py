@@ -143,3 +143,16 @@ def test_a_seeded_sqlite_server_skips_migrations_and_owns_its_default_experiment
     with sqlite3.connect(template) as conn:  # tables only: no experiment, no run leaked into it
         assert conn.execute("SELECT COUNT(*) FROM experiments").fetchone() == (0,)
         assert conn.execute("SELECT COUNT(*) FROM runs").fetchone() == (0,)
+
+
+def test_server_refuses_a_proxy_secret_header_without_the_secret(tmp_path, capsys, monkeypatch):
+    from mlflow_supplychain.registry.caller import PROXY_SECRET_ENV_VAR
+
+    from .conftest import POLICIES
+
+    monkeypatch.delenv(PROXY_SECRET_ENV_VAR, raising=False)
+    code = main(["server", "--policy", str(POLICIES / "proxy.yaml"),
+                 "--data-dir", str(tmp_path / "data")])
+
+    assert code == 2
+    assert PROXY_SECRET_ENV_VAR in capsys.readouterr().err

@@ -132,13 +132,17 @@ def test_forged_stale_replayed_and_orphan_webhooks(sidecar_server, unique_model_
     assert fetch(sidecar_server, unique_model_name, "1").status_code == 404
 
 
-def test_webhooks_install_is_idempotent(sidecar_server, tmp_path):
+def test_webhooks_install_is_idempotent(sidecar_server, tmp_path, monkeypatch):
     from mlflow_supplychain.cli.main import main
+    from mlflow_supplychain.cli.server_cmd import ADMIN_TOKEN_FILE
 
     args = ["webhooks", "install", "--tracking-uri", sidecar_server.url,
             "--data-dir", str(sidecar_server.data_dir), "--url",
             f"{sidecar_server.sidecar_url}/webhook"]
     assert main(args) == 0
+    # without --auth, listing webhooks is webhook administration too: it needs the admin token
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN",
+                       (sidecar_server.data_dir / ADMIN_TOKEN_FILE).read_text().strip())
     hooks = [h for h in sidecar_server.client().list_webhooks()
              if h.name == "mlflow-supplychain-sidecar"]
     assert len(hooks) == 1
@@ -148,3 +152,19 @@ def test_webhooks_install_is_idempotent(sidecar_server, tmp_path):
          "model_version_alias.created"])
 
 
+
+
+def test_oversized_webhook_bodies_get_413_chunked_too(sidecar_server):
+    import requests
+
+    from mlflow_supplychain.sidecar.events import MAX_BODY
+
+    def chunks():
+        for _ in range(4 * MAX_BODY // 65536):
+            yield b"x" * 65536
+
+    url = f"{sidecar_server.sidecar_url}/webhook"
+    chunked = requests.post(url, data=chunks(), timeout=60)  # Transfer-Encoding: chunked
+    assert chunked.status_code == 413
+    declared = requests.post(url, data=b"x" * (MAX_BODY + 1), timeout=60)
+    assert declared.status_code == 413
