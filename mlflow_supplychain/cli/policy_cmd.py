@@ -47,7 +47,7 @@ def validate(file: Path, fmt: str) -> ExitCode:
                                "mode": loaded.mode.value, "warnings": warnings}))
     click.echo(f"{file}: valid (mode {loaded.mode.value}, digest {loaded.digest})", err=True)
     for warning in warnings:
-        click.echo(f"warning: {warning['where']}: {warning['what']}", err=True)
+        click.echo(f"warning: {warning['what']} ({warning['where']})", err=True)
     return ExitCode.OK
 
 
