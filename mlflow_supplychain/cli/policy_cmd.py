@@ -10,6 +10,7 @@ import click
 
 from mlflow_supplychain.cli.output import write_output
 from mlflow_supplychain.errors import ExitCode, PolicyError
+from mlflow_supplychain.policy.advisories import advisories
 from mlflow_supplychain.policy.loader import load_policy
 from mlflow_supplychain.policy.schema import Policy
 
@@ -32,10 +33,13 @@ def validate(file: Path, fmt: str) -> ExitCode:
                 {"where": p.where, "what": p.what, "fix": p.fix} for p in exc.problems]}))
         click.echo(f"error: {exc.diagnostics()}", err=True)
         return ExitCode.ERROR
+    warnings = advisories(loaded)
     if fmt == "json":
         click.echo(json.dumps({"valid": True, "file": str(file), "digest": loaded.digest,
-                               "mode": loaded.mode.value}))
+                               "mode": loaded.mode.value, "warnings": list(warnings)}))
     click.echo(f"{file}: valid (mode {loaded.mode.value}, digest {loaded.digest})", err=True)
+    for warning in warnings:
+        click.echo(f"WARNING: {warning}", err=True)
     return ExitCode.OK
 
 

@@ -33,8 +33,10 @@ from mlflow.utils.validation import (
 
 from mlflow_supplychain.governance.attestations import AttestationProvider
 from mlflow_supplychain.governance.provider import ApprovalsProvider
+from mlflow_supplychain.policy.advisories import advisories
 from mlflow_supplychain.policy.decision import Decision
 from mlflow_supplychain.policy.evidence import Target, TargetKind
+from mlflow_supplychain.policy.schema import Policy
 from mlflow_supplychain.registry.evidence_reader import default_reader
 from mlflow_supplychain.registry.gate import PromotionBlocked, RegistryGate
 from mlflow_supplychain.registry.lineage_provider import LineageProvider
@@ -194,6 +196,11 @@ def database_uri(store_uri: str) -> str:
     return inner
 
 
+def _warn_advisories(policy: Policy) -> None:
+    for warning in advisories(policy):
+        _logger.warning("policy %s: %s", policy.digest, warning)
+
+
 def build_store(store_uri: str, tracking_uri: str | None = None) -> _GatedRegistry:
     """Entry point for ``mlflow.model_registry_store``: the gated store for ``store_uri``.
 
@@ -214,4 +221,7 @@ def build_store(store_uri: str, tracking_uri: str | None = None) -> _GatedRegist
                  else SupplyChainRegistryStore)
     _logger.info("mlflow-supplychain registry store on %s (policy %s, mode %s)",
                  db_uri.split(":", 1)[0], holder.policy.digest, holder.policy.mode.value)
+    _warn_advisories(holder.policy)
+    holder.add_listener(lambda event, state: _warn_advisories(state.policy)
+                        if event == "policy.reload" else None)
     return store_cls(db_uri, gate)
