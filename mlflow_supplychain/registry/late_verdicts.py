@@ -1,0 +1,150 @@
+"""Late verdicts: a scan attestation accepted for a version that already holds a protected target.
+
+One rule, the gate's: a protected alias or stage may only be held by a version the gate allows
+*now*. The gate applies it when a version is promoted; this module applies it when new scan
+evidence arrives afterwards (a rescan under a new scanner, a verdict that lands after a fast
+promotion, a manifest of other bytes): before the attestation is stored, each protected target
+the version holds is re-evaluated by the gate *with the new attestation* (re-hash included when
+the policy re-verifies); in enforce mode every target that no longer passes is taken back in the
+same transaction that stores the attestation: the alias is deleted, the stage moved back to
+``None``, each with a ``promotion.compensate`` audit record naming the violations. In audit mode
+nothing moves; the record says so. The sidecar's alias check (``sidecar/jobs.check_aliases``)
+uses the same gate decision for servers where this plugin cannot act (compensation there is
+opt-in).
+
+Planning reads only; applying writes only rows that still match the plan (the alias still points
+at the version, the version is still in the stage), so a concurrent move is never undone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from mlflow.store.model_registry.dbmodels.models import SqlModelVersion, SqlRegisteredModelAlias
+from sqlalchemy import delete, update
+from sqlalchemy.engine import Connection
+
+from mlflow_supplychain.governance import attestations, audit
+from mlflow_supplychain.integrity.attest import AttestationPayload, verify_payload
+from mlflow_supplychain.policy.decision import Decision
+from mlflow_supplychain.policy.evidence import Target, TargetKind
+from mlflow_supplychain.policy.schema import Policy
+from mlflow_supplychain.registry import evidence_reader as facts
+
+_logger = logging.getLogger(__name__)
+
+COMPENSATED_STAGE = "None"
+"""Where a version is moved when it may no longer hold a protected stage."""
+
+
+@dataclass(frozen=True)
+class Failing:
+    """A protected target the version holds, and the gate's (denying) decision for it."""
+
+    target: Target
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to take back from one version when its new attestation is stored."""
+
+    name: str
+    version: str
+    workspace: str | None
+    failing: tuple[Failing, ...]
+
+
+def held_targets(store: Any, session: Any, policy: Policy,
+                 record: facts.VersionRecord) -> list[Target]:
+    """The protected aliases (as stored) and the protected stage ``record`` holds now."""
+    aliases = facts.protected_alias_versions(store, session, record.name,
+                                             list(policy.protected.aliases))
+    held = [Target(kind=TargetKind.ALIAS, name=alias) for alias, number in sorted(aliases.items())
+            if str(number) == record.version]
+    if policy.profile_for_stage(record.stage) is not None:
+        held.append(Target(kind=TargetKind.STAGE, name=record.stage))
+    return held
+
+
+def plan(store: Any, payload: AttestationPayload, signature: str,
+         key: Ed25519PublicKey | None) -> Plan | None:
+    """The targets to take back when ``payload`` is stored; None when there are none.
+
+    Only a verifying attestation under the current policy is considered (anything else is
+    refused by the submission check anyway, and must not cost a re-hash).
+    """
+    gate = store.gate
+    policy: Policy = gate.holder.policy
+    if (key is None or payload.policy_digest != policy.digest
+            or not verify_payload(payload, signature, key)):
+        return None
+    with store.ManagedSessionMaker() as session:
+        record = facts.read_version(store, session, payload.model_name, int(payload.version))
+        if record is None or record.is_prompt:
+            return None
+        targets = held_targets(store, session, policy, record)
+    if not targets:
+        return None
+    failing: list[Failing] = []
+    with attestations.pending(payload, signature):
+        for target in targets:
+            decision = gate.assess(store, record.name, record.version, target)[0]
+            if not decision.allowed:
+                failing.append(Failing(target, decision))
+            elif payload.verdict in ("prohibited", "error"):  # allowed: the profile ignores scans
+                _logger.warning("late verdict %r for models:/%s/%s, which holds %s: left in "
+                                "place, its profile does not require scan_passed",
+                                payload.verdict, record.name, record.version, target)
+    if not failing:
+        return None
+    return Plan(record.name, record.version, record.workspace, tuple(failing))
+
+
+def apply(conn: Connection, late: Plan, *, attestation_id: int) -> list[str]:
+    """Take back every failing target of ``late`` in the caller's transaction (enforce mode
+    only) and audit each; return the targets actually taken back."""
+    aliases = SqlRegisteredModelAlias.__table__
+    versions = SqlModelVersion.__table__
+    now = int(time.time() * 1000)
+    taken: list[str] = []
+    for failing in late.failing:
+        target, decision = failing.target, failing.decision
+        removed = False
+        if decision.enforced:
+            if target.kind is TargetKind.ALIAS:
+                statement: Any = delete(aliases).where(
+                    aliases.c.name == late.name, aliases.c.alias == target.name,
+                    aliases.c.version == int(late.version))
+                if "workspace" in aliases.c and late.workspace is not None:
+                    statement = statement.where(aliases.c.workspace == late.workspace)
+            else:
+                statement = update(versions).where(
+                    versions.c.name == late.name, versions.c.version == int(late.version),
+                    versions.c.current_stage == target.name,
+                ).values(current_stage=COMPENSATED_STAGE, last_updated_time=now)
+                if "workspace" in versions.c and late.workspace is not None:
+                    statement = statement.where(versions.c.workspace == late.workspace)
+            removed = conn.execute(statement).rowcount == 1
+        codes = [v.code for v in decision.violations]
+        audit.append(conn, actor="system", action="promotion.compensate",
+                     subject=f"models:/{late.name}/{late.version} -> {target}",
+                     payload={"target": str(target), "taken_back": removed,
+                              "enforced": decision.enforced, "violations": codes,
+                              "attestation_id": attestation_id,
+                              "evidence_digest": decision.evidence_digest},
+                     policy_digest=decision.policy_digest, ts_ms=now)
+        if removed:
+            taken.append(str(target))
+            _logger.warning("late verdict: took %s back from models:/%s/%s (%s)", target,
+                            late.name, late.version, ", ".join(codes))
+        else:
+            _logger.warning("late verdict: models:/%s/%s holds %s but no longer passes (%s); "
+                            "%s", late.name, late.version, target, ", ".join(codes),
+                            "audit mode, left in place" if not decision.enforced
+                            else "it moved meanwhile")
+    return taken

@@ -1,0 +1,103 @@
+"""A scan verdict accepted after the promotion takes the protected alias/stage back (issue 14).
+
+The version is promoted on a passing attestation; a newer attestation then says ``prohibited``
+(or ``error``). The server re-judges every protected target the version holds with the new
+attestation and, in enforce mode, removes the alias / moves the stage back in the transaction
+that stores it, audited. Audit mode records it and moves nothing; a passing re-scan moves
+nothing either.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import sqlalchemy
+
+from mlflow_supplychain.governance import audit, db
+from mlflow_supplychain.testing.pytest_plugin import RunningServer
+
+from ..helpers import COMPLIANT_INTAKE, new_version
+from .attestation_helpers import make_payload, submit
+
+
+def _compensations(server: RunningServer, name: str, version: str) -> list[dict[str, Any]]:
+    engine = db.create_engine(server.backend_store_uri
+                              or f"sqlite:///{server.data_dir / 'mlflow.db'}")
+    try:
+        with engine.connect() as conn:
+            assert audit.verify(conn).ok
+            rows = conn.execute(sqlalchemy.text(
+                "SELECT subject, payload FROM supplychain_audit_events WHERE action = "
+                "'promotion.compensate' AND subject LIKE :s ORDER BY seq"),
+                {"s": f"models:/{name}/{version} -> %"}).all()
+    finally:
+        engine.dispose()
+    return [{"subject": r[0], **json.loads(r[1])} for r in rows]
+
+
+def _promoted(server: RunningServer, name: str) -> tuple[Any, str]:
+    client = server.client()
+    version = new_version(client, name, COMPLIANT_INTAKE)
+    assert submit(server, make_payload(server, name, version)).status_code == 200
+    client.set_registered_model_alias(name, "champion", version)
+    client.transition_model_version_stage(name, version, "Staging")
+    return client, version
+
+
+@pytest.mark.parametrize("verdict", ["prohibited", "error"])
+def test_late_failing_verdict_takes_alias_and_stage_back(any_gate_server: RunningServer,
+                                                        unique_model_name: str,
+                                                        verdict: str) -> None:
+    client, version = _promoted(any_gate_server, unique_model_name)
+    client.set_registered_model_alias(unique_model_name, "dev", version)  # unprotected: kept
+
+    late = make_payload(any_gate_server, unique_model_name, version, verdict=verdict,
+                        findings=["model.pkl: posix.system"])
+    response = submit(any_gate_server, late)
+
+    assert response.status_code == 200, response.text
+    assert sorted(response.json()["taken_back"]) == ["champion", "stage:Staging"]
+    model = client.get_registered_model(unique_model_name)
+    assert "champion" not in model.aliases and model.aliases["dev"] == version
+    assert client.get_model_version(unique_model_name, version).current_stage == "None"
+    records = _compensations(any_gate_server, unique_model_name, version)
+    assert {r["target"] for r in records} == {"champion", "stage:Staging"}
+    assert all(r["taken_back"] and r["violations"] for r in records)
+    assert all(("scan.flagged" if verdict == "prohibited" else "scan.error") in r["violations"]
+               for r in records)
+
+
+def test_passing_rescan_leaves_the_promotion_in_place(gate_server: RunningServer,
+                                                      unique_model_name: str) -> None:
+    client, version = _promoted(gate_server, unique_model_name)
+    response = submit(gate_server, make_payload(gate_server, unique_model_name, version))
+    assert response.status_code == 200 and response.json()["taken_back"] == []
+    assert client.get_registered_model(unique_model_name).aliases["champion"] == version
+    assert client.get_model_version(unique_model_name, version).current_stage == "Staging"
+    assert _compensations(gate_server, unique_model_name, version) == []
+
+
+def test_a_refused_late_attestation_takes_nothing_back(gate_server: RunningServer,
+                                                       unique_model_name: str) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    client, version = _promoted(gate_server, unique_model_name)
+    mallory = Ed25519PrivateKey.generate()
+    forged = make_payload(gate_server, unique_model_name, version, key=mallory,
+                          verdict="prohibited")
+    assert submit(gate_server, forged, mallory).status_code == 403
+    assert client.get_registered_model(unique_model_name).aliases["champion"] == version
+
+
+def test_audit_mode_records_the_late_verdict_and_moves_nothing(audit_server: RunningServer,
+                                                               unique_model_name: str) -> None:
+    client, version = _promoted(audit_server, unique_model_name)
+    late = make_payload(audit_server, unique_model_name, version, verdict="prohibited",
+                        findings=["x"])
+    response = submit(audit_server, late)
+    assert response.status_code == 200 and response.json()["taken_back"] == []
+    assert client.get_registered_model(unique_model_name).aliases["champion"] == version
+    records = _compensations(audit_server, unique_model_name, version)
+    assert records and not any(r["taken_back"] or r["enforced"] for r in records)
