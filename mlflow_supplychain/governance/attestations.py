@@ -231,6 +231,32 @@ def pending(payload: AttestationPayload, signature: str) -> Iterator[None]:
         _pending.reset(token)
 
 
+_observed: ContextVar[dict[tuple[str, str], int] | None] = ContextVar(
+    "supplychain_observed_attestations", default=None)
+
+
+@contextlib.contextmanager
+def observed() -> Iterator[dict[tuple[str, str], int]]:
+    """Within the block, the provider notes the id of each stored attestation it judged on,
+    by (name, version) (0: none was stored), so a promotion can check before it commits that
+    no newer verdict arrived meanwhile."""
+    seen: dict[tuple[str, str], int] = {}
+    token = _observed.set(seen)
+    try:
+        yield seen
+    finally:
+        _observed.reset(token)
+
+
+def latest_id(conn: Connection, name: str, version: str) -> int:
+    """The id of the newest stored attestation for ``name``/``version`` (0 when none)."""
+    row = conn.execute(
+        select(scan_attestations.c.id)
+        .where(scan_attestations.c.model_name == name, scan_attestations.c.version == version)
+        .order_by(scan_attestations.c.id.desc()).limit(1)).first()
+    return int(row[0]) if row is not None else 0
+
+
 class AttestationProvider(DatabaseProvider):
     """Gate evidence from the latest stored attestation, re-verified on every read.
 
@@ -248,6 +274,8 @@ class AttestationProvider(DatabaseProvider):
                                                                     str(record.version)):
             with engine.connect() as conn:
                 stored = latest(conn, record.name, str(record.version))
+            if (seen := _observed.get()) is not None:
+                seen[(record.name, str(record.version))] = stored.id if stored else 0
         if stored is None or stored.payload is None:
             return {}
         try:

@@ -12,8 +12,13 @@ nothing moves; the record says so. The sidecar's alias check (``sidecar/jobs.che
 uses the same gate decision for servers where this plugin cannot act (compensation there is
 opt-in).
 
-Planning reads only; applying writes only rows that still match the plan (the alias still points
-at the version, the version is still in the stage), so a concurrent move is never undone.
+Planning reads only (and may re-hash, outside any transaction); applying writes only rows that
+still match (the alias still points at the version, the version is still in the stage), so a
+concurrent move is never undone. A promotion racing with an attestation is serialised on the
+version row (:func:`lock_version`): the promotion re-checks, before it commits, that the
+attestation it was judged on is still the newest (:func:`still_current`, else HTTP 409, retry);
+the attestation, after its row is written, judges targets the version came to hold since it
+planned.
 """
 
 from __future__ import annotations
@@ -24,9 +29,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import ABORTED
 from mlflow.store.model_registry.dbmodels.models import SqlModelVersion, SqlRegisteredModelAlias
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from mlflow_supplychain.governance import attestations, audit
 from mlflow_supplychain.integrity.attest import AttestationPayload, verify_payload
@@ -56,7 +64,11 @@ class Plan:
     name: str
     version: str
     workspace: str | None
+    judged: frozenset[str]
+    """Every protected target judged (``str(Target)``), passing or not."""
     failing: tuple[Failing, ...]
+    payload: AttestationPayload
+    signature: str
 
 
 def held_targets(store: Any, session: Any, policy: Policy,
@@ -73,10 +85,9 @@ def held_targets(store: Any, session: Any, policy: Policy,
 
 def plan(store: Any, payload: AttestationPayload, signature: str,
          key: Ed25519PublicKey | None) -> Plan | None:
-    """The targets to take back when ``payload`` is stored; None when there are none.
-
-    Only a verifying attestation under the current policy is considered (anything else is
-    refused by the submission check anyway, and must not cost a re-hash).
+    """Judge every protected target the version holds on ``payload``; None when the
+    attestation will be refused anyway (no key, another policy, a bad signature: that must not
+    cost a re-hash) or the version does not exist or is a prompt.
     """
     gate = store.gate
     policy: Policy = gate.holder.policy
@@ -88,32 +99,73 @@ def plan(store: Any, payload: AttestationPayload, signature: str,
         if record is None or record.is_prompt:
             return None
         targets = held_targets(store, session, policy, record)
-    if not targets:
-        return None
+    failing = _judge(store, record, targets, payload, signature)
+    return Plan(record.name, record.version, record.workspace,
+                frozenset(str(t) for t in targets), tuple(failing), payload, signature)
+
+
+def _judge(store: Any, record: facts.VersionRecord, targets: list[Target],
+           payload: AttestationPayload, signature: str) -> list[Failing]:
     failing: list[Failing] = []
     with attestations.pending(payload, signature):
         for target in targets:
-            decision = gate.assess(store, record.name, record.version, target)[0]
+            decision = store.gate.assess(store, record.name, record.version, target)[0]
             if not decision.allowed:
                 failing.append(Failing(target, decision))
             elif payload.verdict in ("prohibited", "error"):  # allowed: the profile ignores scans
                 _logger.warning("late verdict %r for models:/%s/%s, which holds %s: left in "
                                 "place, its profile does not require scan_passed",
                                 payload.verdict, record.name, record.version, target)
-    if not failing:
-        return None
-    return Plan(record.name, record.version, record.workspace, tuple(failing))
+    return failing
 
 
-def apply(conn: Connection, late: Plan, *, attestation_id: int) -> list[str]:
-    """Take back every failing target of ``late`` in the caller's transaction (enforce mode
-    only) and audit each; return the targets actually taken back."""
+def lock_version(conn: Connection, name: str, version: str) -> None:
+    """Lock the version's row until the transaction ends (PostgreSQL, MySQL: ``FOR UPDATE``;
+    SQLite serialises writers by itself). A promotion and an attestation of the same version
+    take this lock, so neither commits on evidence the other is changing."""
+    versions = SqlModelVersion.__table__
+    conn.execute(select(versions.c.version).where(
+        versions.c.name == name, versions.c.version == int(version)).with_for_update())
+
+
+def still_current(session: Any, name: str, version: int,
+                  seen: dict[tuple[str, str], int]) -> None:
+    """Refuse a promotion, before it commits, when a newer attestation of the version was
+    stored after the gate judged it (its late-verdict check could not see this promotion).
+
+    Raises:
+        MlflowException: ABORTED (HTTP 409): retry the promotion.
+    """
+    key = (name, str(version))
+    if key not in seen:  # the profile needs no scan evidence
+        return
+    conn = session.connection()
+    lock_version(conn, name, str(version))
+    session.flush()  # SQLite: takes the write lock, so no attestation can commit after this
+    if attestations.latest_id(conn, name, str(version)) != seen[key]:
+        raise MlflowException(
+            f"A new scan attestation of models:/{name}/{version} arrived while the promotion "
+            "was being evaluated; retry it (it will be judged on the new verdict).", ABORTED)
+
+
+def apply(conn: Connection, store: Any, late: Plan, *, attestation_id: int) -> list[str]:
+    """In the caller's transaction (after the attestation row is written, version row locked):
+    judge targets the version came to hold since :func:`plan`, then take back (enforce mode)
+    and audit every failing target; return the targets actually taken back."""
+    policy: Policy = store.gate.holder.policy
+    with Session(bind=conn) as session:
+        record = facts.read_version(store, session, late.name, int(late.version))
+        held = held_targets(store, session, policy, record) if record is not None else []
+    failing = list(late.failing)
+    newcomers = [t for t in held if str(t) not in late.judged]
+    if record is not None and newcomers:
+        failing += _judge(store, record, newcomers, late.payload, late.signature)
     aliases = SqlRegisteredModelAlias.__table__
     versions = SqlModelVersion.__table__
     now = int(time.time() * 1000)
     taken: list[str] = []
-    for failing in late.failing:
-        target, decision = failing.target, failing.decision
+    for item in failing:
+        target, decision = item.target, item.decision
         removed = False
         if decision.enforced:
             if target.kind is TargetKind.ALIAS:

@@ -32,11 +32,13 @@ from mlflow.utils.validation import (
 )
 
 from mlflow_supplychain.governance.attestations import AttestationProvider
+from mlflow_supplychain.governance.attestations import observed as observed_attestations
 from mlflow_supplychain.governance.provider import ApprovalsProvider
 from mlflow_supplychain.policy.advisories import advisories
 from mlflow_supplychain.policy.decision import Decision
 from mlflow_supplychain.policy.evidence import Target, TargetKind
 from mlflow_supplychain.policy.schema import Policy
+from mlflow_supplychain.registry import late_verdicts
 from mlflow_supplychain.registry.evidence_reader import default_reader
 from mlflow_supplychain.registry.gate import PromotionBlocked, RegistryGate
 from mlflow_supplychain.registry.lineage_provider import LineageProvider
@@ -120,13 +122,17 @@ class _GatedRegistry:
     def _set_protected_alias(self, name: str, alias: str, number: int,
                              target: Target) -> Decision | None:
         with self.ManagedSessionMaker(read_only=False) as session:  # type: ignore[attr-defined]
-            record, decision = self.gate.check_promotion_in(self, session, name, number, target)
+            with observed_attestations() as seen:
+                record, decision = self.gate.check_promotion_in(self, session, name, number,
+                                                                target)
             if record is None:  # raises MLflow's own RESOURCE_DOES_NOT_EXIST
                 self._get_sql_model_version(session, name, number)  # type: ignore[attr-defined]
             alias_row = SqlRegisteredModelAlias(name=name, alias=alias, version=number)
             if record is not None and hasattr(SqlRegisteredModelAlias, "workspace"):
                 alias_row.workspace = record.workspace  # type: ignore[assignment]
             session.merge(alias_row)
+            # a verdict stored while we judged could not see this alias: re-check before commit
+            late_verdicts.still_current(session, name, number, seen)
         return decision
 
     # model versions

@@ -98,12 +98,13 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
             # a version holding a protected target is re-judged on this verdict first
             late = late_verdicts.plan(store, payload, signature, key)
             with store.engine.begin() as conn:
+                late_verdicts.lock_version(conn, payload.model_name, payload.version)
                 previous = attestations.latest(conn, payload.model_name, payload.version)
                 attestations.check_submission(payload, signature, key,
                                               policy_digest=policy.digest, previous=previous)
                 row_id = attestations.store(conn, payload, signature,
                                             policy_digest=policy.digest, actor=actor)
-                taken_back = (late_verdicts.apply(conn, late, attestation_id=row_id)
+                taken_back = (late_verdicts.apply(conn, store, late, attestation_id=row_id)
                               if late is not None else [])
         except IntegrityError as exc:
             raise refuse(exc.diagnostics(), PERMISSION_DENIED) from None

@@ -101,3 +101,85 @@ def test_audit_mode_records_the_late_verdict_and_moves_nothing(audit_server: Run
     assert client.get_registered_model(unique_model_name).aliases["champion"] == version
     records = _compensations(audit_server, unique_model_name, version)
     assert records and not any(r["taken_back"] or r["enforced"] for r in records)
+
+
+def test_a_verdict_stored_while_a_promotion_is_judged_aborts_the_promotion(tmp_path, monkeypatch):
+    """The race the attestation side cannot see: the promotion was judged on the old (passing)
+    attestation, a failing one is committed before the alias is. The promotion re-checks
+    before it commits and aborts (409); retried, it is judged on the new verdict. Real store on
+    SQLite in tmp_path; only the timing is arranged."""
+    from mlflow.entities.model_registry import ModelVersionTag
+    from mlflow.exceptions import MlflowException
+
+    from mlflow_supplychain.governance import attestations
+    from mlflow_supplychain.integrity import attest
+    from mlflow_supplychain.registry.store import build_store
+
+    from ..conftest import ENFORCE
+
+    attest.generate_key_pair(tmp_path / "k", tmp_path / "k.pub")
+    key = attest.load_private_key(tmp_path / "k")
+    monkeypatch.setenv(attest.PUBLIC_KEY_ENV_VAR, str(tmp_path / "k.pub"))
+    monkeypatch.setenv("MLFLOW_SUPPLYCHAIN_POLICY", str(ENFORCE))
+    store = build_store(f"supplychain+sqlite:///{tmp_path / 'r.db'}")
+    store.create_registered_model("m")
+    store.create_model_version("m", "s3://corp-models/m", tags=[
+        ModelVersionTag(k, v) for k, v in COMPLIANT_INTAKE.items()])
+    policy = store.gate.holder.policy
+
+    def stored(verdict: str) -> None:
+        payload = attest.AttestationPayload(
+            model_name="m", version="1", artifact_digest="sha256:" + "a" * 64,
+            files={"model.safetensors": "c" * 64}, verdict=verdict, findings=["x"],
+            formats={}, scanner_version="test", policy_digest=policy.digest,
+            scanned_at=attest.now_iso(), key_id=attest.key_id(key.public_key()))
+        with store.engine.begin() as conn:
+            attestations.store(conn, payload, attest.sign(payload, key),
+                               policy_digest=policy.digest, actor="test")
+
+    stored("permitted")
+    judge = store.gate.check_promotion_in
+
+    def judged_then_verdict_lands(*args, **kwargs):
+        outcome = judge(*args, **kwargs)
+        stored("prohibited")  # committed by the attestation route meanwhile
+        return outcome
+
+    monkeypatch.setattr(store.gate, "check_promotion_in", judged_then_verdict_lands)
+    with pytest.raises(MlflowException) as excinfo:
+        store.set_registered_model_alias("m", "champion", "1")
+    assert excinfo.value.error_code == "ABORTED" and "retry" in excinfo.value.message
+    assert "champion" not in store.get_registered_model("m").aliases
+
+    monkeypatch.setattr(store.gate, "check_promotion_in", judge)
+    with pytest.raises(MlflowException, match="scan.flagged"):
+        store.set_registered_model_alias("m", "champion", "1")
+
+    # The other order: the attestation route planned (nothing held), then a promotion judged
+    # on a passing attestation committed, then the failing verdict is stored: the route judges
+    # the newcomer in its transaction and takes it back.
+    from mlflow_supplychain.registry import late_verdicts
+
+    stored("permitted")
+    late = make_late(store, key, policy.digest, "prohibited")
+    plan = late_verdicts.plan(store, *late, key.public_key())
+    assert plan is not None and plan.judged == frozenset() and plan.failing == ()
+    store.set_registered_model_alias("m", "champion", "1")
+    with store.engine.begin() as conn:
+        late_verdicts.lock_version(conn, "m", "1")
+        row = attestations.store(conn, late[0], late[1], policy_digest=policy.digest,
+                                 actor="test")
+        assert late_verdicts.apply(conn, store, plan, attestation_id=row) == ["champion"]
+    assert "champion" not in store.get_registered_model("m").aliases
+    store.engine.dispose()
+
+
+def make_late(store: Any, key: Any, policy_digest: str, verdict: str) -> tuple[Any, str]:
+    from mlflow_supplychain.integrity import attest
+
+    payload = attest.AttestationPayload(
+        model_name="m", version="1", artifact_digest="sha256:" + "a" * 64,
+        files={"model.safetensors": "c" * 64}, verdict=verdict, findings=["x"], formats={},
+        scanner_version="test", policy_digest=policy_digest, scanned_at=attest.now_iso(),
+        key_id=attest.key_id(key.public_key()))
+    return payload, attest.sign(payload, key)
