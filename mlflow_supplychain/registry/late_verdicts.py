@@ -148,6 +148,41 @@ def still_current(session: Any, name: str, version: int,
             "was being evaluated; retry it (it will be judged on the new verdict).", ABORTED)
 
 
+def stage_still_current(store: Any, name: str, version: int, stage: str,
+                        seen: dict[tuple[str, str], int]) -> None:
+    """After a protected stage transition (MLflow writes it in its own transaction, so it
+    cannot re-check before committing): when a newer attestation of the version was stored
+    after the gate judged it, move the version back out of ``stage`` (if it is still there),
+    audit it, and refuse.
+
+    Raises:
+        MlflowException: ABORTED (HTTP 409): retry the transition.
+    """
+    key = (name, str(version))
+    if key not in seen:
+        return
+    versions = SqlModelVersion.__table__
+    with store.engine.begin() as conn:
+        lock_version(conn, name, str(version))
+        if attestations.latest_id(conn, name, str(version)) == seen[key]:
+            return
+        now = int(time.time() * 1000)
+        moved = conn.execute(update(versions).where(
+            versions.c.name == name, versions.c.version == version,
+            versions.c.current_stage == stage,
+        ).values(current_stage=COMPENSATED_STAGE, last_updated_time=now)).rowcount == 1
+        audit.append(conn, actor="system", action="promotion.compensate",
+                     subject=f"models:/{name}/{version} -> stage:{stage}",
+                     payload={"target": f"stage:{stage}", "taken_back": moved,
+                              "enforced": True, "violations": ["scan.superseded"],
+                              "attestation_id": seen[key]},
+                     policy_digest=store.gate.holder.policy.digest, ts_ms=now)
+    raise MlflowException(
+        f"A new scan attestation of models:/{name}/{version} arrived while the transition to "
+        f"{stage!r} was being evaluated; the version was moved back to {COMPENSATED_STAGE!r}. "
+        "Retry it (it will be judged on the new verdict).", ABORTED)
+
+
 def apply(conn: Connection, store: Any, late: Plan, *, attestation_id: int) -> list[str]:
     """In the caller's transaction (after the attestation row is written, version row locked):
     judge targets the version came to hold since :func:`plan`, then take back (enforce mode)

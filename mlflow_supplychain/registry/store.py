@@ -155,13 +155,17 @@ class _GatedRegistry:
     def transition_model_version_stage(self, name: str, version: Any, stage: str,
                                        archive_existing_versions: bool) -> Any:
         try:
-            decision = self.gate.check_promotion(self, name, version,
-                                                 Target(kind=TargetKind.STAGE, name=stage))
+            with observed_attestations() as seen:
+                decision = self.gate.check_promotion(self, name, version,
+                                                     Target(kind=TargetKind.STAGE, name=stage))
         except PromotionBlocked as blocked:
             self.gate.audit(blocked.decision)
             raise
         result = super().transition_model_version_stage(  # type: ignore[misc]
             name, version, stage, archive_existing_versions)
+        if decision is not None and decision.enforced:
+            late_verdicts.stage_still_current(self, name, int(result.version), result.current_stage,
+                                              seen)
         self.gate.record(self, decision)
         self.gate.audit(decision, applied=True)
         return result

@@ -150,6 +150,12 @@ def test_a_verdict_stored_while_a_promotion_is_judged_aborts_the_promotion(tmp_p
         store.set_registered_model_alias("m", "champion", "1")
     assert excinfo.value.error_code == "ABORTED" and "retry" in excinfo.value.message
     assert "champion" not in store.get_registered_model("m").aliases
+    # MLflow writes a stage in its own transaction: it is moved back right after, and audited
+    stored("permitted")
+    with pytest.raises(MlflowException) as excinfo:
+        store.transition_model_version_stage("m", "1", "Staging", False)
+    assert excinfo.value.error_code == "ABORTED"
+    assert store.get_model_version("m", "1").current_stage == "None"
 
     monkeypatch.setattr(store.gate, "check_promotion_in", judge)
     with pytest.raises(MlflowException, match="scan.flagged"):
