@@ -44,6 +44,13 @@ def test_shipped_policies_reverify_and_warn_when_turned_off(
     warnings = json.loads(captured.out)["warnings"]
     assert len(warnings) == 1 and "reverify_on_promotion is off" in warnings[0]
     assert "prod, staging" in warnings[0] and "WARNING: " in captured.err
+    # a policy that leaves integrity out re-verifies (no permissive default)
+    text = init.read_text()
+    start = text.index("integrity:")
+    omitted = tmp_path / "omitted.yaml"
+    omitted.write_text(text[:start] + text[text.index("lineage:", start):])
+    assert "integrity" not in omitted.read_text()
+    assert load_policy(omitted).integrity.reverify_on_promotion
     audit = tmp_path / "audit.yaml"
     audit.write_text(off.read_text().replace("mode: enforce", "mode: audit"))
     assert main(["policy", "validate", str(audit), "--format", "json"]) == ExitCode.OK
