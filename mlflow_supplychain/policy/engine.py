@@ -305,11 +305,10 @@ def _bytes_problem(ctx: _Context, attested: str) -> tuple[str, str, str] | None:
         return "not_reverified", "the artifacts were not re-hashed at promotion time.", fix
     if reverified == attested:
         return None
-    code = ("bytes_changed" if artifacts is None or attested != artifacts.digest
-            else "artifacts_changed")
     message = (f"the artifacts now hash to {reverified}, not the attested {attested}: files "
                "changed after they were scanned, or the attestation is about other bytes.")
-    return code, message, "register a new version from trusted bytes; do not overwrite artifacts."
+    return ("artifacts_changed", message,
+            "register a new version from trusted bytes; do not overwrite artifacts.")
 
 
 def _check_scan(ctx: _Context) -> None:

@@ -3,7 +3,7 @@
 Artifacts can be overwritten through the artifact API after a scan, so when the policy sets
 ``integrity.reverify_on_promotion`` the gate re-hashes the bytes at the version's *download
 location* and hands the digest to the engine (``ArtifactEvidence.reverified_digest``), which
-denies (``hash.artifacts_changed`` / ``scan.bytes_changed``) when it differs from the attested
+denies (``hash.artifacts_changed`` / ``scan.artifacts_changed``) when it differs from the attested
 manifest, and (``hash.not_reverified`` / ``scan.not_reverified``) when it could not be done
 within ``integrity.reverify_budget_seconds``.
 

@@ -95,10 +95,10 @@ def test_starter_policy_refuses_bytes_put_after_the_scan(supplychain_server: Run
                   pickle.dumps(Exec(), protocol=4))
 
     _refused(lambda: client.set_registered_model_alias(unique_model_name, "staging", version),
-             "scan.bytes_changed", "scan.artifacts_changed")
+             "scan.artifacts_changed")
     _refused(lambda: client.transition_model_version_stage(unique_model_name, version,
                                                            "Staging"),
-             "scan.bytes_changed", "scan.artifacts_changed")
+             "scan.artifacts_changed")
     assert "staging" not in client.get_registered_model(unique_model_name).aliases
     assert client.get_model_version(unique_model_name, version).current_stage == "None"
 
