@@ -95,6 +95,10 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
             raise
         try:
             key = attestations.configured_public_key()
+            with store.engine.connect() as conn:  # refuse forgeries and replays before any
+                previous = attestations.latest(conn, payload.model_name, payload.version)
+            attestations.check_submission(payload, signature, key,  # re-hash is spent on them
+                                          policy_digest=policy.digest, previous=previous)
             # a version holding a protected target is re-judged on this verdict first
             late = late_verdicts.plan(store, payload, signature, key)
             with store.engine.begin() as conn:
