@@ -10,13 +10,14 @@ nothing either.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy
 
 from mlflow_supplychain.governance import audit, db
-from mlflow_supplychain.testing.pytest_plugin import RunningServer
+from mlflow_supplychain.testing.pytest_plugin import RunningServer, postgres_database
 
 from ..helpers import COMPLIANT_INTAKE, new_version
 from .attestation_helpers import make_payload, submit
@@ -103,11 +104,23 @@ def test_audit_mode_records_the_late_verdict_and_moves_nothing(audit_server: Run
     assert records and not any(r["taken_back"] or r["enforced"] for r in records)
 
 
-def test_a_verdict_stored_while_a_promotion_is_judged_aborts_the_promotion(tmp_path, monkeypatch):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry_uri(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A fresh registry database for an in-process store (PostgreSQL skips unless set)."""
+    if request.param == "sqlite":
+        yield f"supplychain+sqlite:///{tmp_path / 'r.db'}"
+        return
+    admin = request.getfixturevalue("supplychain_postgres_uri")
+    with postgres_database(admin) as uri:
+        yield "supplychain+" + uri.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
+def test_a_verdict_stored_while_a_promotion_is_judged_aborts_the_promotion(
+        tmp_path, monkeypatch, registry_uri):
     """The race the attestation side cannot see: the promotion was judged on the old (passing)
     attestation, a failing one is committed before the alias is. The promotion re-checks
     before it commits and aborts (409); retried, it is judged on the new verdict. Real store on
-    SQLite in tmp_path; only the timing is arranged."""
+    SQLite in tmp_path or a fresh PostgreSQL database; only the timing is arranged."""
     from mlflow.entities.model_registry import ModelVersionTag
     from mlflow.exceptions import MlflowException
 
@@ -121,7 +134,7 @@ def test_a_verdict_stored_while_a_promotion_is_judged_aborts_the_promotion(tmp_p
     key = attest.load_private_key(tmp_path / "k")
     monkeypatch.setenv(attest.PUBLIC_KEY_ENV_VAR, str(tmp_path / "k.pub"))
     monkeypatch.setenv("MLFLOW_SUPPLYCHAIN_POLICY", str(ENFORCE))
-    store = build_store(f"supplychain+sqlite:///{tmp_path / 'r.db'}")
+    store = build_store(registry_uri)
     store.create_registered_model("m")
     store.create_model_version("m", "s3://corp-models/m", tags=[
         ModelVersionTag(k, v) for k, v in COMPLIANT_INTAKE.items()])
