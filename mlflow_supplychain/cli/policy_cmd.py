@@ -10,7 +10,7 @@ import click
 
 from mlflow_supplychain.cli.output import write_output
 from mlflow_supplychain.errors import ExitCode, PolicyError
-from mlflow_supplychain.policy.exposure import policy_warnings
+from mlflow_supplychain.policy.advisories import advisories
 from mlflow_supplychain.policy.loader import load_policy, principal_issues
 from mlflow_supplychain.policy.schema import Policy
 
@@ -37,17 +37,17 @@ def validate(file: Path, fmt: str) -> ExitCode:
         click.echo(f"error: {exc.diagnostics()}", err=True)
         return ExitCode.ERROR
     # every warning about a valid policy, in one list: look-alike principals, then what the
-    # identity settings leave open
+    # settings leave open (identity, re-verification)
     warnings = [{"where": ".".join(str(p) for p in loc),
                  "what": f"{ascii(issue.principal)} {issue.what}"}
                 for issue, loc in principal_issues(loaded)]
-    warnings += [{"where": "identity", "what": text} for text in policy_warnings(loaded)]
+    warnings += [{"where": where, "what": text} for where, text in advisories(loaded)]
     if fmt == "json":
         click.echo(json.dumps({"valid": True, "file": str(file), "digest": loaded.digest,
                                "mode": loaded.mode.value, "warnings": warnings}))
     click.echo(f"{file}: valid (mode {loaded.mode.value}, digest {loaded.digest})", err=True)
     for warning in warnings:
-        click.echo(f"warning: {warning['what']} ({warning['where']})", err=True)
+        click.echo(f"WARNING: {warning['what']} ({warning['where']})", err=True)
     return ExitCode.OK
 
 

@@ -7,12 +7,14 @@ every read, so editing a stored payload (or swapping the server key) makes it wo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -210,6 +212,51 @@ def scan_evidence(payload: AttestationPayload, signature_valid: bool) -> ScanEvi
                         findings=payload.findings, signature_valid=signature_valid)
 
 
+_pending: ContextVar[StoredAttestation | None] = ContextVar("supplychain_pending_attestation",
+                                                           default=None)
+
+
+@contextlib.contextmanager
+def pending(payload: AttestationPayload, signature: str) -> Iterator[None]:
+    """Within the block, the provider answers with this (verified, not yet stored) attestation
+    for its subject instead of the stored one: the gate can judge a version on a verdict
+    before the verdict is committed (late-verdict compensation, one transaction)."""
+    token = _pending.set(StoredAttestation(
+        id=0, model_name=payload.model_name, version=payload.version,
+        payload_text=payload.canonical_bytes().decode("utf-8"), signature=signature,
+        key_id=payload.key_id, created_at=_now_ms(), payload=payload))
+    try:
+        yield
+    finally:
+        _pending.reset(token)
+
+
+_observed: ContextVar[dict[tuple[str, str], int] | None] = ContextVar(
+    "supplychain_observed_attestations", default=None)
+
+
+@contextlib.contextmanager
+def observed() -> Iterator[dict[tuple[str, str], int]]:
+    """Within the block, the provider notes the id of each stored attestation it judged on,
+    by (name, version) (0: none was stored), so a promotion can check before it commits that
+    no newer verdict arrived meanwhile."""
+    seen: dict[tuple[str, str], int] = {}
+    token = _observed.set(seen)
+    try:
+        yield seen
+    finally:
+        _observed.reset(token)
+
+
+def latest_id(conn: Connection, name: str, version: str) -> int:
+    """The id of the newest stored attestation for ``name``/``version`` (0 when none)."""
+    row = conn.execute(
+        select(scan_attestations.c.id)
+        .where(scan_attestations.c.model_name == name, scan_attestations.c.version == version)
+        .order_by(scan_attestations.c.id.desc()).limit(1)).first()
+    return int(row[0]) if row is not None else 0
+
+
 class AttestationProvider(DatabaseProvider):
     """Gate evidence from the latest stored attestation, re-verified on every read.
 
@@ -222,8 +269,13 @@ class AttestationProvider(DatabaseProvider):
 
     def read(self, engine: Any, record: VersionRecord, policy: Policy,
              intake: Mapping[str, str]) -> Mapping[str, Any]:
-        with engine.connect() as conn:
-            stored = latest(conn, record.name, str(record.version))
+        stored = _pending.get()
+        if stored is None or (stored.model_name, stored.version) != (record.name,
+                                                                    str(record.version)):
+            with engine.connect() as conn:
+                stored = latest(conn, record.name, str(record.version))
+            if (seen := _observed.get()) is not None:
+                seen[(record.name, str(record.version))] = stored.id if stored else 0
         if stored is None or stored.payload is None:
             return {}
         try:

@@ -223,18 +223,8 @@ def _check_hashes(ctx: _Context) -> None:
                  "'mlflow-supplychain reconcile'.", "artifacts")
         ctx.intake_value(req, "source_sha256", "hash")  # reported now, not one round later
         return
-    reverify = ctx.policy.integrity.reverify_on_promotion
-    if artifacts.reverified_digest is None and reverify:
-        ctx.deny(req, "hash.not_reverified",
-                 "the artifacts were not re-hashed at promotion time.",
-                 "retry the promotion; if it keeps failing, raise "
-                 "integrity.reverify_budget_seconds.", "artifacts")
-    elif artifacts.reverified_digest is not None and artifacts.reverified_digest != artifacts.digest:
-        ctx.deny(req, "hash.artifacts_changed",
-                 f"the artifacts now hash to {artifacts.reverified_digest}, not the recorded "
-                 f"{artifacts.digest}: files changed after they were scanned.",
-                 "register a new version from trusted bytes; do not overwrite artifacts.",
-                 "artifacts")
+    if (problem := _bytes_problem(ctx, artifacts.digest)) is not None:
+        ctx.deny(req, f"hash.{problem[0]}", problem[1], problem[2], "artifacts")
     raw = ctx.intake_value(req, "source_sha256", "hash")
     if raw is None:
         return
@@ -320,6 +310,30 @@ def _check_eval(ctx: _Context) -> None:
                  "eval_run_found in the evidence file.", "eval.ref")
 
 
+def _bytes_problem(ctx: _Context, attested: str) -> tuple[str, str, str] | None:
+    """Why the attested bytes are not known to be the bytes at the version's download location
+    now: ``(code suffix, message, fix)``, or None.
+
+    Every requirement that depends on bytes (hash_match, scan_passed) asks this: when the
+    policy re-verifies at promotion, a verdict or manifest about other bytes than the re-hashed
+    ones is no pass, and neither is a re-hash that did not happen.
+    """
+    artifacts = ctx.evidence.artifacts
+    reverified = artifacts.reverified_digest if artifacts is not None else None
+    if reverified is None:
+        if not ctx.policy.integrity.reverify_on_promotion:
+            return None
+        fix = ("retry the promotion; if it keeps failing, raise "
+               "integrity.reverify_budget_seconds.")
+        return "not_reverified", "the artifacts were not re-hashed at promotion time.", fix
+    if reverified == attested:
+        return None
+    message = (f"the artifacts now hash to {reverified}, not the attested {attested}: files "
+               "changed after they were scanned, or the attestation is about other bytes.")
+    return ("artifacts_changed", message,
+            "register a new version from trusted bytes; do not overwrite artifacts.")
+
+
 def _check_scan(ctx: _Context) -> None:
     req = Requirement.SCAN_PASSED
     scan = ctx.evidence.scan
@@ -343,6 +357,9 @@ def _check_scan(ctx: _Context) -> None:
         ctx.deny(req, "scan.stale_digest",
                  "the attestation covers other bytes than the version's recorded manifest.",
                  rescan, "scan")
+    elif (problem := _bytes_problem(ctx, scan.artifact_digest)) is not None:
+        if Requirement.HASH_MATCH not in ctx.profile.require:  # else reported as hash.*
+            ctx.deny(req, f"scan.{problem[0]}", problem[1], problem[2], "scan")
     elif scan.policy_digest != ctx.policy.digest:
         ctx.deny(req, "scan.stale_policy",
                  "the attestation was made under another policy version.", rescan, "scan")

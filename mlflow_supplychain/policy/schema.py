@@ -302,10 +302,13 @@ class Integrity(_Frozen):
     """Re-verification of artifact bytes at promotion."""
 
     reverify_on_promotion: bool = Field(
-        False, description="Re-hash the version's artifacts when a protected target is set."
+        True, description="Re-hash the bytes at the version's download location whenever a "
+        "profile needing hash_match or scan_passed is evaluated, and judge those bytes. Off "
+        "(an escape hatch, warned about): the bytes that were scanned are judged instead."
     )
     reverify_budget_seconds: Annotated[float, Field(
-        gt=0, le=3600, description="Longest re-hash allowed at promotion (0 < s <= 3600).")] = 60.0
+        gt=0, le=3600, description="Longest re-hash allowed at promotion (0 < s <= 3600); "
+        "past it the promotion is denied as not re-verified.")] = 120.0
 
 
 class Lineage(_Frozen):

@@ -53,6 +53,17 @@ class VersionRecord:
     user_id: str | None
     tags: Mapping[str, str] = field(default_factory=dict)
     workspace: str | None = None
+    storage_location: str | None = None
+    """Where MLflow fixed the version's bytes when it was created (None on old rows)."""
+
+    @property
+    def download_uri(self) -> str | None:
+        """The URI loaders, the sidecar and deployments download the version's bytes from:
+        exactly what MLflow's ``get_model_version_download_uri`` answers (the storage
+        location fixed at creation, else the source). Re-verification hashes these bytes, never
+        a re-resolution of ``source`` (a ``models:/<name>/<v>`` source may since point at
+        other bytes)."""
+        return self.storage_location or self.source
 
     @property
     def is_prompt(self) -> bool:
@@ -85,7 +96,8 @@ def read_version(store: Any, session: Session, name: str, version: int) -> Versi
         .filter(SqlModelVersion.name == name, SqlModelVersion.version == version,
                 SqlModelVersion.current_stage != STAGE_DELETED_INTERNAL)
         .with_entities(SqlModelVersion.source, SqlModelVersion.current_stage,
-                       SqlModelVersion.user_id, workspace_column, SqlModelVersionTag.key,
+                       SqlModelVersion.user_id, workspace_column,
+                       SqlModelVersion.storage_location, SqlModelVersionTag.key,
                        SqlModelVersionTag.value)
         .all()
     )
@@ -94,7 +106,8 @@ def read_version(store: Any, session: Session, name: str, version: int) -> Versi
     first = rows[0]
     tags = {key: value or "" for *_, key, value in rows if key is not None}
     return VersionRecord(name=name, version=str(version), source=first[0], stage=first[1],
-                         user_id=first[2], tags=tags, workspace=first[3])
+                         user_id=first[2], tags=tags, workspace=first[3],
+                         storage_location=first[4])
 
 
 def protected_alias_versions(store: Any, session: Session, name: str,

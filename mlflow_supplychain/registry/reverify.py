@@ -1,14 +1,23 @@
 """Promotion-time re-verification: re-hash a version's artifacts on the server, in-process.
 
 Artifacts can be overwritten through the artifact API after a scan, so when the policy sets
-``integrity.reverify_on_promotion`` the gate re-hashes the bytes the version's ``source``
-points to and hands the digest to the engine (``ArtifactEvidence.reverified_digest``), which
-denies ``hash.artifacts_changed`` on a difference and ``hash.not_reverified`` when it could not
-be done within ``integrity.reverify_budget_seconds``.
+``integrity.reverify_on_promotion`` the gate re-hashes the bytes at the version's *download
+location* and hands the digest to the engine (``ArtifactEvidence.reverified_digest``), which
+denies (``hash.artifacts_changed`` / ``scan.artifacts_changed``) when it differs from the attested
+manifest, and (``hash.not_reverified`` / ``scan.not_reverified``) when it could not be done
+within ``integrity.reverify_budget_seconds``.
 
-Sources are resolved in the server process, without HTTP to itself: ``models:/m-<id>`` (a
-logged model) and ``runs:/<id>/<path>`` through the tracking store, ``models:/<name>/<v>``
-through the registry, ``mlflow-artifacts:/`` through the server's artifact destination. A
+The download location is what MLflow's ``get_model_version_download_uri`` answers, which is
+what loaders, deployments and the sidecar read: the storage location MLflow fixed when the
+version was created (:attr:`VersionRecord.download_uri`), not the version's ``source``
+re-resolved now. The two differ for a version registered from ``models:/Q/1``: MLflow copies
+Q/1's location at creation, so replacing Q later changes what ``source`` resolves to but not
+what a deployment downloads.
+
+Locations are resolved in the server process, without HTTP to itself: ``models:/m-<id>`` (a
+logged model) and ``runs:/<id>/<path>`` through the tracking store, ``models:/<name>/<v>`` (old
+rows without a storage location) through the registry's download URI of that version,
+``mlflow-artifacts:/`` through the server's artifact destination. A
 local destination is hashed in place (no copy); any other repository is downloaded into a
 temporary directory first. Nothing here runs for unprotected targets: the provider only runs
 when a protected profile needs scan/hash evidence, and only when the policy asks.
@@ -29,7 +38,7 @@ from typing import Any
 
 from mlflow_supplychain.integrity.budget import Rehash, rehash_within
 from mlflow_supplychain.policy.evidence import ArtifactEvidence
-from mlflow_supplychain.policy.schema import Policy, Requirement
+from mlflow_supplychain.policy.schema import Mode, Policy, Requirement
 
 _logger = logging.getLogger(__name__)
 
@@ -52,7 +61,7 @@ def _noop() -> None:
 
 def storage_uri(source: str, *, registry_source: Callable[[str, str], str] | None = None
                 ) -> str:
-    """The storage URI behind a version source (in the server process).
+    """The storage URI behind a version's download URI (in the server process).
 
     Raises:
         ValueError: the source cannot be resolved (unknown form, or too many indirections).
@@ -131,11 +140,16 @@ class ReverifyingProvider:
     def provide(self, record: Any, policy: Policy, intake: Mapping[str, str]) -> Mapping[str, Any]:
         fields = dict(self._inner.provide(record, policy, intake))
         artifacts = fields.get("artifacts")
-        if not policy.integrity.reverify_on_promotion or not isinstance(artifacts,
-                                                                          ArtifactEvidence):
+        if not isinstance(artifacts, ArtifactEvidence):
+            return fields
+        if not policy.integrity.reverify_on_promotion:
+            if policy.mode is Mode.ENFORCE:  # an escape hatch: said on every use
+                _logger.warning("%s/%s: hash_match/scan_passed judged on the attested bytes, "
+                                "not re-hashed (integrity.reverify_on_promotion is off)",
+                                record.name, record.version)
             return fields
         budget = policy.integrity.reverify_budget_seconds
-        outcome = self._rehash(record.source or "", budget)
+        outcome = self._rehash(record.download_uri or "", budget)
         if outcome.digest is None:
             _logger.warning("re-verification of %s/%s not done (%s); promotion denied, retry "
                             "it or raise integrity.reverify_budget_seconds (now %g s)",
@@ -149,12 +163,13 @@ class ReverifyingProvider:
 
 
 def _registry_source(name: str, version: str) -> str:
+    """The download URI of ``name``/``version`` (what a ``models:/`` client would read)."""
     from mlflow.server.handlers import _get_model_registry_store
 
-    return str(_get_model_registry_store().get_model_version(name, version).source)
+    return str(_get_model_registry_store().get_model_version_download_uri(name, version))
 
 
-def _rehash_source(source: str, budget: float, *,
+def _rehash_source(location: str, budget: float, *,
                    slots: threading.BoundedSemaphore = _SLOTS) -> Rehash:
     started = time.monotonic()
     if not slots.acquire(timeout=budget):
@@ -163,10 +178,10 @@ def _rehash_source(source: str, budget: float, *,
     try:
         remaining = budget - (time.monotonic() - started)
         try:
-            materialize = materializer(storage_uri(source, registry_source=_registry_source))
+            materialize = materializer(storage_uri(location, registry_source=_registry_source))
         except Exception as exc:  # noqa: BLE001 - unresolvable source: not re-verified (denies)
             return Rehash(None, 0.0,
-                          f"cannot resolve the source: {type(exc).__name__}: {exc}"[:300])
+                          f"cannot resolve the download location: {type(exc).__name__}: {exc}"[:300])
         return rehash_within(materialize, max(remaining, 0.001),
                              workers=min(4, os.cpu_count() or 1))
     finally:

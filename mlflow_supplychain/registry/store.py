@@ -33,9 +33,13 @@ from mlflow.utils.validation import (
 
 from mlflow_supplychain.errors import PolicyError
 from mlflow_supplychain.governance.attestations import AttestationProvider
+from mlflow_supplychain.governance.attestations import observed as observed_attestations
 from mlflow_supplychain.governance.provider import ApprovalsProvider
+from mlflow_supplychain.policy.advisories import advisories
 from mlflow_supplychain.policy.decision import Decision
 from mlflow_supplychain.policy.evidence import Target, TargetKind
+from mlflow_supplychain.policy.schema import Policy
+from mlflow_supplychain.registry import late_verdicts
 from mlflow_supplychain.registry.evidence_reader import default_reader
 from mlflow_supplychain.registry.gate import PromotionBlocked, RegistryGate
 from mlflow_supplychain.registry.lineage_provider import LineageProvider
@@ -119,13 +123,17 @@ class _GatedRegistry:
     def _set_protected_alias(self, name: str, alias: str, number: int,
                              target: Target) -> Decision | None:
         with self.ManagedSessionMaker(read_only=False) as session:  # type: ignore[attr-defined]
-            record, decision = self.gate.check_promotion_in(self, session, name, number, target)
+            with observed_attestations() as seen:
+                record, decision = self.gate.check_promotion_in(self, session, name, number,
+                                                                target)
             if record is None:  # raises MLflow's own RESOURCE_DOES_NOT_EXIST
                 self._get_sql_model_version(session, name, number)  # type: ignore[attr-defined]
             alias_row = SqlRegisteredModelAlias(name=name, alias=alias, version=number)
             if record is not None and hasattr(SqlRegisteredModelAlias, "workspace"):
                 alias_row.workspace = record.workspace  # type: ignore[assignment]
             session.merge(alias_row)
+            # a verdict stored while we judged could not see this alias: re-check before commit
+            late_verdicts.still_current(session, name, number, seen)
         return decision
 
     # model versions
@@ -148,13 +156,17 @@ class _GatedRegistry:
     def transition_model_version_stage(self, name: str, version: Any, stage: str,
                                        archive_existing_versions: bool) -> Any:
         try:
-            decision = self.gate.check_promotion(self, name, version,
-                                                 Target(kind=TargetKind.STAGE, name=stage))
+            with observed_attestations() as seen:
+                decision = self.gate.check_promotion(self, name, version,
+                                                     Target(kind=TargetKind.STAGE, name=stage))
         except PromotionBlocked as blocked:
             self.gate.audit(blocked.decision)
             raise
         result = super().transition_model_version_stage(  # type: ignore[misc]
             name, version, stage, archive_existing_versions)
+        if decision is not None and decision.enforced:
+            late_verdicts.stage_still_current(self, name, int(result.version), result.current_stage,
+                                              seen)
         self.gate.record(self, decision)
         self.gate.audit(decision, applied=True)
         return result
@@ -205,6 +217,11 @@ def _in_mlflow_server_command() -> bool:
             and getattr(callback, "__module__", "") == "mlflow.cli")
 
 
+def _warn_advisories(policy: Policy) -> None:
+    for where, warning in advisories(policy):
+        _logger.warning("policy %s (%s): %s", policy.digest, where, warning)
+
+
 def build_store(store_uri: str, tracking_uri: str | None = None) -> _GatedRegistry:
     """Entry point for ``mlflow.model_registry_store``: the gated store for ``store_uri``.
 
@@ -232,4 +249,7 @@ def build_store(store_uri: str, tracking_uri: str | None = None) -> _GatedRegist
                  else SupplyChainRegistryStore)
     _logger.info("mlflow-supplychain registry store on %s (policy %s, mode %s)",
                  db_uri.split(":", 1)[0], holder.policy.digest, holder.policy.mode.value)
+    _warn_advisories(holder.policy)
+    holder.add_listener(lambda event, state: _warn_advisories(state.policy)
+                        if event == "policy.reload" else None)
     return store_cls(db_uri, gate)

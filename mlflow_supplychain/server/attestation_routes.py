@@ -3,7 +3,11 @@
 - ``POST attestations/submit`` ``{"payload": {...}, "signature": "<base64>"}``: verify the
   Ed25519 signature with the server's public key, check the version exists and the policy is
   current, store the row with an ``attestation.accept`` audit record, then write the
-  ``supplychain.scan.*`` / ``supplychain.integrity.*`` visibility tags. Refusals are audited
+  ``supplychain.scan.*`` / ``supplychain.integrity.*`` visibility tags. When the version holds
+  a protected alias or stage that the gate no longer allows with this attestation (a late
+  ``prohibited``/``error`` verdict, other bytes), the alias is removed / the stage moved back
+  in the same transaction (enforce mode; ``registry/late_verdicts.py``); the answer lists
+  them under ``taken_back``. Refusals are audited
   as ``attestation.reject``. The signature is the authorization: under basic-auth any
   authenticated caller may submit, and only a verifying submission is stored.
 - ``GET attestations/get?name=&version=``: the latest stored attestation, its signature, and
@@ -29,6 +33,7 @@ from mlflow.server.handlers import catch_mlflow_exception
 from mlflow_supplychain.errors import IntegrityError
 from mlflow_supplychain.governance import attestations
 from mlflow_supplychain.integrity.attest import AttestationPayload
+from mlflow_supplychain.registry import late_verdicts
 from mlflow_supplychain.registry.tags import plugin_writes
 from mlflow_supplychain.server.model_access import require_read
 from mlflow_supplychain.server.numbers import version_text
@@ -92,19 +97,28 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
             raise
         try:
             key = attestations.configured_public_key()
+            with store.engine.connect() as conn:  # refuse forgeries and replays before any
+                previous = attestations.latest(conn, payload.model_name, payload.version)
+            attestations.check_submission(payload, signature, key,  # re-hash is spent on them
+                                          policy_digest=policy.digest, previous=previous)
+            # a version holding a protected target is re-judged on this verdict first
+            late = late_verdicts.plan(store, payload, signature, key)
             with store.engine.begin() as conn:
+                late_verdicts.lock_version(conn, payload.model_name, payload.version)
                 previous = attestations.latest(conn, payload.model_name, payload.version)
                 attestations.check_submission(payload, signature, key,
                                               policy_digest=policy.digest, previous=previous)
                 row_id = attestations.store(conn, payload, signature,
                                             policy_digest=policy.digest, actor=actor)
+                taken_back = (late_verdicts.apply(conn, store, late, attestation_id=row_id)
+                              if late is not None else [])
         except IntegrityError as exc:
             raise refuse(exc.diagnostics(), PERMISSION_DENIED) from None
         with plugin_writes():
             for key_name, value in visibility_tags(payload, policy.reserved_tag_prefix).items():
                 store.set_model_version_tag(payload.model_name, payload.version,
                                             ModelVersionTag(key_name, value))
-        return jsonify({"id": row_id, "accepted": True})
+        return jsonify({"id": row_id, "accepted": True, "taken_back": taken_back})
 
     @catch_mlflow_exception
     def get_view() -> Response:

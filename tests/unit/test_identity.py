@@ -153,4 +153,4 @@ def test_policy_validate_warns_on_enforce_with_unauthenticated(
     path.write_text(GOOD + "identity: {allow_unauthenticated: true}\n", encoding="utf-8")
     assert main(["policy", "validate", str(path)]) == 0
     err = capsys.readouterr().err
-    assert "valid" in err and "warning: identity.allow_unauthenticated is on" in err
+    assert "valid" in err and "WARNING: identity.allow_unauthenticated is on" in err

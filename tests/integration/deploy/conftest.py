@@ -79,9 +79,10 @@ def malicious_version(name: str, tmp_path: Path) -> str:
 
 
 def attest(server: RunningServer, name: str, version: str, *,
-           verdict: str | None = None) -> Registered:
+           verdict: str | None = None, bytes_of: tuple[str, str] | None = None) -> Registered:
     """Hash and scan the version's real bytes (as the sidecar will) and submit the signed
-    attestation; set the intake the policy needs."""
+    attestation; set the intake the policy needs. ``bytes_of`` (name, version): attest that
+    version's bytes instead, as a scanner fooled about the location would."""
     from mlflow import MlflowClient
 
     from mlflow_supplychain.deploy.fetch import downloaded_version
@@ -89,7 +90,7 @@ def attest(server: RunningServer, name: str, version: str, *,
     from mlflow_supplychain.scanning.scanner import scan_path
 
     client = MlflowClient(server.url, server.url)
-    with downloaded_version(client, name, version) as local:
+    with downloaded_version(client, *(bytes_of or (name, version))) as local:
         manifest = build_manifest(local)
         report = scan_path(local)
     files = {e.path: e.sha256 for e in manifest.files}

@@ -24,6 +24,40 @@ def test_policy_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert out["valid"] is True and out["digest"].startswith("sha256:")
 
 
+def test_shipped_policies_reverify_and_warn_when_turned_off(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    init = tmp_path / "init.yaml"
+    assert main(["policy", "init", "-o", str(init)]) == ExitCode.OK
+    for path in (POLICY, str(init)):
+        integrity = load_policy(Path(path)).integrity
+        # a 10 GB model hashes in ~10 s on the reference machine (benchmarks/bench_reverify.py)
+        assert integrity.reverify_on_promotion and integrity.reverify_budget_seconds >= 60
+    capsys.readouterr()
+    assert main(["policy", "validate", str(init), "--format", "json"]) == ExitCode.OK
+    assert json.loads(capsys.readouterr().out)["warnings"] == []
+
+    off = tmp_path / "off.yaml"
+    off.write_text(init.read_text().replace("reverify_on_promotion: true",
+                                            "reverify_on_promotion: false"))
+    assert main(["policy", "validate", str(off), "--format", "json"]) == ExitCode.OK
+    captured = capsys.readouterr()
+    warnings = json.loads(captured.out)["warnings"]
+    assert len(warnings) == 1 and "reverify_on_promotion is off" in warnings[0]["what"]
+    assert warnings[0]["where"] == "integrity"
+    assert "prod, staging" in warnings[0]["what"] and "WARNING: " in captured.err
+    # a policy that leaves integrity out re-verifies (no permissive default)
+    text = init.read_text()
+    start = text.index("integrity:")
+    omitted = tmp_path / "omitted.yaml"
+    omitted.write_text(text[:start] + text[text.index("lineage:", start):])
+    assert "integrity" not in omitted.read_text()
+    assert load_policy(omitted).integrity.reverify_on_promotion
+    audit = tmp_path / "audit.yaml"
+    audit.write_text(off.read_text().replace("mode: enforce", "mode: audit"))
+    assert main(["policy", "validate", str(audit), "--format", "json"]) == ExitCode.OK
+    assert json.loads(capsys.readouterr().out)["warnings"] == []
+
+
 def test_policy_validate_json_lists_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "p.yaml"
     bad.write_text("version: 1\nmode: nope\n")

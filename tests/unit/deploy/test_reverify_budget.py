@@ -10,6 +10,7 @@ from mlflow_supplychain.integrity.manifest import build_manifest
 from mlflow_supplychain.policy.engine import evaluate
 from mlflow_supplychain.policy.evidence import ArtifactEvidence, Target
 from mlflow_supplychain.policy.loader import parse_policy
+from mlflow_supplychain.registry.evidence_reader import VersionRecord
 from mlflow_supplychain.registry.reverify import ReverifyingProvider
 
 POLICY = """
@@ -62,22 +63,23 @@ class _Inner:
         return {"artifacts": ArtifactEvidence(digest=self.digest, files={})}
 
 
-class _Record:
-    name, version, source = "m", "1", "mlflow-artifacts:/x"
+_RECORD = VersionRecord(name="m", version="1", source="models:/q/1", stage="None",
+                        user_id=None, storage_location="mlflow-artifacts:/x")
 
 
-def _decide(enabled: bool, recorded: str, rehashed: str | None) -> list[str]:
+def _decide(enabled: bool, recorded: str, rehashed: str | None,
+            calls: list[str] | None = None) -> list[str]:
     from mlflow_supplychain.policy.evidence import Evidence
 
     policy = parse_policy(POLICY % ("true" if enabled else "false"))
-    calls: list[str] = []
+    calls = [] if calls is None else calls
 
     def rehash(source: str, budget: float) -> Rehash:
         calls.append(source)
         return Rehash(rehashed, 0.1, None if rehashed else "too slow")
 
     provider = ReverifyingProvider(_Inner(recorded), rehash=rehash)
-    fields = dict(provider.provide(_Record(), policy, {}))
+    fields = dict(provider.provide(_RECORD, policy, {}))
     evidence = Evidence(model_name="m", version="1", source="mlflow-artifacts:/x", creator=None,
                         intake={}, **fields)
     decision = evaluate(policy, evidence, Target.parse("production"))
@@ -91,6 +93,15 @@ def test_provider_only_rehashes_when_the_policy_asks() -> None:
     assert "hash.artifacts_changed" in _decide(True, d, "sha256:" + "2" * 64)
     # hash.missing is the intake's declared source hash, not re-verification
     assert [c for c in _decide(True, d, d) if c.startswith("hash.")] == ["hash.missing"]
+
+
+def test_provider_rehashes_the_download_location_not_the_source() -> None:
+    # MLflow fixed models:/q/1's location when the version was created; that is what loaders
+    # download, whatever models:/q/1 resolves to today.
+    d = "sha256:" + "1" * 64
+    calls: list[str] = []
+    _decide(True, d, d, calls)
+    assert calls == ["mlflow-artifacts:/x"]
 
 
 def test_rehash_waits_for_a_slot_no_longer_than_the_budget() -> None:

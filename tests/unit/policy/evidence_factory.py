@@ -63,7 +63,10 @@ def full_evidence(policy: Policy, artifact_class: ArtifactClass, target: Target)
         model_name="fraud", version="3", source="mlflow-artifacts:/1/abc/artifacts/model",
         creator="alice", intake=intake_for(policy, artifact_class),
         artifacts=ArtifactEvidence(digest=DIGEST, files={"model.safetensors": WEIGHTS_SHA,
-                                                         "MLmodel": MLMODEL_SHA}),
+                                                         "MLmodel": MLMODEL_SHA},
+                                   # the bytes re-hashed at promotion are the attested ones
+                                   reverified_digest=(DIGEST if policy.integrity
+                                                      .reverify_on_promotion else None)),
         scan=ScanEvidence(model_name="fraud", version="3", artifact_digest=DIGEST,
                           policy_digest=policy.digest, verdict=FormatVerdict.PERMITTED,
                           signature_valid=True),

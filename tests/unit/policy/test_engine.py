@@ -184,7 +184,8 @@ def test_unknown_intake_field_is_a_violation() -> None:
 
 
 def test_declared_hash_not_in_manifest() -> None:
-    artifacts = ArtifactEvidence(digest=DIGEST, files={"model.safetensors": "b" * 64})
+    artifacts = ArtifactEvidence(digest=DIGEST, files={"model.safetensors": "b" * 64},
+                                 reverified_digest=DIGEST)
     assert _codes(BASE.model_copy(update={"artifacts": artifacts})) == ["hash.mismatch"]
 
 
@@ -197,7 +198,48 @@ def test_reverification_required_by_policy() -> None:
     policy = POLICY.model_copy(update={"integrity": POLICY.integrity.model_copy(
         update={"reverify_on_promotion": True})})
     evidence = full_evidence(policy, ArtifactClass.BASE_MODEL, PROD)
+    artifacts = evidence.artifacts.model_copy(  # type: ignore[union-attr]
+        update={"reverified_digest": None})
+    evidence = evidence.model_copy(update={"artifacts": artifacts})
     assert [v.code for v in evaluate(policy, evidence, PROD).violations] == ["hash.not_reverified"]
+
+
+_REVERIFY = POLICY.model_copy(update={"integrity": POLICY.integrity.model_copy(
+    update={"reverify_on_promotion": True})})
+STAGING = Target.parse("staging")  # profile 'staging': scan_passed without hash_match
+
+
+@pytest.mark.parametrize(("reverified", "profile_target", "codes"), [
+    # The attested bytes are the bytes at the download location: both profiles pass.
+    (DIGEST, PROD, []),
+    (DIGEST, STAGING, []),
+    # Other bytes there now: a verdict about the old bytes is no scan pass either.
+    ("sha256:" + "c" * 64, PROD, ["hash.artifacts_changed"]),
+    ("sha256:" + "c" * 64, STAGING, ["scan.artifacts_changed"]),
+    # Re-verification on but it did not happen: neither requirement can be met.
+    (None, PROD, ["hash.not_reverified"]),
+    (None, STAGING, ["scan.not_reverified"]),
+])
+def test_every_byte_requirement_uses_the_rehashed_digest(
+        reverified: str | None, profile_target: Target, codes: list[str]) -> None:
+    evidence = full_evidence(_REVERIFY, ArtifactClass.BASE_MODEL, profile_target)
+    artifacts = evidence.artifacts.model_copy(  # type: ignore[union-attr]
+        update={"reverified_digest": reverified})
+    evidence = evidence.model_copy(update={"artifacts": artifacts})
+    assert [v.code for v in evaluate(_REVERIFY, evidence, profile_target).violations] == codes
+
+
+def test_scan_of_other_bytes_than_the_rehashed_ones_is_no_pass() -> None:
+    # A valid attestation whose digest matches no re-hash: the manifest of the attested bytes
+    # is not the one evaluated (bound to other bytes), and the re-hash disagrees with it.
+    evidence = full_evidence(_REVERIFY, ArtifactClass.BASE_MODEL, STAGING)
+    scan = evidence.scan.model_copy(  # type: ignore[union-attr]
+        update={"artifact_digest": "sha256:" + "d" * 64})
+    artifacts = evidence.artifacts.model_copy(  # type: ignore[union-attr]
+        update={"digest": "sha256:" + "d" * 64, "reverified_digest": DIGEST})
+    evidence = evidence.model_copy(update={"scan": scan, "artifacts": artifacts})
+    assert [v.code for v in evaluate(_REVERIFY, evidence, STAGING).violations] == [
+        "scan.artifacts_changed"]
 
 
 @pytest.mark.parametrize(("license_id", "outcome", "code"), [
