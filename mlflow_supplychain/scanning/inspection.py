@@ -243,17 +243,17 @@ class Inspection:
 
     # -- pickles ---------------------------------------------------------------------------
     def pickle(self, f: BinaryIO, member: str | None, depth: int, *, trial: bool = False) -> bool:
-        """Analyse every pickle from ``f``'s position to its end. With ``trial``, data whose
-        first pickle does not parse is ignored (raw tensor storage that happens to start
-        like one) and False returned, unless the walk stopped at a crossed frame boundary,
-        which only a crafted pickle has."""
+        """Analyse every pickle from ``f``'s position to its end. With ``trial``, data that
+        does not parse to its end, where nothing but the damage was found, is ignored (raw
+        tensor storage that happens to start like a pickle) and False returned, unless the
+        walk stopped at a crossed frame boundary, which only a crafted pickle has."""
         from mlflow_supplychain.scanning.pickles import analyse
 
         start = f.tell() if _seekable(f) else 0
         cursor = Cursor(f, start=start)
         result = analyse(cursor, self.where(member), self._allowlist_for(member),
                          on_payload=self._payload_hook(member, depth), limits=WalkLimits())
-        if (trial and not result.first_complete and not result.frame_violation
+        if (trial and not result.complete and not result.frame_violation
                 and not result.findings[:-1]):
             return False
         self._record_pickle(result.findings, result.complete, result.accepted)

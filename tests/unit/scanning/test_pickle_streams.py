@@ -238,3 +238,13 @@ def test_tensor_storage_starting_with_a_magic_number_is_data(scan_bytes: ScanByt
         data = p.zip_of({"archive/data.pkl": pickle.dumps({"w": 1}, protocol=2),
                          "archive/data/0": magic + bytes(range(200))})
         assert scan_bytes(data).verdict_name == "sandboxed", magic
+
+
+def test_storage_that_starts_like_a_small_pickle_is_data(scan_bytes: ScanBytes) -> None:
+    blob = b"\x80\x02N." + bytes(range(256)) * 4
+    data = p.zip_of({"archive/data.pkl": pickle.dumps({"w": 1}, protocol=2),
+                     "archive/data/0": blob})
+    assert scan_bytes(data).verdict_name == "sandboxed"
+    hidden = p.zip_of({"archive/data.pkl": pickle.dumps({"w": 1}, protocol=2),
+                       "archive/data/0": b"\x80\x02N." + EVIL0})
+    assert scan_bytes(hidden).verdict_name == "prohibited"
