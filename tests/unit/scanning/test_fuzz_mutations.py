@@ -23,7 +23,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlflow_supplychain.scanning.allowlist import Allowlist
-from mlflow_supplychain.scanning.checkers import REGISTRY
 from mlflow_supplychain.scanning.cursor import Cursor
 from mlflow_supplychain.scanning.findings import Location
 from mlflow_supplychain.scanning.format_policy import DEFAULT
@@ -32,6 +31,7 @@ from mlflow_supplychain.scanning.inspection import Inspection
 from mlflow_supplychain.scanning.inspector import new_inspection
 from mlflow_supplychain.scanning.limits import DEFAULT_LIMITS
 from mlflow_supplychain.scanning.pickles import analyse
+from mlflow_supplychain.scanning.registry import REGISTRY
 
 from . import payloads as p
 
@@ -65,9 +65,20 @@ PICKLES = {
     "legacy_torch": p.legacy_torch_raw(evil=False),
     "several": b"I1\n." + pickle.dumps([1], 2),
 }
+def _sevenzip(members: dict[str, bytes]) -> bytes:
+    import py7zr
+
+    out = io.BytesIO()
+    with py7zr.SevenZipFile(out, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(data, name)
+    return out.getvalue()
+
+
 CHECKER_SEEDS: dict[Kind, bytes] = {
     Kind.ZIP: p.torch_like_zip(PICKLES["dict_p2"]),
     Kind.TAR: p.tar_of({"a.pkl": PICKLES["dict_p2"], "b.txt": b"hi"}),
+    Kind.SEVENZIP: _sevenzip({"a.pkl": PICKLES["dict_p2"], "b.txt": b"hi"}),
     Kind.NUMPY: p.npy(np.array([1, "x"], dtype=object)),
     Kind.SAFETENSORS: p.safetensors_raw(
         {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, b"\x00" * 8),
