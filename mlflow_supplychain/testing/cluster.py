@@ -145,6 +145,50 @@ def s3_server(workdir: Path, *, bucket: str = "models") -> Iterator[S3Endpoint]:
         stop(process)
 
 
+@dataclass
+class RedisServer:
+    """A private Redis on a free loopback port (keeps nothing on disk), to stop and restart."""
+
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        log = self.workdir / "redis.log"
+        self.process = spawn([binary, "--bind", "127.0.0.1", "--port", str(self.port),
+                              "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
+                             log=log)
+        wait_for(self._ping, timeout=30, what="redis", process=self.process, log=log)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+            self.process = None
+
+    def _ping(self) -> bool:
+        import socket
+
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+
+
+@contextlib.contextmanager
+def redis_server(workdir: Path) -> Iterator[RedisServer]:
+    """A private ``redis-server`` for a test that stops Redis on purpose."""
+    server = RedisServer(port=free_port(), workdir=workdir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def nginx_config(*, port: int, servers: list[int], sidecars: list[int], workdir: Path) -> str:
     """An nginx configuration balancing MLflow servers and scan sidecars on loopback.
 
@@ -182,6 +226,7 @@ class Cluster:
     s3: S3Endpoint | None
     backend_store_uri: str
     workdir: Path
+    _start_sidecar: Callable[[int], subprocess.Popen[bytes]]
 
     def admin_auth(self) -> tuple[str, str]:
         """Basic-auth credentials of the admin (every server shares them)."""
@@ -195,12 +240,18 @@ class Cluster:
         """kill -9 sidecar ``index`` and its scan workers."""
         stop(self.sidecars[index], sig=signal.SIGKILL)
 
+    def restart_sidecar(self, index: int) -> None:
+        """Start sidecar ``index`` again on its port (as a replacement machine would)."""
+        self.sidecars[index] = self._start_sidecar(index)
+
 
 @contextlib.contextmanager
 def run_cluster(policy: Path, workdir: Path, *, backend_store_uri: str, auth_db_uri: str,
                 redis_url: str, s3: S3Endpoint | None = None, servers: int = 2,
                 workers: int = 2, sidecars: int = 1, sidecar_workers: int = 2,
-                env: dict[str, str] | None = None) -> Iterator[Cluster]:
+                reconcile_interval: float = 300.0, rescan_after: float = 900.0,
+                env: dict[str, str] | None = None,
+                sidecar_env: dict[str, str] | None = None) -> Iterator[Cluster]:
     """Start the topology of the module docstring; stop everything when the block ends.
 
     Raises:
@@ -234,22 +285,29 @@ def run_cluster(policy: Path, workdir: Path, *, backend_store_uri: str, auth_db_
         # one webhook HMAC secret for every sidecar, made before any of them starts
         read_or_create_secret(started[0].data_dir / WEBHOOK_SECRET_FILE)
         sidecar_ports = [free_port() for _ in range(sidecars)]
-        processes = []
         admin = started[0].admin_auth()
-        for index, port in enumerate(sidecar_ports):
+        for index in range(sidecars):
             data_dir = workdir / f"sidecar-{index}"
             data_dir.mkdir(parents=True, exist_ok=True)
             _copy_secrets(started[0].data_dir, data_dir)
+
+        def start_sidecar(index: int) -> subprocess.Popen[bytes]:
+            data_dir = workdir / f"sidecar-{index}"
             argv = [sys.executable, "-m", "mlflow_supplychain", "sidecar", "--tracking-uri",
                     lb_url, "--policy", str(policy), "--data-dir", str(data_dir), "--queue",
-                    redis_url, "--host", "127.0.0.1", "--port", str(port), "--workers",
-                    str(sidecar_workers), "--public-url", f"{lb_url}/sidecar/webhook",
+                    redis_url, "--host", "127.0.0.1", "--port", str(sidecar_ports[index]),
+                    "--workers", str(sidecar_workers), "--public-url",
+                    f"{lb_url}/sidecar/webhook", "--reconcile-interval",
+                    str(reconcile_interval), "--rescan-after", str(rescan_after),
                     "--install-webhooks" if index == 0 else "--no-install-webhooks"]
-            log = data_dir / "sidecar.log"
-            process = spawn(argv, log=log, env={**common, "MLFLOW_TRACKING_USERNAME": admin[0],
-                                                "MLFLOW_TRACKING_PASSWORD": admin[1]})
+            process = spawn(argv, log=data_dir / "sidecar.log",
+                            env={**common, **(sidecar_env or {}),
+                                 "MLFLOW_TRACKING_USERNAME": admin[0],
+                                 "MLFLOW_TRACKING_PASSWORD": admin[1]})
             stack.callback(stop, process)
-            processes.append(process)
+            return process
+
+        processes = [start_sidecar(index) for index in range(sidecars)]
         config = workdir / "nginx.conf"
         config.write_text(nginx_config(port=lb_port, servers=[_port(s) for s in started],
                                        sidecars=sidecar_ports, workdir=workdir))
@@ -265,7 +323,8 @@ def run_cluster(policy: Path, workdir: Path, *, backend_store_uri: str, auth_db_
             wait_for(functools.partial(_http_ok, health), timeout=120, what=f"sidecar {index}",
                      process=process, log=workdir / f"sidecar-{index}" / "sidecar.log")
         yield Cluster(url=lb_url, servers=started, sidecars=processes, s3=s3,
-                      backend_store_uri=backend_store_uri, workdir=workdir)
+                      backend_store_uri=backend_store_uri, workdir=workdir,
+                      _start_sidecar=start_sidecar)
 
 
 def _port(server: RunningServer) -> int:
