@@ -2,16 +2,17 @@
 
 Nothing here walks directories or decides which files belong to a model; that is
 :mod:`mlflow_supplychain.integrity.tree` and :mod:`~mlflow_supplychain.integrity.manifest`'s
-job. Chosen by measurement (``benchmarks/bench_hash.py``, CPU seconds on a shared 2-core Xeon
-with SHA-NI, 2 GiB file in the page cache):
+job. Chosen by measurement (``benchmarks/bench_hash.py``: medians of alternating rounds, CPU
+seconds for one 2 GiB file in the page cache, on a shared 2-core Xeon with SHA-NI):
 
 * one plain loop: every read lands in a reusable 256 KiB buffer (``os.readv``) that is hashed
-  while it is still in the CPU cache: 1.48-1.50 CPU s, against 1.55 with 1 MiB buffers,
-  1.52 for ``openssl dgst -sha256`` and 1.16 for hashing bytes already in memory (the rest is
-  the kernel's copy out of the page cache, which only a memory map avoids);
-* no read-ahead thread: overlapping reads with hashing in a second thread made ``hash`` 18%
-  slower than the plain loop on the reference machine (#19): the hand-off costs more than the
-  overlap saves when cores are shared, and it cannot beat the single-core sha256 limit;
+  while it is still in the CPU cache: 1.50-1.53 CPU s, against 1.56-1.61 for a plain loop over
+  1 MiB reads, 1.52-1.57 for ``openssl dgst -sha256`` and 1.16-1.18 for hashing bytes already
+  in memory (the rest is the kernel's copy out of the page cache, which only a memory map
+  avoids);
+* no read-ahead thread: a second thread reading 1 MiB buffers ahead cost 1.77-1.96 CPU s and
+  was slower in wall-clock too on the shared reference machine (#19): its hand-offs cost more
+  than the overlap saves when cores are busy, and one stream's sha256 runs on one core anyway;
 * ``posix_fadvise(SEQUENTIAL)`` on large files, for cold reads from disk (no cost when cached);
 * ``hashlib`` and ``os.readv`` release the GIL, so a few threads hash several files truly in
   parallel; each takes the largest file left, so one huge file never starts last.

@@ -9,8 +9,10 @@ The command runs in a daemon thread so a regression fails the test instead of ha
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -186,14 +188,34 @@ def test_a_document_that_grows_past_the_limit_is_refused(tmp_path: Path) -> None
         load_policy(big)
 
 
-def test_unreadable_document_is_exit_2(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root reads every file")
-    doc = tmp_path / "p.yaml"
-    doc.write_text("version: 1\n")
-    doc.chmod(0)
-    rc, err = _run(["policy", "validate", str(doc)])
-    assert rc == ExitCode.ERROR and str(doc) in err
+def test_unreadable_document_is_exit_2() -> None:
+    """As 'nobody' in a forked child when the suite runs as root (root reads every file)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp).chmod(0o755)
+        doc = Path(tmp) / "p.yaml"
+        doc.write_text("version: 1\n")
+        doc.chmod(0)
+
+        def check() -> int:
+            rc, err = _run(["policy", "validate", str(doc)])
+            return 3 if rc == ExitCode.ERROR and str(doc) in err else 4
+
+        if os.geteuid() != 0:
+            assert check() == 3
+            return
+        importlib.import_module("mlflow_supplychain.cli.policy_cmd")  # the child may not read it
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            code = 99
+            try:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+                code = check()
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 3
 
 
 def test_hashes_errors_do_not_echo_the_file(tmp_path: Path) -> None:
