@@ -113,6 +113,12 @@ class S3Endpoint:
 
     url: str
     bucket: str
+    process: subprocess.Popen[bytes] | None = None
+
+    def stop(self) -> None:
+        """Take the endpoint away (connections refused from now on)."""
+        if self.process is not None:
+            stop(self.process)
 
     @property
     def env(self) -> dict[str, str]:
@@ -138,7 +144,7 @@ def s3_server(workdir: Path, *, bucket: str = "models") -> Iterator[S3Endpoint]:
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: _http_ok(url + "/moto-api/"), timeout=60, what="S3 server",
                  process=process, log=log)
-        endpoint = S3Endpoint(url=url, bucket=bucket)
+        endpoint = S3Endpoint(url=url, bucket=bucket, process=process)
         endpoint.client().create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
         yield endpoint
     finally:

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import requests
 
-from mlflow_supplychain.testing.cluster import Cluster, run_cluster, s3_server
+from mlflow_supplychain.testing.cluster import Cluster, redis_server, run_cluster, s3_server
 from mlflow_supplychain.testing.pytest_plugin import postgres_database
 
 pytestmark = [pytest.mark.long, pytest.mark.postgres]
@@ -36,17 +36,11 @@ API = "/api/2.0"
 TR = f"{API}/mlflow-supplychain/transition-requests"
 
 
-def _redis_url() -> str:
-    import redis
-
-    url = "redis://127.0.0.1:6379/0"
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except redis.RedisError:
-        if os.environ.get("MLFLOW_SUPPLYCHAIN_REQUIRE_REDIS"):
-            pytest.fail("Redis is required (MLFLOW_SUPPLYCHAIN_REQUIRE_REDIS) and unreachable")
-        pytest.skip("Redis is not reachable at 127.0.0.1:6379")
-    return url
+RECONCILE_SECONDS = 5.0
+RESCAN_SECONDS = 20.0
+CONVERGE_SECONDS = 120.0
+"""Stated convergence bound after a fault: a lost scan is requeued once its claim is older
+than the rescan interval, by the next reconcile sweep, then scanned (3 s test delay)."""
 
 
 @pytest.fixture(scope="module")
@@ -57,16 +51,19 @@ def cluster(supplychain_postgres_uri: str, tmp_path_factory: pytest.TempPathFact
         if os.environ.get("CI"):
             pytest.fail("CI needs nginx for the cluster test (apt-get install nginx-light)")
         pytest.skip("nginx is not installed")
-    redis_url = _redis_url()
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is needed for the cluster test (Debian: redis-server)")
     workdir = tmp_path_factory.mktemp("cluster")
     with postgres_database(supplychain_postgres_uri) as registry_db, \
             postgres_database(supplychain_postgres_uri) as auth_db, \
-            s3_server(workdir) as s3, \
+            s3_server(workdir) as s3, redis_server(workdir) as redis, \
             run_cluster(POLICY, workdir, backend_store_uri=registry_db,
                         auth_db_uri=auth_db.replace("postgresql://", "postgresql+psycopg2://",
                                                     1),
-                        redis_url=redis_url, s3=s3, servers=2, workers=1,
-                        sidecars=1) as running:
+                        redis_url=redis.url, s3=s3, servers=2, workers=1, sidecars=1,
+                        reconcile_interval=RECONCILE_SECONDS, rescan_after=RESCAN_SECONDS,
+                        sidecar_env={"_MLFLOW_SUPPLYCHAIN_TEST_SCAN_DELAY": "3"}) as running:
+        running.redis = redis  # type: ignore[attr-defined]
         yield running
 
 
@@ -205,3 +202,74 @@ def _check_invariants(cluster: Cluster) -> None:
     assert actions.count("gate.decision") >= 2
     for name, version in aliases:
         assert (name, str(version)) in approved, f"{name}/{version} promoted without approval"
+
+
+def _terminate_database_sessions(cluster: Cluster) -> None:
+    """What a PostgreSQL restart does to the servers: every open connection dropped."""
+    import psycopg2
+
+    base, _, name = cluster.backend_store_uri.rpartition("/")
+    conn = psycopg2.connect(base.replace("postgresql+psycopg2://", "postgresql://") + "/postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+    finally:
+        conn.close()
+
+
+def test_faults_converge(cluster: Cluster, tmp_path: Path) -> None:
+    """After each fault, nothing is lost and nothing unsafe is promoted, within the stated
+    bound: a sidecar killed mid-scan, Redis down while a version is registered, every database
+    connection dropped, the S3 endpoint gone at promotion time (the gate fails closed)."""
+    alice, bob = _user(cluster, "alice"), _user(cluster, "bob")
+    files = {"MLmodel": b"flavors: {}\n", "weights.npy": _npy()}
+
+    # a sidecar killed -9 in the middle of a scan: a replacement finishes the job
+    killed = f"killed-{uuid.uuid4().hex[:8]}"
+    killed_v = _log_version(cluster, alice, killed, files, tmp_path / "killed")
+    time.sleep(1.5)  # the scan (3 s test delay) is under way
+    cluster.kill_sidecar(0)
+    cluster.restart_sidecar(0)
+    _attestation(cluster, alice, killed, killed_v, timeout=CONVERGE_SECONDS)
+
+    # Redis down while a version is registered: the reconcile sweep catches up
+    redis = cluster.redis  # type: ignore[attr-defined]
+    redis.stop()
+    lost = f"lost-{uuid.uuid4().hex[:8]}"
+    lost_v = _log_version(cluster, alice, lost, files, tmp_path / "lost")
+    time.sleep(3)
+    redis.start()
+    _attestation(cluster, alice, lost, lost_v, timeout=CONVERGE_SECONDS)
+
+    # PostgreSQL drops every connection (a restart): the servers reconnect
+    _terminate_database_sessions(cluster)
+    deadline = time.monotonic() + 30
+    while True:
+        answer = _call(cluster, "GET", f"{API}/mlflow-supplychain/evaluate", alice,
+                       params={"name": lost, "version": lost_v, "target": "production"})
+        if answer.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert answer.status_code == 200, answer.text
+
+    # the S3 endpoint goes away: an approved version cannot be re-verified, so it is refused
+    sha = hashlib.sha256(files["weights.npy"]).hexdigest()
+    for key, value in (("artifact_class", "base_model"), ("owner", "ml@example.com"),
+                       ("source_sha256", sha)):
+        assert _call(cluster, "POST", f"{API}/mlflow/model-versions/set-tag", alice,
+                     json={"name": lost, "version": lost_v, "key": f"supplychain.intake.{key}",
+                           "value": value}).status_code == 200
+    rid = _call(cluster, "POST", f"{TR}/create", alice,
+                json={"name": lost, "version": lost_v, "target": "production"}
+                ).json()["request"]["id"]
+    assert _call(cluster, "POST", f"{TR}/approve", bob,
+                 json={"request_id": str(rid)}).status_code == 200
+    assert cluster.s3 is not None
+    cluster.s3.stop()
+    refused = _call(cluster, "POST", f"{API}/mlflow/registered-models/alias", alice,
+                    json={"name": lost, "version": lost_v, "alias": "production"})
+    assert refused.status_code == 403, refused.text
+    assert "re-verif" in refused.text or "reverif" in refused.text, refused.text
+    _check_invariants(cluster)
