@@ -119,11 +119,12 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
         target_text = _text(params, "target")
         assert name and version and target_text
         target, _ = actions.rule_for(policy, target_text)
-        decision, _evidence = store.gate.assess(store, name, version, target)
+        decision, _evidence, record = store.gate.assess_record(store, name, version, target)
         try:
             with actions.governance_engine(store).begin() as conn:
                 req = workflow.create_request(
-                    conn, model_name=name, version=version, target=str(target),
+                    conn, identity=record.identity(policy.reserved_tag_prefix),
+                    target=str(target),
                     requester=who.user, comment=_text(params, "comment", required=False),
                     evidence_digest=decision.evidence_digest,
                     policy_digest=decision.policy_digest, now_ms=actions.now_ms())
@@ -191,7 +192,8 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
             items, next_token = workflow.list_requests(
                 conn, model_name=_text(params, "name", required=False),
                 version=_text(params, "version", required=False), status=status,
-                max_results=int(max_results), page_token=int(token) if token else None)
+                max_results=int(max_results), page_token=int(token) if token else None,
+                workspace=actions.active_workspace(store))
         return jsonify({"requests": [r.as_dict() for r in items],
                         "next_page_token": str(next_token) if next_token else None})
 
