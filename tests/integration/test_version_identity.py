@@ -15,7 +15,7 @@ import requests
 
 from mlflow_supplychain.testing.pytest_plugin import RunningServer, ServerFactory, run_server
 
-from .identity_world import POLICY, WORKSPACE_POLICY, World
+from .identity_world import POLICY, DEV_POLICY, World
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -147,32 +147,37 @@ def test_a_copy_inherits_no_evidence(world: World, unique_model_name: str) -> No
 PROMPT_TAGS = {"mlflow.prompt.is_prompt": "true", "mlflow.prompt.text": "Say hi to {{name}}"}
 
 
-@pytest.mark.parametrize("forged", ["supplychain.scan.verdict", "supplychain.gate.created_by",
-                                    "supplychain.gate.version_uid", "SupplyChain.Scan.x"])
+FORGED = ("supplychain.scan.verdict", "supplychain.gate.created_by",
+          "supplychain.gate.version_uid", "SupplyChain.Scan.x")
+
+
 def test_a_prompt_cannot_carry_reserved_tags_nor_drop_its_marker(world: World,
-                                                                 unique_model_name: str,
-                                                                 forged: str) -> None:
+                                                                 unique_model_name: str) -> None:
     name = unique_model_name
     assert world.api("POST", "mlflow/registered-models/create",
                      json={"name": name, "tags": [{"key": "mlflow.prompt.is_prompt",
                                                    "value": "true"}]}).status_code == 200
-    tags = {**PROMPT_TAGS, forged: "permitted"}
-    refused = world.api("POST", "mlflow/model-versions/create", json={
-        "name": name, "source": "dummy-source",
-        "tags": [{"key": k, "value": v} for k, v in tags.items()]})
-    assert refused.status_code == 403, refused.text
+    for forged in FORGED:
+        tags = {**PROMPT_TAGS, forged: "permitted"}
+        refused = world.api("POST", "mlflow/model-versions/create", json={
+            "name": name, "source": "dummy-source",
+            "tags": [{"key": k, "value": v} for k, v in tags.items()]})
+        assert refused.status_code == 403, refused.text
     created = world.ok("POST", "mlflow/model-versions/create", json={
         "name": name, "source": "dummy-source",
         "tags": [{"key": k, "value": v} for k, v in PROMPT_TAGS.items()]})
     version = str(created["model_version"]["version"])
-    for attempt in (
-            world.api("POST", "mlflow/model-versions/set-tag",
-                      json={"name": name, "version": version, "key": forged, "value": "x"}),
-            world.api("DELETE", "mlflow/model-versions/delete-tag",
-                      json={"name": name, "version": version,
-                            "key": "mlflow.prompt.is_prompt"}),
-            world.api("DELETE", "mlflow/registered-models/delete-tag",
-                      json={"name": name, "key": "mlflow.prompt.is_prompt"})):
+    attempts = [world.api("POST", "mlflow/model-versions/set-tag",
+                          json={"name": name, "version": version, "key": k, "value": "x"})
+                for k in FORGED]
+    attempts += [
+        world.api("POST", "mlflow/registered-models/set-tag",
+                  json={"name": name, "key": "supplychain.scan.verdict", "value": "x"}),
+        world.api("DELETE", "mlflow/model-versions/delete-tag",
+                  json={"name": name, "version": version, "key": "mlflow.prompt.is_prompt"}),
+        world.api("DELETE", "mlflow/registered-models/delete-tag",
+                  json={"name": name, "key": "mlflow.prompt.is_prompt"})]
+    for attempt in attempts:
         assert attempt.status_code == 403, attempt.text
     tags_now = {t["key"]: t["value"] for t in world.ok(
         "GET", "mlflow/model-versions/get",
@@ -185,9 +190,9 @@ def test_a_prompt_cannot_carry_reserved_tags_nor_drop_its_marker(world: World,
 
 @pytest.fixture(scope="module")
 def ws_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with run_server(WORKSPACE_POLICY, tmp_path_factory.mktemp("ws-identity"),
+    with run_server(DEV_POLICY, tmp_path_factory.mktemp("ws-identity"),
                     extra_args=("--enable-workspaces",)) as server:
-        yield World(server, None, None, "default")
+        yield World.without_auth(server, "default")
 
 
 def _create_workspace(server: RunningServer, name: str) -> None:
