@@ -15,7 +15,7 @@ import requests
 
 from mlflow_supplychain.testing.pytest_plugin import RunningServer, ServerFactory, run_server
 
-from .identity_world import POLICY, DEV_POLICY, World
+from .identity_world import DEV_POLICY, POLICY, World
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
