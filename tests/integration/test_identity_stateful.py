@@ -259,6 +259,12 @@ class GateModel(RuleBasedStateMachine):
         self._demote(name)
         self._delete_model(name)
         self._register(name, content)
+        self._promote_newest(name, data)
+
+    def _promote_newest(self, name: str, data: st.DataObject) -> None:
+        """The attacker's next move: promote the newcomer at once (stage or alias)."""
+        newest = max((v for n, v in self.versions if n == name), key=int)
+        self._promote(name, newest, bool(data.draw(st.booleans())))
 
     @precondition(lambda self: self.live)
     @rule(data=st.data())
@@ -269,6 +275,7 @@ class GateModel(RuleBasedStateMachine):
         self._demote(name)
         if self._rename(name, data):
             self._register(name, content)
+            self._promote_newest(name, data)
 
     @precondition(lambda self: self.live)
     @rule(data=st.data())
@@ -395,11 +402,10 @@ def test_replaying_the_attacks_by_hand(world: World, attack: str) -> None:
     machine = GateModel()
     machine.a_promoted_version(stage=False)
     name = machine.pool[0]
-    # the attacked name, the same bytes again, and (rename) where the old model goes
-    getattr(machine, attack)(_Fixed(name, CONTENTS[0], machine.pool[1]))
-    newcomer = (name, max(v for n, v in machine.versions if n == name))
     before = PROMOTIONS["refused"]
-    for stage in (False, True):
-        machine._promote(*newcomer, stage)  # asserts: allowed only with its own evidence
+    # the attacked name, the same bytes again, (rename) where the old model goes, alias first
+    getattr(machine, attack)(_Fixed(name, CONTENTS[0], machine.pool[1], False))
+    newcomer = (name, max((v for n, v in machine.versions if n == name), key=int))
+    machine._promote(*newcomer, True)  # asserts: allowed only with its own evidence
     assert PROMOTIONS["refused"] == before + 2
     machine.protected_targets_hold_only_evidenced_identities()
