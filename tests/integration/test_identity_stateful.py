@@ -43,7 +43,7 @@ from mlflow_supplychain.testing.pytest_plugin import run_server
 
 from .identity_world import INTAKE, STATEFUL_POLICY, World
 
-EXAMPLES = int(os.environ.get("MLFLOW_SUPPLYCHAIN_STATEFUL_EXAMPLES", "3"))
+EXAMPLES = int(os.environ.get("MLFLOW_SUPPLYCHAIN_STATEFUL_EXAMPLES", "6"))
 STEPS = int(os.environ.get("MLFLOW_SUPPLYCHAIN_STATEFUL_STEPS", "14"))
 CONTENTS = (b"benign-a", b"benign-a", b"benign-b", b"evil-os.system")  # mostly benign
 FILE = "model.bin"
