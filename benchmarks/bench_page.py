@@ -22,6 +22,7 @@ from mlflow.entities.model_registry import ModelVersionTag
 from mlflow_supplychain.governance import db
 from mlflow_supplychain.governance import requests as workflow
 from mlflow_supplychain.testing.pytest_plugin import run_server
+from mlflow_supplychain.version_identity import VersionIdentity
 
 POLICY = Path(__file__).parents[1] / "tests" / "integration" / "policies" / "ui.yaml"
 INTAKE = {"artifact_class": "base_model", "owner": "ml@example.com",
@@ -44,7 +45,10 @@ def fill(db_path: Path, models: int) -> None:
     db.upgrade(engine)
     with engine.begin() as conn:
         for n in range(models):
-            workflow.create_request(conn, model_name=f"model-{n:05d}", version="1",
+            identity = VersionIdentity(workspace="default", name=f"model-{n:05d}",
+                                       version="1", created_at=n,
+                                       storage_location="s3://corp-models/x")
+            workflow.create_request(conn, identity=identity,
                                     target="champion", requester="alice", comment=None,
                                     evidence_digest=DIGEST, policy_digest=DIGEST, now_ms=n)
     engine.dispose()

@@ -8,6 +8,7 @@ every read, so editing a stored payload (or swapping the server key) makes it wo
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ from mlflow_supplychain.integrity.attest import (
 from mlflow_supplychain.policy.evidence import ArtifactEvidence, ScanEvidence
 from mlflow_supplychain.policy.schema import FormatVerdict, Policy, Requirement
 from mlflow_supplychain.registry.evidence_reader import DatabaseProvider, VersionRecord
+from mlflow_supplychain.version_identity import VersionIdentity
 
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -108,18 +110,27 @@ def _parse(text: str) -> AttestationPayload | None:
         return None
 
 
-def latest(conn: Connection, name: str, version: str) -> StoredAttestation | None:
-    """The newest stored attestation for ``name``/``version`` (one query)."""
+def latest(conn: Connection, identity_digest: str) -> StoredAttestation | None:
+    """The newest stored attestation for the version with this identity digest (one query).
+
+    Keyed by identity, never by name and number: a renamed, re-created or other-workspace
+    version answering to the same name finds nothing. Rows stored before identities existed
+    have no digest and are never found.
+    """
     row = conn.execute(
         select(scan_attestations)
-        .where(scan_attestations.c.model_name == name, scan_attestations.c.version == version)
+        .where(scan_attestations.c.identity_digest == identity_digest)
         .order_by(scan_attestations.c.id.desc()).limit(1)).first()
     if row is None:
         return None
-    return StoredAttestation(id=row.id, model_name=row.model_name, version=row.version,
-                             payload_text=row.payload, signature=row.signature,
-                             key_id=row.key_id, created_at=row.created_at,
-                             payload=_parse(row.payload))
+    stored = StoredAttestation(id=row.id, model_name=row.model_name, version=row.version,
+                               payload_text=row.payload, signature=row.signature,
+                               key_id=row.key_id, created_at=row.created_at,
+                               payload=_parse(row.payload))
+    if stored.payload is not None and stored.payload.identity.digest() != identity_digest:
+        # the signed identity is what counts, not the column (a row moved in the database)
+        return dataclasses.replace(stored, payload=None)
+    return stored
 
 
 def _reject(summary: str, where: str, what: str, fix: str) -> IntegrityError:
@@ -161,6 +172,23 @@ def check_submission(payload: AttestationPayload, signature: str,
                       , "submit a fresh scan")
 
 
+def check_identity(payload: AttestationPayload, current: VersionIdentity) -> None:
+    """Refuse an attestation signed for another version than the one now at its name.
+
+    Raises:
+        IntegrityError: the signed identity differs from ``current`` (the version was renamed,
+            deleted and re-created, or lives in another workspace since the scan started).
+    """
+    if payload.identity == current:
+        return
+    differing = sorted(k for k, v in payload.identity.model_dump().items()
+                       if current.model_dump().get(k) != v)
+    raise _reject("Attestation is for another version", "identity",
+                  f"the signed identity differs from {current.describe()}'s in "
+                  f"{', '.join(differing)}",
+                  "rescan the version as it is now ('mlflow-supplychain reconcile')")
+
+
 def _scanned_at(payload: AttestationPayload) -> datetime | None:
     try:
         value = datetime.fromisoformat(payload.scanned_at.replace("Z", "+00:00"))
@@ -171,19 +199,24 @@ def _scanned_at(payload: AttestationPayload) -> datetime | None:
 
 def store(conn: Connection, payload: AttestationPayload, signature: str, *,
           policy_digest: str, actor: str) -> int:
-    """Insert the attestation and its ``attestation.accept`` audit record (caller's transaction).
+    """Insert the attestation, keyed by the identity it signs, and its ``attestation.accept``
+    audit record (caller's transaction). The caller has checked that the signed identity is
+    the version's identity now (:func:`check_identity`).
 
     Returns the row id.
     """
     now = _now_ms()
     result = conn.execute(scan_attestations.insert().values(
         model_name=payload.model_name, version=payload.version,
+        workspace=payload.identity.workspace, identity_digest=payload.identity.digest(),
         artifact_digest=payload.artifact_digest,
         payload=payload.canonical_bytes().decode("utf-8"), signature=signature,
         key_id=payload.key_id, created_at=now))
     audit.append(conn, actor=actor, action="attestation.accept",
                  subject=f"models:/{payload.model_name}/{payload.version}",
-                 payload={"artifact_digest": payload.artifact_digest, "verdict": payload.verdict,
+                 payload={"identity": payload.identity.digest(),
+                          "workspace": payload.identity.workspace,
+                          "artifact_digest": payload.artifact_digest, "verdict": payload.verdict,
                           "findings": len(payload.findings), "key_id": payload.key_id,
                           "scanner_version": payload.scanner_version},
                  policy_digest=policy_digest, ts_ms=now)
@@ -207,6 +240,7 @@ def scan_evidence(payload: AttestationPayload, signature_valid: bool) -> ScanEvi
     """The engine's view of an attestation."""
     verdict = None if payload.verdict == "error" else FormatVerdict(payload.verdict)
     return ScanEvidence(model_name=payload.model_name, version=payload.version,
+                        identity_digest=payload.identity.digest(),
                         artifact_digest=payload.artifact_digest,
                         policy_digest=payload.policy_digest, verdict=verdict,
                         findings=payload.findings, signature_valid=signature_valid)
@@ -231,16 +265,16 @@ def pending(payload: AttestationPayload, signature: str) -> Iterator[None]:
         _pending.reset(token)
 
 
-_observed: ContextVar[dict[tuple[str, str], int] | None] = ContextVar(
+_observed: ContextVar[dict[str, int] | None] = ContextVar(
     "supplychain_observed_attestations", default=None)
 
 
 @contextlib.contextmanager
-def observed() -> Iterator[dict[tuple[str, str], int]]:
+def observed() -> Iterator[dict[str, int]]:
     """Within the block, the provider notes the id of each stored attestation it judged on,
-    by (name, version) (0: none was stored), so a promotion can check before it commits that
-    no newer verdict arrived meanwhile."""
-    seen: dict[tuple[str, str], int] = {}
+    by version identity digest (0: none was stored), so a promotion can check before it
+    commits that no newer verdict arrived meanwhile."""
+    seen: dict[str, int] = {}
     token = _observed.set(seen)
     try:
         yield seen
@@ -248,11 +282,11 @@ def observed() -> Iterator[dict[tuple[str, str], int]]:
         _observed.reset(token)
 
 
-def latest_id(conn: Connection, name: str, version: str) -> int:
-    """The id of the newest stored attestation for ``name``/``version`` (0 when none)."""
+def latest_id(conn: Connection, identity_digest: str) -> int:
+    """The id of the newest stored attestation for the version with this identity (0: none)."""
     row = conn.execute(
         select(scan_attestations.c.id)
-        .where(scan_attestations.c.model_name == name, scan_attestations.c.version == version)
+        .where(scan_attestations.c.identity_digest == identity_digest)
         .order_by(scan_attestations.c.id.desc()).limit(1)).first()
     return int(row[0]) if row is not None else 0
 
@@ -269,13 +303,14 @@ class AttestationProvider(DatabaseProvider):
 
     def read(self, engine: Any, record: VersionRecord, policy: Policy,
              intake: Mapping[str, str]) -> Mapping[str, Any]:
+        digest = record.identity(policy.reserved_tag_prefix).digest()
         stored = _pending.get()
-        if stored is None or (stored.model_name, stored.version) != (record.name,
-                                                                    str(record.version)):
+        if (stored is None or stored.payload is None
+                or stored.payload.identity.digest() != digest):
             with engine.connect() as conn:
-                stored = latest(conn, record.name, str(record.version))
+                stored = latest(conn, digest)
             if (seen := _observed.get()) is not None:
-                seen[(record.name, str(record.version))] = stored.id if stored else 0
+                seen[digest] = stored.id if stored else 0
         if stored is None or stored.payload is None:
             return {}
         try:

@@ -18,4 +18,5 @@ class ApprovalsProvider(DatabaseProvider):
     def read(self, engine: Any, record: VersionRecord, policy: Policy,
              intake: Mapping[str, str]) -> Mapping[str, Any]:
         with engine.connect() as conn:
-            return {"approvals": approvals_for_version(conn, record.name, record.version)}
+            identity = record.identity(policy.reserved_tag_prefix)
+            return {"approvals": approvals_for_version(conn, identity.digest())}

@@ -57,8 +57,34 @@ class AuditRecorder:
                      payload={"verdict": decision.verdict, "allowed": decision.allowed,
                               "enforced": decision.enforced, "profile": decision.profile,
                               "violations": [v.code for v in decision.violations],
-                              "evidence_digest": decision.evidence_digest},
+                              "evidence_digest": decision.evidence_digest,
+                              "identity": decision.identity_digest},
                      policy_digest=decision.policy_digest)
+
+    def removal(self, *, action: str, workspace: str, name: str, version: str | None,
+                new_name: str | None, user: str | None, policy_digest: str,
+                reissued: int = 0) -> None:
+        """Record a rename or delete of a registered model (or a version delete) and mark its
+        open transition requests stale, in one transaction. Evidence stays keyed by the old
+        identities, which no version has any more."""
+        subject = f"models:/{name}" + (f"/{version}" if version is not None else "")
+        reason = (f"registered model renamed to {new_name!r}" if new_name is not None
+                  else f"{subject} deleted")
+        actor = user or "anonymous"
+        try:
+            with self._engine.begin() as conn:
+                now = _now_ms()
+                stale = requests.invalidate_open(conn, workspace=workspace, model_name=name,
+                                                 version=version, actor=actor, reason=reason,
+                                                 now_ms=now)
+                payload: dict[str, object] = {"workspace": workspace,
+                                              "invalidated_requests": stale}
+                if new_name is not None:
+                    payload.update(new_name=new_name, reissued_identities=reissued)
+                audit.append(conn, actor=actor, action=action, subject=subject,
+                             payload=payload, policy_digest=policy_digest, ts_ms=now)
+        except (sqlalchemy.exc.SQLAlchemyError, Exception) as exc:  # noqa: BLE001
+            _logger.error("audit append failed (%s): %s", action, type(exc).__name__)
 
     def policy_event(self, action: str, path: str, digest: str, detail: str | None = None) -> None:
         """Record a policy load, reload or failed reload."""
@@ -72,12 +98,13 @@ class AuditRecorder:
                 now = _now_ms()
                 # Lock order: request rows before the audit head, as the approval workflow
                 # does; the opposite order deadlocks against a concurrent approval.
-                if applied_request and decision is not None:
+                if (applied_request and decision is not None
+                        and decision.identity_digest is not None):
                     try:
                         with conn.begin_nested():
                             requests.apply_matching(
-                                conn, model_name=decision.model_name,
-                                version=decision.version, target=decision.target,
+                                conn, identity_digest=decision.identity_digest,
+                                target=decision.target,
                                 actor=str(fields["actor"]),
                                 policy_digest=decision.policy_digest, now_ms=now)
                     except GovernanceError as exc:  # the decision is still recorded below

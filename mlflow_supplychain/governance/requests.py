@@ -28,6 +28,7 @@ from mlflow_supplychain.governance.tables import approvals, transition_requests
 from mlflow_supplychain.policy.approvals import approver_problem, principals
 from mlflow_supplychain.policy.evidence import Approval
 from mlflow_supplychain.policy.schema import ApprovalRule
+from mlflow_supplychain.version_identity import DEFAULT_WORKSPACE, VersionIdentity
 
 
 class RequestStatus(str, enum.Enum):
@@ -68,6 +69,10 @@ class TransitionRequest:
     resolved_by: str | None
     resolution_comment: str | None
     approvals: tuple[ApprovalRecord, ...] = ()
+    workspace: str | None = None
+    identity_digest: str | None = None
+    """The identity of the version the request is for; None for rows from before identities
+    existed (never evidence)."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -77,6 +82,7 @@ class TransitionRequest:
             "policy_digest": self.policy_digest, "created_at": self.created_at,
             "updated_at": self.updated_at, "resolved_by": self.resolved_by,
             "resolution_comment": self.resolution_comment,
+            "workspace": self.workspace, "identity_digest": self.identity_digest,
             "approvals": [{"approver": a.approver, "approver_groups": list(a.approver_groups),
                            "evidence_digest": a.evidence_digest, "comment": a.comment,
                            "created_at": a.created_at} for a in self.approvals],
@@ -87,18 +93,19 @@ def _subject(model_name: str, version: str, target: str) -> str:
     return f"models:/{model_name}/{version} -> {target}"
 
 
-def create_request(conn: Connection, *, model_name: str, version: str, target: str,
+def create_request(conn: Connection, *, identity: VersionIdentity, target: str,
                    requester: str, comment: str | None, evidence_digest: str,
                    policy_digest: str, now_ms: int) -> TransitionRequest:
-    """Open a request to promote a version to a target.
+    """Open a request to promote the version with ``identity`` to a target.
 
     Raises:
         RequestConflict: an open request for the same version and target exists.
     """
+    model_name, version = identity.name, identity.version
+    identity_digest = identity.digest()
     existing = conn.execute(
         select(transition_requests.c.id).where(
-            transition_requests.c.model_name == model_name,
-            transition_requests.c.version == version,
+            transition_requests.c.identity_digest == identity_digest,
             transition_requests.c.target == target,
             transition_requests.c.status.in_([s.value for s in OPEN]),
         ).with_for_update()
@@ -110,12 +117,14 @@ def create_request(conn: Connection, *, model_name: str, version: str, target: s
     result = conn.execute(transition_requests.insert().values(
         model_name=model_name, version=version, target=target, requester=requester,
         comment=comment, status=RequestStatus.PENDING.value, evidence_digest=evidence_digest,
-        policy_digest=policy_digest, created_at=now_ms, updated_at=now_ms))
+        policy_digest=policy_digest, created_at=now_ms, updated_at=now_ms,
+        workspace=identity.workspace, identity_digest=identity_digest))
     request_id = int(result.inserted_primary_key[0])  # type: ignore[index]
     audit.append(conn, actor=requester, action="request.create",
                  subject=_subject(model_name, version, target),
                  payload={"request_id": request_id, "comment": comment,
-                          "evidence_digest": evidence_digest},
+                          "evidence_digest": evidence_digest, "identity": identity_digest,
+                          "workspace": identity.workspace},
                  policy_digest=policy_digest, ts_ms=now_ms)
     return get_request(conn, request_id)
 
@@ -144,6 +153,7 @@ def _with_approvals(conn: Connection, row: Row[tuple[object, ...]]) -> Transitio
         evidence_digest=m["evidence_digest"], policy_digest=m["policy_digest"],
         created_at=int(m["created_at"]), updated_at=int(m["updated_at"]),
         resolved_by=m["resolved_by"], resolution_comment=m["resolution_comment"],
+        workspace=m["workspace"], identity_digest=m["identity_digest"],
         approvals=tuple(ApprovalRecord(a.approver, tuple(json.loads(a.approver_groups)),
                                        a.evidence_digest, a.comment, int(a.created_at))
                         for a in rows))
@@ -311,10 +321,22 @@ def mark_applied(conn: Connection, request_id: int, *, actor: str, policy_digest
 
 def list_requests(conn: Connection, *, model_name: str | None = None, version: str | None = None,
                   status: RequestStatus | None = None, max_results: int = 100,
-                  page_token: int | None = None) -> tuple[list[TransitionRequest], int | None]:
-    """Requests newest first, filtered; keyset-paginated by id (token: last id seen)."""
+                  page_token: int | None = None, workspace: str | None = None,
+                  identity_digest: str | None = None
+                  ) -> tuple[list[TransitionRequest], int | None]:
+    """Requests newest first, filtered; keyset-paginated by id (token: last id seen).
+
+    ``workspace`` limits the list to one workspace's requests (rows from before workspaces
+    were recorded count as the default workspace's)."""
     limit = max(1, min(max_results, 1000))
     query = select(transition_requests)
+    if workspace is not None:
+        in_workspace = transition_requests.c.workspace == workspace
+        if workspace == DEFAULT_WORKSPACE:
+            in_workspace = in_workspace | transition_requests.c.workspace.is_(None)
+        query = query.where(in_workspace)
+    if identity_digest is not None:
+        query = query.where(transition_requests.c.identity_digest == identity_digest)
     if model_name is not None:
         query = query.where(transition_requests.c.model_name == model_name)
     if version is not None:
@@ -329,15 +351,14 @@ def list_requests(conn: Connection, *, model_name: str | None = None, version: s
     return items, token
 
 
-def approvals_for_version(conn: Connection, model_name: str,
-                          version: str) -> tuple[Approval, ...]:
-    """Approvals of every live request for a version, as engine evidence (one query)."""
+def approvals_for_version(conn: Connection, identity_digest: str) -> tuple[Approval, ...]:
+    """Approvals of every live request for the version with this identity, as engine evidence
+    (one query). Never by name and number: another version answering to them finds nothing."""
     rows = conn.execute(
         select(approvals.c.approver, approvals.c.approver_groups, approvals.c.evidence_digest,
                transition_requests.c.requester, transition_requests.c.target)
         .join(transition_requests, approvals.c.request_id == transition_requests.c.id)
-        .where(transition_requests.c.model_name == model_name,
-               transition_requests.c.version == version,
+        .where(transition_requests.c.identity_digest == identity_digest,
                transition_requests.c.status.in_([s.value for s in COUNTING]))
     ).all()
     return tuple(Approval(approver=r.approver, approver_groups=tuple(json.loads(r.approver_groups)),
@@ -345,13 +366,13 @@ def approvals_for_version(conn: Connection, model_name: str,
                           evidence_digest=r.evidence_digest) for r in rows)
 
 
-def apply_matching(conn: Connection, *, model_name: str, version: str, target: str, actor: str,
+def apply_matching(conn: Connection, *, identity_digest: str, target: str, actor: str,
                    policy_digest: str, now_ms: int) -> list[int]:
-    """Mark approved requests for this exact promotion applied (it just happened)."""
+    """Mark approved requests for this exact promotion (same version identity and target)
+    applied (it just happened)."""
     rows = conn.execute(
         select(transition_requests.c.id).where(
-            transition_requests.c.model_name == model_name,
-            transition_requests.c.version == version,
+            transition_requests.c.identity_digest == identity_digest,
             transition_requests.c.target == target,
             transition_requests.c.status == RequestStatus.APPROVED.value,
         ).with_for_update()  # a concurrent promotion may be applying the same request
@@ -361,3 +382,26 @@ def apply_matching(conn: Connection, *, model_name: str, version: str, target: s
         mark_applied(conn, int(row.id), actor=actor, policy_digest=policy_digest, now_ms=now_ms)
         applied.append(int(row.id))
     return applied
+
+
+def invalidate_open(conn: Connection, *, workspace: str, model_name: str, version: str | None,
+                    actor: str, reason: str, now_ms: int) -> list[int]:
+    """Mark the open requests of a renamed or deleted model (or one deleted version) stale.
+
+    They could never be applied anyway (their identity is gone); this says so in the list and
+    on the page. Returns the ids marked stale.
+    """
+    in_workspace = transition_requests.c.workspace == workspace
+    if workspace == DEFAULT_WORKSPACE:
+        in_workspace = in_workspace | transition_requests.c.workspace.is_(None)
+    query = select(transition_requests.c.id).where(
+        in_workspace, transition_requests.c.model_name == model_name,
+        transition_requests.c.status.in_([s.value for s in OPEN]))
+    if version is not None:
+        query = query.where(transition_requests.c.version == version)
+    ids = [int(r.id) for r in conn.execute(query.with_for_update()).all()]
+    if ids:
+        conn.execute(update(transition_requests).where(transition_requests.c.id.in_(ids)).values(
+            status=RequestStatus.STALE.value, updated_at=now_ms, resolved_by=actor,
+            resolution_comment=reason))
+    return ids

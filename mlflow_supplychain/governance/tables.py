@@ -22,6 +22,12 @@ from sqlalchemy import (
 
 VERSION_TABLE = "supplychain_alembic_version"
 DIGEST_LEN = 71  # "sha256:" + 64 hex
+WORKSPACE_LEN = 63  # MLflow's workspace column
+
+# Per-version evidence (attestations, requests and through them approvals) is keyed by the
+# version's immutable identity (``version_identity``): ``identity_digest`` is what lookups
+# filter on; ``model_name``/``version``/``workspace`` are for people and listings. Rows from
+# before migration 0004 have no identity and are never evidence.
 
 metadata = MetaData()
 
@@ -40,7 +46,10 @@ transition_requests = Table(
     Column("updated_at", BigInteger, nullable=False),
     Column("resolved_by", String(256), nullable=True),
     Column("resolution_comment", Text, nullable=True),
+    Column("workspace", String(WORKSPACE_LEN), nullable=True),
+    Column("identity_digest", String(DIGEST_LEN), nullable=True),
     Index("supplychain_tr_model_version", "model_name", "version"),
+    Index("supplychain_tr_identity", "identity_digest"),
     Index("supplychain_tr_status", "status"),
 )
 
@@ -94,5 +103,8 @@ scan_attestations = Table(
     Column("signature", String(128), nullable=False),
     Column("key_id", String(16), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("workspace", String(WORKSPACE_LEN), nullable=True),
+    Column("identity_digest", String(DIGEST_LEN), nullable=True),
     Index("supplychain_att_model_version", "model_name", "version"),
+    Index("supplychain_att_identity", "identity_digest"),
 )

@@ -5,7 +5,8 @@ canonical JSON bytes with an Ed25519 private key (:func:`sign`), and submits pay
 signature; the registry store verifies them with the public key (:func:`verify`) on submission
 and again every time it reads the stored row (a row edited in the database must not count).
 
-The signature covers the subject (model name and version), the artifact digest (the whole
+The signature covers the subject (the version's immutable identity: workspace, name, version,
+creation time, storage location and uid, see ``version_identity``), the artifact digest (the whole
 manifest is included), the scanner and policy digests: an attestation for other bytes, another
 version or another policy is worthless even though its signature verifies.
 """
@@ -23,18 +24,19 @@ from typing import Any, Literal
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlflow_supplychain.digest_fields import Digest, FileHashes
 from mlflow_supplychain.digests import canonical_json
 from mlflow_supplychain.errors import IntegrityError, Problem
 from mlflow_supplychain.regular_files import read_regular_file
+from mlflow_supplychain.version_identity import VersionIdentity
 
 PUBLIC_KEY_ENV_VAR = "MLFLOW_SUPPLYCHAIN_ATTESTATION_PUBLIC_KEY"
 """Names the PEM file of the key the server verifies attestations with."""
 
-ATTESTATION_TYPE: Literal["mlflow-supplychain/scan-attestation/v1"] = (
-    "mlflow-supplychain/scan-attestation/v1")
+ATTESTATION_TYPE: Literal["mlflow-supplychain/scan-attestation/v2"] = (
+    "mlflow-supplychain/scan-attestation/v2")
 Verdict = Literal["permitted", "sandboxed", "prohibited", "error"]
 MAX_FINDINGS = 200
 MAX_FINDING_LEN = 500
@@ -45,9 +47,13 @@ class AttestationPayload(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    type: Literal["mlflow-supplychain/scan-attestation/v1"] = ATTESTATION_TYPE
+    type: Literal["mlflow-supplychain/scan-attestation/v2"] = ATTESTATION_TYPE
     model_name: str = Field(min_length=1, max_length=256)
     version: str = Field(pattern=r"^[1-9][0-9]{0,18}$")
+    identity: VersionIdentity = Field(
+        description="The scanned version's identity, as the server reported it before the "
+        "download; the server refuses the attestation unless it is the version's identity "
+        "now, and the gate only reads attestations stored under that identity.")
     artifact_digest: Digest
     files: FileHashes = Field(description="Relative POSIX path -> sha256 hex (manifest).")
     verdict: Verdict
@@ -57,6 +63,12 @@ class AttestationPayload(BaseModel):
     policy_digest: Digest
     scanned_at: str = Field(description="ISO 8601 UTC time of the scan.")
     key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
+
+    @model_validator(mode="after")
+    def _subject_is_identity(self) -> AttestationPayload:
+        if (self.model_name, self.version) != (self.identity.name, self.identity.version):
+            raise ValueError("model_name/version differ from the identity's name/version")
+        return self
 
     @field_validator("findings")
     @classmethod

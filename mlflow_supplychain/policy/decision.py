@@ -42,6 +42,8 @@ class Decision(BaseModel):
     violations: tuple[Violation, ...]
     policy_digest: str
     evidence_digest: str
+    identity_digest: str | None = None
+    """Digest of the judged version's immutable identity (None: not known, evidence files)."""
 
     @property
     def blocks(self) -> bool:

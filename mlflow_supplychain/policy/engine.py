@@ -89,13 +89,14 @@ def evaluate(policy: Policy, evidence: Evidence, target: Target) -> Decision:
     profile_name = (policy.profile_for_alias(target.name) if target.kind is TargetKind.ALIAS
                     else policy.profile_for_stage(target.name))
     artifact_digest = evidence.artifacts.digest if evidence.artifacts else None
-    ev_digest = evidence_digest(policy.digest, evidence.intake, artifact_digest)
+    ev_digest = evidence_digest(policy.digest, evidence.intake, artifact_digest,
+                                evidence.identity_digest)
     enforced = policy.mode is Mode.ENFORCE
     if profile_name is None:
         return Decision(model_name=evidence.model_name, version=evidence.version,
                         target=str(target), profile=None, allowed=True, enforced=enforced,
                         requirements=(), violations=(), policy_digest=policy.digest,
-                        evidence_digest=ev_digest)
+                        evidence_digest=ev_digest, identity_digest=evidence.identity_digest)
     profile = policy.profiles[profile_name]
     ctx = _Context(policy, profile, evidence, target, ev_digest)
     # intake first, so fields it reports are not reported again by license/eval/hash checks
@@ -105,7 +106,8 @@ def evaluate(policy: Policy, evidence: Evidence, target: Target) -> Decision:
     return Decision(model_name=evidence.model_name, version=evidence.version,
                     target=str(target), profile=profile_name, allowed=not ctx.out,
                     enforced=enforced, requirements=profile.require, violations=tuple(ctx.out),
-                    policy_digest=policy.digest, evidence_digest=ev_digest)
+                    policy_digest=policy.digest, evidence_digest=ev_digest,
+                    identity_digest=evidence.identity_digest)
 
 
 def _check(requirement: Requirement, ctx: _Context) -> None:
@@ -350,6 +352,10 @@ def _check_scan(ctx: _Context) -> None:
         ctx.deny(req, "scan.wrong_subject",
                  f"the attestation is for {scan.model_name!r} version {scan.version}.",
                  rescan, "scan")
+    elif scan.identity_digest != ev.identity_digest:
+        ctx.deny(req, "scan.wrong_subject",
+                 "the attestation is for another version that had this name and number "
+                 "(renamed, re-created or in another workspace).", rescan, "scan")
     elif ev.artifacts is None and Requirement.HASH_MATCH not in ctx.profile.require:
         ctx.deny(req, "scan.unbound", "no manifest is recorded to bind the attestation to.",
                  rescan, "scan")

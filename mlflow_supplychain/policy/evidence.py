@@ -61,6 +61,8 @@ class ScanEvidence(_Frozen):
 
     model_name: str
     version: str
+    identity_digest: str | None = Field(
+        None, description="Digest of the version identity the attestation was signed for.")
     artifact_digest: str
     policy_digest: str
     verdict: FormatVerdict | None = Field(
@@ -105,6 +107,9 @@ class Evidence(_Frozen):
 
     model_name: str
     version: str
+    identity_digest: str | None = Field(
+        None, description="Digest of the version's immutable identity (workspace, name, "
+        "version, creation time, storage location, uid); None when unknown (evidence files).")
     source: str | None = None
     creator: str | None = None
     intake: dict[str, str] = Field(
@@ -119,12 +124,17 @@ class Evidence(_Frozen):
     lineage: tuple[Ancestor, ...] = ()
 
 
-def evidence_digest(policy_digest: str, intake: Mapping[str, str], artifact_digest: str | None) -> str:
-    """The digest an approval binds to: intake record + artifact digest + policy digest.
+def evidence_digest(policy_digest: str, intake: Mapping[str, str], artifact_digest: str | None,
+                    identity_digest: str | None = None) -> str:
+    """The digest an approval binds to: version identity + intake record + artifact digest +
+    policy digest.
 
     Any later change to an intake field, the artifact bytes or the policy changes it, which
-    makes earlier approvals stale.
+    makes earlier approvals stale; so does any other version answering to the same name and
+    number (renamed into it, re-created, another workspace), whose identity differs.
     """
-    return digest_of(
-        {"intake": dict(intake), "artifact_digest": artifact_digest, "policy_digest": policy_digest}
-    )
+    bound: dict[str, object] = {"intake": dict(intake), "artifact_digest": artifact_digest,
+                                "policy_digest": policy_digest}
+    if identity_digest is not None:  # evidence files (gate check) carry no identity
+        bound["identity"] = identity_digest
+    return digest_of(bound)

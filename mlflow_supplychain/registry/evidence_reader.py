@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from mlflow_supplychain.policy.evidence import Evidence
 from mlflow_supplychain.policy.schema import Policy, Requirement
 from mlflow_supplychain.registry import tags as tagrules
+from mlflow_supplychain.version_identity import DEFAULT_WORKSPACE, VersionIdentity
 
 _logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class VersionRecord:
     user_id: str | None
     tags: Mapping[str, str] = field(default_factory=dict)
     workspace: str | None = None
+    created_at: int = 0
     storage_location: str | None = None
     """Where MLflow fixed the version's bytes when it was created (None on old rows)."""
 
@@ -64,6 +66,16 @@ class VersionRecord:
         a re-resolution of ``source`` (a ``models:/<name>/<v>`` source may since point at
         other bytes)."""
         return self.storage_location or self.source
+
+    def identity(self, prefix: str) -> VersionIdentity:
+        """The version's immutable identity; ``prefix`` is the policy's reserved tag prefix
+        (the plugin-written uid tag lives under it)."""
+        return VersionIdentity(
+            workspace=self.workspace or DEFAULT_WORKSPACE, name=self.name,
+            version=self.version, created_at=max(self.created_at, 0),
+            # what get_model_version_download_uri returns: the location fixed at creation
+            storage_location=self.download_uri or "",
+            uid=self.tags.get(prefix + tagrules.VERSION_UID_SUFFIX, ""))
 
     @property
     def is_prompt(self) -> bool:
@@ -77,14 +89,21 @@ class VersionRecord:
                 and self.source in PROMPT_SOURCES)
 
 
-def _query(store: Any, session: Session, model: Any) -> Any:
+def query_in_workspace(store: Any, session: Session, model: Any) -> Any:
+    """``session.query(model)`` limited to the caller's workspace when the store has them."""
     # _get_query adds the workspace filter (MLflow >= 3.7); older stores have no workspaces.
     getter = getattr(store, "_get_query", None)
     return getter(session, model) if getter is not None else session.query(model)
 
 
+_query = query_in_workspace
+
+
 def read_version(store: Any, session: Session, name: str, version: int) -> VersionRecord | None:
-    """The live (not deleted) version ``name``/``version`` with its tags, in one query."""
+    """The live (not deleted) version ``name``/``version`` with its tags, in one query.
+
+    The same query reads what the version's identity is made of (workspace, creation time,
+    storage location; the uid is a tag), so identity costs no extra round-trip."""
     join_on = [SqlModelVersionTag.name == SqlModelVersion.name,
                SqlModelVersionTag.version == SqlModelVersion.version]
     if hasattr(SqlModelVersionTag, "workspace") and hasattr(SqlModelVersion, "workspace"):
@@ -96,7 +115,7 @@ def read_version(store: Any, session: Session, name: str, version: int) -> Versi
         .filter(SqlModelVersion.name == name, SqlModelVersion.version == version,
                 SqlModelVersion.current_stage != STAGE_DELETED_INTERNAL)
         .with_entities(SqlModelVersion.source, SqlModelVersion.current_stage,
-                       SqlModelVersion.user_id, workspace_column,
+                       SqlModelVersion.user_id, workspace_column, SqlModelVersion.creation_time,
                        SqlModelVersion.storage_location, SqlModelVersionTag.key,
                        SqlModelVersionTag.value)
         .all()
@@ -107,7 +126,7 @@ def read_version(store: Any, session: Session, name: str, version: int) -> Versi
     tags = {key: value or "" for *_, key, value in rows if key is not None}
     return VersionRecord(name=name, version=str(version), source=first[0], stage=first[1],
                          user_id=first[2], tags=tags, workspace=first[3],
-                         storage_location=first[4])
+                         created_at=int(first[4] or 0), storage_location=first[5])
 
 
 def protected_alias_versions(store: Any, session: Session, name: str,
@@ -260,7 +279,8 @@ class EvidenceReader:
             if provider.requirements & needed:
                 fields.update(provider.provide(record, policy, intake))
         return Evidence(model_name=record.name, version=record.version, source=record.source,
-                        creator=creator, intake=intake, **fields)
+                        creator=creator, intake=intake,
+                        identity_digest=record.identity(prefix).digest(), **fields)
 
 
 def default_reader(*extra: EvidenceProvider) -> EvidenceReader:

@@ -44,7 +44,9 @@ from mlflow_supplychain.registry import tags as tagrules
 from mlflow_supplychain.registry.caller import Caller, resolve_caller
 from mlflow_supplychain.registry.evidence_reader import EvidenceReader, VersionRecord
 from mlflow_supplychain.registry.identity import current_user
+from mlflow_supplychain.registry.uids import reissue_uids
 from mlflow_supplychain.server.policy_holder import PolicyHolder
+from mlflow_supplychain.version_identity import DEFAULT_WORKSPACE, VersionIdentity, new_uid
 
 _logger = logging.getLogger(__name__)
 
@@ -58,6 +60,12 @@ def _tag_pairs(tags: Iterable[Any] | None) -> list[tuple[str, str]]:
 def _is_prompt_tagged(tags: Iterable[Any] | None) -> bool:
     return any(t.key == facts.IS_PROMPT_TAG_KEY and (t.value or "").lower() == "true"
                for t in tags or ())
+
+
+def _reserved_writes(tags: Iterable[Any], prefix: str) -> list[Problem]:
+    return [tagrules.reserved_problem(t.key, "writes", prefix) for t in tags
+            if tagrules.classify(t.key, prefix) is tagrules.TagKind.RESERVED
+            and not tagrules.is_plugin_write()]
 
 
 def _tag_change_problems(key: str, value: str | None, prefix: str) -> tagrules.TagProblems:
@@ -178,10 +186,12 @@ class RegistryGate:
             MlflowException: PERMISSION_DENIED or INVALID_PARAMETER_VALUE (enforce mode).
         """
         pairs = _tag_pairs(tags)
-        if not pairs or _is_prompt_tagged(tags):
+        if not pairs:
             return
         policy = self._holder.policy
         problems = tagrules.check_tag_writes(pairs, policy.reserved_tag_prefix)
+        if _is_prompt_tagged(tags):  # prompts: intake rules do not apply, reserved tags do
+            problems = tagrules.TagProblems(reserved=problems.reserved)
         if problems:
             self._refuse_tags(policy, f"Registered model {name!r} cannot be created with these "
                               "tags", problems.reserved, problems.invalid)
@@ -212,6 +222,34 @@ class RegistryGate:
             store, name, None,
             f"Registered model {name!r} cannot be {action}: it has promoted versions")
 
+    def after_removal(self, store: Any, name: str, *, version: Any = None,
+                      new_name: str | None = None) -> None:
+        """After a rename (``new_name``) or delete of a registered model, or the delete of one
+        ``version``: audit it and mark its open requests stale. A rename also gives every
+        version a new identity (new uid), so no evidence gathered under the old name counts
+        again, even after renaming back.
+
+        Never raises: the registry change already happened; a failure is logged.
+        """
+        policy = self._holder.policy
+        reissued = 0
+        if new_name is not None:
+            try:
+                reissued = reissue_uids(store, new_name,
+                                        policy.reserved_tag_prefix + tagrules.VERSION_UID_SUFFIX)
+            except Exception as exc:  # noqa: BLE001 - identities still differ by name
+                _logger.error("could not reissue version uids of %r: %s", new_name,
+                              type(exc).__name__)
+        if self._recorder is None:
+            return
+        action = ("registry.rename" if new_name is not None else
+                  "registry.delete_version" if version is not None else "registry.delete")
+        workspace = getattr(store, "_get_active_workspace", lambda: DEFAULT_WORKSPACE)()
+        self._recorder.removal(action=action, workspace=str(workspace), name=name,
+                               version=str(version) if version is not None else None,
+                               new_name=new_name, user=current_user(),
+                               policy_digest=policy.digest, reissued=reissued)
+
     # -- model versions --------------------------------------------------------------------
 
     def prepare_version_tags(self, store: Any, name: str, source: str,
@@ -228,12 +266,17 @@ class RegistryGate:
                 INVALID_PARAMETER_VALUE (intake value) in enforce mode.
         """
         tag_list = list(tags or ())
-        if _is_prompt_tagged(tag_list) and source in facts.PROMPT_SOURCES:
-            return tag_list
-        if tagrules.is_plugin_write():
-            return tag_list
         policy = self._holder.policy
         prefix = policy.reserved_tag_prefix
+        uid_key = prefix + tagrules.VERSION_UID_SUFFIX
+        if tagrules.is_plugin_write():
+            return [*(t for t in tag_list if t.key != uid_key), ModelVersionTag(uid_key, new_uid())]
+        if _is_prompt_tagged(tag_list) and source in facts.PROMPT_SOURCES:
+            # Prompts are never gated, but they may not carry reserved tags either: a prompt
+            # whose marker is removed later must not leave forged evidence on a version.
+            self._refuse_tags(policy, f"A prompt version of {name!r} cannot be created",
+                              _reserved_writes(tag_list, prefix), ())
+            return tag_list
         kept: list[Any] = []
         reserved: list[Problem] = []
         invalid: list[Problem] = []
@@ -259,7 +302,11 @@ class RegistryGate:
         if dropped:
             _logger.info("not copying %d governance tag(s) from %s to a new version of %r: "
                          "evidence is bound to the original version", dropped, source, name)
-        return _with_creator(kept, prefix, resolve_caller(policy))
+        kept = _with_creator(kept, prefix, resolve_caller(policy))
+        # part of the version's identity: tells a re-created version from the one before it
+        kept = [t for t in kept if t.key != uid_key]
+        kept.append(ModelVersionTag(uid_key, new_uid()))
+        return kept
 
     def _copied_reserved_tags(self, store: Any, source: str, prefix: str) -> dict[str, str]:
         match = _FIXED_MODEL_SOURCE.match(source or "")
@@ -304,10 +351,21 @@ class RegistryGate:
         rules object to it. ``is_prompt`` is asked (it reads the database) only then: prompts
         are never blocked."""
         policy = self._holder.policy
-        problems = _tag_change_problems(key, value, policy.reserved_tag_prefix)
-        if not problems or is_prompt():
-            return
         action = "deleted" if value is None else "set"
+        # normalised like reserved keys: MySQL matches tag keys case-insensitively
+        if key.strip().lower() == facts.IS_PROMPT_TAG_KEY and not tagrules.is_plugin_write():
+            # Changing the marker turns a prompt into a model or back, across the gate's
+            # exemption; a prompt stays a prompt (create a model version instead).
+            self._refuse(policy, PERMISSION_DENIED, f"Tag {key!r} of {owner} cannot be "
+                         f"{action}", [Problem(f"tag {key!r}", "marks prompts, which the gate "
+                                               "exempts; it cannot be changed after creation",
+                                               "register a model version (or create a prompt) "
+                                               "instead of converting one into the other")])
+        problems = _tag_change_problems(key, value, policy.reserved_tag_prefix)
+        if not problems:
+            return
+        if not problems.reserved and is_prompt():
+            return  # prompts are exempt from intake rules, never from the reserved namespace
         self._refuse_tags(policy, f"Tag {key!r} of {owner} cannot be {action}",
                           problems.reserved, problems.invalid)
 
@@ -421,12 +479,29 @@ class RegistryGate:
         Raises:
             MlflowException: RESOURCE_DOES_NOT_EXIST when the version does not exist.
         """
+        decision, evidence, _record = self.assess_record(store, name, version, target)
+        return decision, evidence
+
+    def assess_record(self, store: Any, name: str, version: Any,
+                      target: Target) -> tuple[Decision, Evidence, VersionRecord]:
+        """:meth:`assess`, plus the version record read (its identity keys new evidence).
+
+        Raises:
+            MlflowException: RESOURCE_DOES_NOT_EXIST when the version does not exist.
+        """
         policy = self._holder.policy
         record = self._record(store, name, version)
         if record is None:
             raise MlflowException(f"Model Version (name={name}, version={version}) not found",
                                   RESOURCE_DOES_NOT_EXIST)
-        return self._assess(policy, record, target)
+        decision, evidence = self._assess(policy, record, target)
+        return decision, evidence, record
+
+    def current_identity(self, store: Any, name: str, version: Any) -> VersionIdentity | None:
+        """The identity of the live version ``name``/``version`` in the caller's workspace, or
+        None when there is no such version (one query)."""
+        record = self._record(store, name, version)
+        return record.identity(self._holder.policy.reserved_tag_prefix) if record else None
 
     def _decide(self, policy: Policy, record: VersionRecord, target: Target) -> Decision:
         return self._assess(policy, record, target)[0]

@@ -128,28 +128,31 @@ def lock_version(conn: Connection, name: str, version: str) -> None:
         versions.c.name == name, versions.c.version == int(version)).with_for_update())
 
 
-def still_current(session: Any, name: str, version: int,
-                  seen: dict[tuple[str, str], int]) -> None:
+def _superseded(conn: Connection, seen: dict[str, int]) -> bool:
+    """Whether any version judged (by identity digest) got a newer attestation since."""
+    return any(attestations.latest_id(conn, digest) != seen_id for digest, seen_id in seen.items())
+
+
+def still_current(session: Any, name: str, version: int, seen: dict[str, int]) -> None:
     """Refuse a promotion, before it commits, when a newer attestation of the version was
     stored after the gate judged it (its late-verdict check could not see this promotion).
 
     Raises:
         MlflowException: ABORTED (HTTP 409): retry the promotion.
     """
-    key = (name, str(version))
-    if key not in seen:  # the profile needs no scan evidence
+    if not seen:  # the profile needs no scan evidence
         return
     conn = session.connection()
     lock_version(conn, name, str(version))
     session.flush()  # SQLite: takes the write lock, so no attestation can commit after this
-    if attestations.latest_id(conn, name, str(version)) != seen[key]:
+    if _superseded(conn, seen):
         raise MlflowException(
             f"A new scan attestation of models:/{name}/{version} arrived while the promotion "
             "was being evaluated; retry it (it will be judged on the new verdict).", ABORTED)
 
 
 def stage_still_current(store: Any, name: str, version: int, stage: str,
-                        seen: dict[tuple[str, str], int]) -> None:
+                        seen: dict[str, int]) -> None:
     """After a protected stage transition (MLflow writes it in its own transaction, so it
     cannot re-check before committing): when a newer attestation of the version was stored
     after the gate judged it, move the version back out of ``stage`` (if it is still there),
@@ -158,13 +161,12 @@ def stage_still_current(store: Any, name: str, version: int, stage: str,
     Raises:
         MlflowException: ABORTED (HTTP 409): retry the transition.
     """
-    key = (name, str(version))
-    if key not in seen:
+    if not seen:
         return
     versions = SqlModelVersion.__table__
     with store.engine.begin() as conn:
         lock_version(conn, name, str(version))
-        if attestations.latest_id(conn, name, str(version)) == seen[key]:
+        if not _superseded(conn, seen):
             return
         now = int(time.time() * 1000)
         moved = conn.execute(update(versions).where(
@@ -175,7 +177,7 @@ def stage_still_current(store: Any, name: str, version: int, stage: str,
                      subject=f"models:/{name}/{version} -> stage:{stage}",
                      payload={"target": f"stage:{stage}", "taken_back": moved,
                               "enforced": True, "violations": ["scan.superseded"],
-                              "attestation_id": seen[key]},
+                              "attestation_ids": sorted(seen.values())},
                      policy_digest=store.gate.holder.policy.digest, ts_ms=now)
     raise MlflowException(
         f"A new scan attestation of models:/{name}/{version} arrived while the transition to "

@@ -82,11 +82,14 @@ class _GatedRegistry:
 
     def rename_registered_model(self, name: str, new_name: str) -> Any:
         self.gate.check_registered_model_removal(self, name, "renamed")
-        return super().rename_registered_model(name, new_name)  # type: ignore[misc]
+        result = super().rename_registered_model(name, new_name)  # type: ignore[misc]
+        self.gate.after_removal(self, name, new_name=new_name)
+        return result
 
     def delete_registered_model(self, name: str) -> None:
         self.gate.check_registered_model_removal(self, name, "deleted")
         super().delete_registered_model(name)  # type: ignore[misc]
+        self.gate.after_removal(self, name)
 
     def set_registered_model_alias(self, name: str, alias: str, version: Any) -> None:
         target = self.gate.guard(Target(kind=TargetKind.ALIAS, name=alias))
@@ -174,6 +177,7 @@ class _GatedRegistry:
     def delete_model_version(self, name: str, version: Any) -> None:
         self.gate.check_version_removal(self, name, version)
         super().delete_model_version(name, version)  # type: ignore[misc]
+        self.gate.after_removal(self, name, version=version)
 
 
 class SupplyChainRegistryStore(_GatedRegistry, SqlAlchemyStore):

@@ -30,6 +30,9 @@ INTAKE_SEGMENT = "intake."
 GATE_SEGMENT = "gate."
 CREATED_BY_SUFFIX = "gate.created_by"
 """Reserved tag recording the authenticated user who created a version (separation of duties)."""
+VERSION_UID_SUFFIX = "gate.version_uid"
+"""Reserved tag holding the random uid the plugin gives each version it creates (part of the
+version's identity, :mod:`mlflow_supplychain.version_identity`)."""
 DECISION_SEGMENT = "gate.decision."
 """Reserved tags recording audit-mode decisions, one per target."""
 

@@ -163,7 +163,7 @@ def _allow_attestation_routes(table: Any, auth: Any) -> None:
         # Any authenticated caller: the Ed25519 signature is the authorization (checked in
         # the handler), so only the sidecar's key can get an attestation stored.
         table[(path, "POST")] = lambda: True
-    for path in paths(att.GET):
+    for path in paths(att.GET) + paths(att.IDENTITY):
         table[(path, "GET")] = auth.validate_can_read_registered_model
     _allow_deployment_routes(table, auth)
 

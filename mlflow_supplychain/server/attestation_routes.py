@@ -10,8 +10,14 @@
   them under ``taken_back``. Refusals are audited
   as ``attestation.reject``. The signature is the authorization: under basic-auth any
   authenticated caller may submit, and only a verifying submission is stored.
-- ``GET attestations/get?name=&version=``: the latest stored attestation, its signature, and
-  ``verified`` (re-checked now). Needs read permission on the model under basic-auth.
+- ``GET attestations/get?name=&version=``: the latest stored attestation for the version that
+  answers to ``name``/``version`` now (by its identity), its signature, and ``verified``
+  (re-checked now). Needs read permission on the model under basic-auth.
+- ``GET versions/identity?name=&version=``: the version's immutable identity and its digest,
+  which the sidecar signs into its attestation. Read permission, like ``get``.
+
+A submission is stored only when the identity it signs is the version's identity *now*: a scan
+of a version renamed, deleted and re-created, or in another workspace meanwhile is refused.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from mlflow_supplychain.server.routes import NAMESPACE, paths
 
 SUBMIT = NAMESPACE + "/attestations/submit"
 GET = NAMESPACE + "/attestations/get"
+IDENTITY = NAMESPACE + "/versions/identity"
 MAX_BODY = 8 * 1024 * 1024  # a manifest of ~50k files
 
 
@@ -88,26 +95,27 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
                                           policy_digest=policy.digest, actor=actor)
             return MlflowException(reason, code)
 
-        try:
-            store.get_model_version(payload.model_name, payload.version)
-        except MlflowException as exc:
-            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-                raise refuse(f"Attestation subject {subject} does not exist.",
-                             RESOURCE_DOES_NOT_EXIST) from None
-            raise
+        current = store.gate.current_identity(store, payload.model_name, payload.version)
+        if current is None:
+            raise refuse(f"Attestation subject {subject} does not exist.",
+                         RESOURCE_DOES_NOT_EXIST)
         try:
             key = attestations.configured_public_key()
             with store.engine.connect() as conn:  # refuse forgeries and replays before any
-                previous = attestations.latest(conn, payload.model_name, payload.version)
+                previous = attestations.latest(conn, current.digest())
             attestations.check_submission(payload, signature, key,  # re-hash is spent on them
                                           policy_digest=policy.digest, previous=previous)
+            attestations.check_identity(payload, current)
             # a version holding a protected target is re-judged on this verdict first
             late = late_verdicts.plan(store, payload, signature, key)
             with store.engine.begin() as conn:
                 late_verdicts.lock_version(conn, payload.model_name, payload.version)
-                previous = attestations.latest(conn, payload.model_name, payload.version)
+                previous = attestations.latest(conn, current.digest())
                 attestations.check_submission(payload, signature, key,
                                               policy_digest=policy.digest, previous=previous)
+                # after the signature: only a genuine scan of a version gone since is refused
+                # for its identity; forgeries are refused as forgeries
+                attestations.check_identity(payload, current)
                 row_id = attestations.store(conn, payload, signature,
                                             policy_digest=policy.digest, actor=actor)
                 taken_back = (late_verdicts.apply(conn, store, late, attestation_id=row_id)
@@ -129,8 +137,11 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
         version = version_text(request.args.get("version"))
         require_read(name)
         store = store_getter()
-        with store.engine.connect() as conn:
-            stored = attestations.latest(conn, name, version)
+        current = store.gate.current_identity(store, name, version)
+        stored = None
+        if current is not None:  # the version answering to the name now, never another's
+            with store.engine.connect() as conn:
+                stored = attestations.latest(conn, current.digest())
         if stored is None:
             raise MlflowException(f"No attestation is stored for models:/{name}/{version}.",
                                   RESOURCE_DOES_NOT_EXIST)
@@ -146,6 +157,24 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
                         "key_id": stored.key_id, "created_at": stored.created_at,
                         "verified": stored.verified(key)})
 
+    @catch_mlflow_exception
+    def identity_view() -> Response:
+        name = request.args.get("name", "")
+        version = request.args.get("version", "")
+        if not name or not version.isdigit() or len(version) > 18:
+            raise MlflowException("'name' and a numeric 'version' are required.",
+                                  INVALID_PARAMETER_VALUE)
+        store = store_getter()
+        current = store.gate.current_identity(store, name, version)
+        if current is None:
+            raise MlflowException(f"Model Version (name={name}, version={version}) not found",
+                                  RESOURCE_DOES_NOT_EXIST)
+        return jsonify({"identity": current.model_dump(mode="json"),
+                        "digest": current.digest()})
+
+    for path in paths(IDENTITY):
+        app.add_url_rule(path, endpoint=f"mlflow_supplychain_version_identity:{path}",
+                         view_func=identity_view, methods=["GET"])
     for path in paths(SUBMIT):
         app.add_url_rule(path, endpoint=f"mlflow_supplychain_attestation_submit:{path}",
                          view_func=submit_view, methods=["POST"])

@@ -175,7 +175,8 @@ def register(app: Flask, store_getter: Callable[[], Any],
         token = _number(request.args.get("req_token"), "req_token")
         with actions.governance_engine(store).connect() as conn:
             pending, next_token = workflow.list_requests(
-                conn, status=RequestStatus.PENDING, max_results=PAGE_SIZE, page_token=token)
+                conn, status=RequestStatus.PENDING, max_results=PAGE_SIZE, page_token=token,
+                workspace=actions.active_workspace(store))
         pending = [r for r in pending if can_read(r.model_name)]
         return _html("overview.html", aliases=rows, pending=pending,
                      next_aliases=url(OVERVIEW, after_name=next_after[0],
@@ -198,10 +199,11 @@ def register(app: Flask, store_getter: Callable[[], Any],
                          message=exc.message, **_common(policy, viewer))
         evidence = assessments[0][1] if assessments else None
         eng = actions.governance_engine(store)
-        with eng.connect() as conn:
-            stored = attestations.latest(conn, name, version)
-            reqs, _ = workflow.list_requests(conn, model_name=name, version=version,
-                                             max_results=50)
+        identity = evidence.identity_digest if evidence else None
+        with eng.connect() as conn:  # this version's evidence only: keyed by its identity
+            stored = attestations.latest(conn, identity) if identity else None
+            reqs = workflow.list_requests(conn, identity_digest=identity,
+                                          max_results=50)[0] if identity else []
         scan = None
         if stored is not None:
             scan = page_views.scan_view(stored.payload,

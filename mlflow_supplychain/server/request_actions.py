@@ -13,18 +13,26 @@ from typing import Any
 
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, INVALID_STATE
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
+from mlflow_supplychain.errors import Problem, RequestNotFound
 from mlflow_supplychain.governance import requests as workflow
 from mlflow_supplychain.governance.requests import RequestStatus, TransitionRequest
 from mlflow_supplychain.policy.evidence import Target, TargetKind
 from mlflow_supplychain.policy.schema import ApprovalRule, Policy
 from mlflow_supplychain.registry.gate import protected_target
 from mlflow_supplychain.server.identity import Caller
+from mlflow_supplychain.version_identity import DEFAULT_WORKSPACE
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def active_workspace(store: Any) -> str:
+    """The workspace the current request works in (``default`` without workspaces)."""
+    getter = getattr(store, "_get_active_workspace", None)
+    return str(getter()) if getter is not None else DEFAULT_WORKSPACE
 
 
 def governance_engine(store: Any) -> Engine:
@@ -39,6 +47,19 @@ def governance_engine(store: Any) -> Engine:
                               INVALID_STATE)
     engine: Engine = recorder.engine
     return engine
+
+
+def request_in_workspace(store: Any, conn: Connection, request_id: int) -> TransitionRequest:
+    """Request ``request_id`` when it belongs to the caller's workspace.
+
+    Raises:
+        RequestNotFound: no such request, or it is another workspace's (not revealed).
+    """
+    req = workflow.get_request(conn, request_id)
+    if (req.workspace or DEFAULT_WORKSPACE) != active_workspace(store):
+        raise RequestNotFound(f"Transition request {request_id} does not exist", [Problem(
+            f"request {request_id}", "not found", "list requests with 'request list'")])
+    return req
 
 
 def rule_for(policy: Policy, target_text: str) -> tuple[Target, ApprovalRule]:
@@ -77,7 +98,7 @@ def approve(store: Any, policy: Policy, who: Caller, request_id: int, *,
     """
     eng = governance_engine(store)
     with eng.connect() as conn:
-        current = workflow.get_request(conn, request_id)
+        current = request_in_workspace(store, conn, request_id)
     target, rule = rule_for(policy, current.target)
     decision, evidence = store.gate.assess(store, current.model_name, current.version, target)
     req = workflow.approve(
@@ -101,7 +122,7 @@ def reject(store: Any, policy: Policy, who: Caller, request_id: int, *,
         MlflowException: no governance tables.
     """
     with governance_engine(store).begin() as conn:
-        current = workflow.get_request(conn, request_id)
+        current = request_in_workspace(store, conn, request_id)
         return workflow.reject(conn, request_id, actor=who.user, groups=who.groups,
                                comment=comment, rule=approval_rule(policy, current.target),
                                policy_digest=policy.digest, now_ms=now_ms())

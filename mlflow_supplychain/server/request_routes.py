@@ -106,10 +106,11 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
         return decision
 
     def readable(store: Any, request_id: int) -> TransitionRequest:
-        """The request, when the caller may read its model (else 403, before any action)."""
+        """The request, when it is in the caller's workspace (else 404) and the caller may read
+        its model (else 403), before any action."""
         try:
             with actions.governance_engine(store).connect() as conn:
-                req = workflow.get_request(conn, request_id)
+                req = actions.request_in_workspace(store, conn, request_id)
         except GovernanceError as exc:
             raise _as_mlflow(exc) from None
         require_read(req.model_name)
@@ -131,11 +132,12 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
         who = caller(policy)
         require_read(name)
         target, _ = actions.rule_for(policy, target_text)
-        decision, _evidence = store.gate.assess(store, name, version, target)
+        decision, _evidence, record = store.gate.assess_record(store, name, version, target)
         try:
             with actions.governance_engine(store).begin() as conn:
                 req = workflow.create_request(
-                    conn, model_name=name, version=version, target=str(target),
+                    conn, identity=record.identity(policy.reserved_tag_prefix),
+                    target=str(target),
                     requester=who.user, comment=_text(params, "comment", required=False),
                     evidence_digest=decision.evidence_digest,
                     policy_digest=decision.policy_digest, now_ms=actions.now_ms())
@@ -207,7 +209,8 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
             items, next_token = workflow.list_requests(
                 conn, model_name=_text(params, "name", required=False),
                 version=None if version is None else str(version), status=status,
-                max_results=max_results, page_token=token)
+                max_results=max_results, page_token=token,
+                workspace=actions.active_workspace(store))
         # A page may come back shorter than max_results (or empty with a next token): the
         # models the caller cannot read are left out after paging, as MLflow's search does.
         can_read = read_check()

@@ -17,13 +17,15 @@ from mlflow_supplychain.integrity.attest import AttestationPayload, key_id, now_
 from mlflow_supplychain.integrity.manifest import build_manifest
 from mlflow_supplychain.policy.schema import Policy
 from mlflow_supplychain.scanning.scanner import scan_path
+from mlflow_supplychain.version_identity import VersionIdentity
 
 MAX_FINDINGS = 50
 
 
-def build_attestation(name: str, version: str, directory: Path, policy: Policy,
+def build_attestation(identity: VersionIdentity, directory: Path, policy: Policy,
                       private_key: Ed25519PrivateKey) -> tuple[AttestationPayload, str]:
-    """Hash and scan ``directory`` (the version's artifacts); return the payload and signature.
+    """Hash and scan ``directory`` (the artifacts of the version with ``identity``, read from
+    the server before the download); return the payload and signature.
 
     Raises:
         IntegrityError: the tree cannot be hashed (symlink, special file, unreadable).
@@ -39,7 +41,8 @@ def build_attestation(name: str, version: str, directory: Path, policy: Policy,
                     for f in report.findings][:MAX_FINDINGS]
         formats = {r.path: (r.formats[0] if r.formats else r.kind) for r in report.files}
     payload = AttestationPayload(
-        model_name=name, version=str(version), artifact_digest=manifest.digest,
+        model_name=identity.name, version=identity.version, identity=identity,
+        artifact_digest=manifest.digest,
         files={e.path: e.sha256 for e in manifest.files}, verdict=verdict,  # type: ignore[arg-type]
         findings=tuple(findings), formats=formats, scanner_version=__version__,
         policy_digest=policy.digest, scanned_at=now_iso(),

@@ -48,7 +48,14 @@ def scan_version(settings: SidecarSettings, name: str, version: str) -> str:
         ScanJobError: download, hashing or submission failed (the job is retried).
     """
     api = ServerApi(settings.tracking_uri)
-    if api.version(name, version) is None:
+    try:
+        # read before the download: a version replaced meanwhile has another identity, and
+        # the server refuses an attestation that signs the old one
+        identity = api.identity(name, version)
+    except ServerApiError as exc:
+        raise ScanJobError(f"cannot read the identity of models:/{name}/{version}",
+                           exc.problems) from None
+    if identity is None:
         _logger.info("dropping scan of models:/%s/%s: version does not exist", name, version)
         return "dropped"
     policy = load_policy(settings.policy_path)
@@ -62,7 +69,7 @@ def scan_version(settings: SidecarSettings, name: str, version: str) -> str:
         try:
             local = api.download(name, version, Path(workdir) / "artifacts",
                                  settings.max_bytes)
-            payload, signature = build_attestation(name, version, local, policy, key)
+            payload, signature = build_attestation(identity, local, policy, key)
         except SupplyChainError as exc:
             raise ScanJobError(f"scan of models:/{name}/{version} failed", exc.problems) from None
         try:

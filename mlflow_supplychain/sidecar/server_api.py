@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_supplychain.errors import Problem, RegistryError
+from mlflow_supplychain.version_identity import VersionIdentity
 
 _logger = logging.getLogger(__name__)
 API = "/api/2.0/mlflow-supplychain"
@@ -168,6 +169,27 @@ class ServerApi:
         """
         self._call("POST", "/attestations/submit",
                    json={"payload": payload, "signature": signature})
+
+    def identity(self, name: str, version: str) -> VersionIdentity | None:
+        """The version's immutable identity as the server computes it; None when the version
+        does not exist.
+
+        Raises:
+            ServerApiError: the server failed or answered something that is not an identity.
+        """
+        try:
+            body = self._call("GET", "/versions/identity",
+                              params={"name": name, "version": version})
+        except ServerApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        try:
+            return VersionIdentity.model_validate(body.get("identity"))
+        except ValueError:
+            raise ServerApiError("The server sent a malformed version identity", [Problem(
+                f"models:/{name}/{version}", "identity does not validate",
+                "upgrade the server and the sidecar together")]) from None
 
     def attestation(self, name: str, version: str) -> dict[str, Any] | None:
         """The latest stored attestation ({payload, verified...}) or None."""

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlflow_supplychain.server.launcher import RunningServer
+    from mlflow_supplychain.version_identity import VersionIdentity
 
 EXPERIMENT = "supplychain-tests"
 TEST_SOURCE_URL = "https://git.example.com/ml/test-model"
@@ -79,6 +80,27 @@ def intake_record(files: dict[str, str], run_id: str) -> dict[str, Any]:
     }
 
 
+def version_identity(server: RunningServer, name: str, version: str, *,
+                     auth: tuple[str, str] | None = None,
+                     headers: dict[str, str] | None = None) -> VersionIdentity:
+    """The identity the server reports for ``name``/``version`` (what attestations sign).
+
+    Raises:
+        RuntimeError: the server did not answer with an identity.
+    """
+    import requests
+
+    from mlflow_supplychain.version_identity import VersionIdentity
+
+    response = requests.get(f"{server.url}/api/2.0/mlflow-supplychain/versions/identity",
+                            params={"name": name, "version": version}, auth=auth,
+                            headers=headers, timeout=30)
+    if response.status_code != 200:
+        raise RuntimeError(f"no identity for models:/{name}/{version} "
+                           f"({response.status_code}): {response.text[:300]}")
+    return VersionIdentity.model_validate(response.json()["identity"])
+
+
 def _attest(server: RunningServer, name: str, version: str, directory: Path) -> None:
     import requests
 
@@ -94,7 +116,8 @@ def _attest(server: RunningServer, name: str, version: str, directory: Path) -> 
     status = requests.get(f"{server.url}/api/2.0/mlflow-supplychain/status", timeout=30)
     status.raise_for_status()
     payload = attest.AttestationPayload(
-        model_name=name, version=version, artifact_digest=manifest.digest,
+        model_name=name, version=version, identity=version_identity(server, name, version),
+        artifact_digest=manifest.digest,
         files={entry.path: entry.sha256 for entry in manifest.files},
         verdict=report.verdict_name or "error",
         findings=tuple(str(f.as_dict()) for f in report.findings),

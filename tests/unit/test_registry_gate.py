@@ -60,10 +60,25 @@ def test_invalid_intake_value_on_a_version_is_a_400(gate: RegistryGate) -> None:
     assert err.error_code == "INVALID_PARAMETER_VALUE"
 
 
-def test_prompts_and_other_tags_pass(gate: RegistryGate) -> None:
-    gate.check_registered_model_tag(_Store(), "p", "supplychain.scan.x", "1")
-    gate.check_version_tag(_Store(), "p", "1", "supplychain.scan.x", None)
+def test_prompts_skip_intake_rules_and_other_tags_pass(gate: RegistryGate) -> None:
+    gate.check_registered_model_tag(_Store(), "p", "supplychain.intake.source_revision", "main")
+    gate.check_version_tag(_Store(), "p", "1", "supplychain.intake.source_revision", "main")
     gate.check_version_tag(_Store(), "m", "1", "team", "x")
+
+
+def test_prompts_get_no_reserved_tags_and_keep_their_marker(gate: RegistryGate) -> None:
+    # class 11: reserved tags on a prompt would stay on the version once it is no prompt
+    for call in (
+            lambda: gate.check_registered_model_tag(_Store(), "p", "supplychain.scan.x", "1"),
+            lambda: gate.check_version_tag(_Store(), "p", "1", "supplychain.scan.x", None),
+            lambda: gate.check_version_tag(_Store(), "p", "1", "supplychain.gate.created_by",
+                                           "bob"),
+            lambda: gate.check_version_tag(_Store(), "p", "1", "mlflow.prompt.is_prompt", None),
+            lambda: gate.check_version_tag(_Store(), "m", "1", "mlflow.prompt.is_prompt",
+                                           "true"),
+            lambda: gate.check_registered_model_tag(_Store(), "p", "mlflow.prompt.is_prompt",
+                                                    None)):
+        assert _refusal(call).error_code == "PERMISSION_DENIED"
 
 
 def test_removing_a_model_with_a_promoted_version_is_refused(gate: RegistryGate) -> None:

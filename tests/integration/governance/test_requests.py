@@ -13,6 +13,7 @@ from mlflow_supplychain.errors import ApprovalRefused, RequestConflict, RequestN
 from mlflow_supplychain.governance import audit, db, requests
 from mlflow_supplychain.governance.requests import RequestStatus
 from mlflow_supplychain.policy.schema import ApprovalRule
+from mlflow_supplychain.version_identity import VersionIdentity
 
 POLICY = "sha256:" + "1" * 64
 DIGEST = "sha256:" + "2" * 64
@@ -31,9 +32,16 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     eng.dispose()
 
 
-def _create(eng: Engine, version: str = "1", requester: str = "carol") -> int:
+def _identity(version: str = "1", **changes: object) -> VersionIdentity:
+    fields: dict[str, object] = {"workspace": "default", "name": "fraud", "version": version,
+                                 "created_at": 1, "storage_location": "s3://b/fraud", "uid": ""}
+    return VersionIdentity.model_validate({**fields, **changes})
+
+
+def _create(eng: Engine, version: str = "1", requester: str = "carol",
+            identity: VersionIdentity | None = None) -> int:
     with eng.begin() as conn:
-        return requests.create_request(conn, model_name="fraud", version=version,
+        return requests.create_request(conn, identity=identity or _identity(version),
                                        target="production", requester=requester, comment="please",
                                        evidence_digest=DIGEST, policy_digest=POLICY, now_ms=1).id
 
@@ -52,7 +60,11 @@ def test_approve_and_apply(engine: Engine) -> None:
     with engine.begin() as conn:
         assert requests.mark_applied(conn, rid, actor="bob", policy_digest=POLICY,
                                      now_ms=3).status is RequestStatus.APPLIED
-        evidence = requests.approvals_for_version(conn, "fraud", "1")
+        evidence = requests.approvals_for_version(conn, _identity().digest())
+        # keyed by identity: the same name and number with another identity has none
+        for other in (_identity(created_at=2), _identity(workspace="team-b"),
+                      _identity(uid="a" * 32), _identity(name="fraud2")):
+            assert requests.approvals_for_version(conn, other.digest()) == ()
     assert [(a.approver, a.requester, a.evidence_digest) for a in evidence] == [
         ("bob", "carol", DIGEST)]
     with engine.connect() as conn:
@@ -109,13 +121,14 @@ def test_reject_and_cancel_rules(engine: Engine) -> None:
     with engine.begin() as conn:
         assert requests.cancel(conn, rid2, actor="carol", comment=None, policy_digest=POLICY,
                                now_ms=3).status is RequestStatus.CANCELLED
-        assert requests.approvals_for_version(conn, "fraud", "2") == ()
+        assert requests.approvals_for_version(conn, _identity("2").digest()) == ()
 
 
 def test_one_open_request_per_promotion(engine: Engine) -> None:
     _create(engine)
     with pytest.raises(RequestConflict, match="already open"):
         _create(engine)
+    _create(engine, identity=_identity(created_at=5))  # a re-created v1 is another version
     with engine.connect() as conn, pytest.raises(RequestNotFound):
         requests.get_request(conn, 999)
 

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mlflow_supplychain.integrity import attest
 from mlflow_supplychain.testing.pytest_plugin import RunningServer
+from mlflow_supplychain.testing.registration import version_identity
 
 SUBMIT = "/api/2.0/mlflow-supplychain/attestations/submit"
 GET = "/api/2.0/mlflow-supplychain/attestations/get"
@@ -25,11 +26,17 @@ def policy_digest(server: RunningServer) -> str:
 
 
 def make_payload(server: RunningServer, name: str, version: str, *,
-                 key: Ed25519PrivateKey | None = None, **changes: Any
+                 key: Ed25519PrivateKey | None = None, auth: tuple[str, str] | None = None,
+                 headers: dict[str, str] | None = None, **changes: Any
                  ) -> attest.AttestationPayload:
+    """A payload for the version answering to ``name``/``version`` now (its identity is read
+    from the server unless ``identity`` is among ``changes``)."""
     key = key or server_key(server)
+    identity = changes.pop("identity", None) or version_identity(
+        server, name, version, auth=auth, headers=headers)
     fields: dict[str, Any] = {
-        "model_name": name, "version": version, "artifact_digest": DIGEST,
+        "model_name": name, "version": version, "identity": identity,
+        "artifact_digest": DIGEST,
         "files": {"model.safetensors": "c" * 64}, "verdict": "permitted", "findings": [],
         "formats": {"model.safetensors": "safetensors"}, "scanner_version": "test",
         "policy_digest": changes.pop("policy_digest", None) or policy_digest(server),

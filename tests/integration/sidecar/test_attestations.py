@@ -75,11 +75,15 @@ def test_forged_copied_stale_and_orphan_attestations_are_rejected(gate_server,
     forged = submit(gate_server, make_payload(gate_server, unique_model_name, version,
                                               key=mallory), mallory)
     wrong_key_id = submit(gate_server, good, mallory)
-    copied = submit(gate_server, good.model_copy(update={"version": other}),
+    other_identity = good.identity.model_copy(update={"version": other})
+    copied = submit(gate_server, good.model_copy(update={"version": other,
+                                                         "identity": other_identity}),
                     signature=_sig(gate_server, good))
     stale = submit(gate_server, make_payload(gate_server, unique_model_name, version,
                                              policy_digest="sha256:" + "0" * 64))
-    orphan = submit(gate_server, make_payload(gate_server, unique_model_name, "999"))
+    orphan = submit(gate_server, make_payload(
+        gate_server, unique_model_name, "999",
+        identity=good.identity.model_copy(update={"version": "999"})))
     garbage = submit(gate_server, good, signature="AAAA")
 
     for response in (forged, wrong_key_id, copied, stale, garbage):

@@ -137,6 +137,7 @@ def test_flagged_version_shows_its_findings(server: RunningServer, api: Api,
     version, rid = pending_request(api, users, unique_model_name, target="champion")
     finding = "model.pkl: pickle_unsafe: global os.system (prohibited)"
     payload = make_payload(server, unique_model_name, version, verdict="prohibited",
+                           auth=users["carol"],
                            findings=[finding], files={"model.pkl": "d" * 64},
                            formats={"model.pkl": "pickle_unsafe"},
                            policy_digest=_policy_digest(server, users["carol"]))

@@ -22,7 +22,12 @@ def payload(key: Ed25519PrivateKey, **changes: object) -> attest.AttestationPayl
         "findings": ["pickle.global model.pkl: sklearn.tree"], "formats": {"model.pkl": "pickle"},
         "scanner_version": "0.1.0", "policy_digest": POLICY, "scanned_at": attest.now_iso(),
         "key_id": attest.key_id(key.public_key())}
+    identity_changes = changes.pop("identity_changes", {})
     fields.update(changes)
+    fields["identity"] = {"workspace": "default", "name": fields["model_name"],
+                          "version": fields["version"], "created_at": 1,
+                          "storage_location": "s3://b/m", "uid": "a" * 32,
+                          **identity_changes}  # type: ignore[dict-item]
     return attest.AttestationPayload.model_validate(fields)
 
 
@@ -37,7 +42,11 @@ def test_sign_and_verify_round_trip() -> None:
 @pytest.mark.parametrize("change", [{"version": "4"}, {"model_name": "other"},
                                     {"artifact_digest": "sha256:" + "d" * 64},
                                     {"policy_digest": "sha256:" + "e" * 64},
-                                    {"verdict": "permitted"}, {"findings": []}])
+                                    {"verdict": "permitted"}, {"findings": []},
+                                    {"identity_changes": {"created_at": 2}},
+                                    {"identity_changes": {"workspace": "team-b"}},
+                                    {"identity_changes": {"uid": "b" * 32}},
+                                    {"identity_changes": {"storage_location": "s3://b/x"}}])
 def test_any_changed_field_breaks_the_signature(change: dict[str, object]) -> None:
     key = Ed25519PrivateKey.generate()
     sig = attest.sign(payload(key), key)
@@ -92,3 +101,11 @@ def test_key_pair_files(tmp_path: Path) -> None:
     pub.unlink()
     with pytest.raises(IntegrityError):
         attest.generate_key_pair(priv, pub)
+
+
+def test_subject_must_be_the_signed_identity() -> None:
+    key = Ed25519PrivateKey.generate()
+    fields = payload(key).model_dump(mode="json")
+    fields["identity"]["name"] = "other"
+    with pytest.raises(IntegrityError, match="identity"):
+        attest.AttestationPayload.parse(fields)

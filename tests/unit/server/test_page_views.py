@@ -16,6 +16,7 @@ from mlflow_supplychain.policy.evidence import Approval, Evidence, Target
 from mlflow_supplychain.policy.loader import load_policy
 from mlflow_supplychain.policy.schema import ApprovalRule
 from mlflow_supplychain.server import page_views as views
+from mlflow_supplychain.version_identity import VersionIdentity
 
 POLICY = load_policy(Path(__file__).parents[2] / "integration" / "policies" / "ui.yaml")
 RULE = ApprovalRule(min=1, approvers=("group:ml-security",), separation_of_duties=True)
@@ -89,6 +90,9 @@ def test_request_row_after_approval_and_when_closed() -> None:
 
 def test_scan_view_and_alias_row() -> None:
     payload = AttestationPayload(model_name="fraud", version="3",
+                                 identity=VersionIdentity(workspace="default", name="fraud",
+                                                          version="3", created_at=1,
+                                                          storage_location="s3://b/m"),
                                  artifact_digest="sha256:" + "a" * 64,
                                  files={"m.pkl": "b" * 64}, verdict="prohibited",
                                  findings=("m.pkl: os.system",), formats={"m.pkl": "pickle"},

@@ -14,10 +14,16 @@ from mlflow_supplychain.integrity.manifest import build_manifest
 from mlflow_supplychain.policy.loader import load_policy
 from mlflow_supplychain.sidecar.attestation import build_attestation
 from mlflow_supplychain.sidecar.webhooks import WEBHOOK_NAME, install_webhook, subscribed_events
+from mlflow_supplychain.version_identity import VersionIdentity
 
 from ..scanning.payloads import Exec
 
 POLICY = Path(__file__).parents[2] / "integration" / "policies" / "sidecar.yaml"
+
+
+def _identity(name: str, version: str) -> VersionIdentity:
+    return VersionIdentity(workspace="default", name=name, version=version, created_at=1,
+                           storage_location="mlflow-artifacts:/1/m", uid="b" * 32)
 
 
 def test_clean_directory(tmp_path: Path) -> None:
@@ -27,7 +33,7 @@ def test_clean_directory(tmp_path: Path) -> None:
     key = Ed25519PrivateKey.generate()
     policy = load_policy(POLICY)
 
-    payload, signature = build_attestation("m", "2", tmp_path, policy, key)
+    payload, signature = build_attestation(_identity("m", "2"), tmp_path, policy, key)
 
     assert payload.verdict == "permitted" and payload.findings == ()
     assert payload.artifact_digest == build_manifest(tmp_path).digest
@@ -38,7 +44,7 @@ def test_clean_directory(tmp_path: Path) -> None:
 
 def test_malicious_pickle(tmp_path: Path) -> None:
     (tmp_path / "model.pkl").write_bytes(pickle.dumps(Exec(), protocol=4))
-    payload, _ = build_attestation("m", "1", tmp_path, load_policy(POLICY),
+    payload, _ = build_attestation(_identity("m", "1"), tmp_path, load_policy(POLICY),
                                    Ed25519PrivateKey.generate())
     assert payload.verdict == "prohibited"
     assert any("system" in f for f in payload.findings)
