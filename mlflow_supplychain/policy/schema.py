@@ -21,6 +21,10 @@ from mlflow_supplychain.intake.fields import FIELDS, ArtifactClass, LicenseOutco
 from mlflow_supplychain.intake.licenses import validate_license_id
 
 SCHEMA_VERSION = 1
+SCANNER_RULES_VERSION = 1
+"""Version of the scanner's detection rules. A scan verdict depends on the format policy and on
+these rules, so both are part of :attr:`Policy.format_digest`: bump this when a release changes
+what the scanner detects, and every version is rescanned (promoted ones first)."""
 MLFLOW_STAGES = ("Staging", "Production", "Archived")
 
 
@@ -455,3 +459,17 @@ class Policy(_Frozen):
     def digest(self) -> str:
         """Stable ``sha256:`` digest of the canonical JSON form of this policy."""
         return digest_of(self.model_dump(mode="json"))
+
+    @property
+    def format_digest(self) -> str:
+        """Digest of the part of the policy a scan verdict depends on: the ``formats`` section
+        (including ``pickle_allowlist``) and the scanner's rules version. Scan attestations
+        bind to this, not to :attr:`digest`, so editing approvers or profiles never makes a
+        scan stale."""
+        return format_policy_digest(self.formats)
+
+
+def format_policy_digest(formats: Formats) -> str:
+    """:attr:`Policy.format_digest` of a policy with this ``formats`` section."""
+    return digest_of({"formats": formats.model_dump(mode="json"),
+                      "scanner_rules": SCANNER_RULES_VERSION})

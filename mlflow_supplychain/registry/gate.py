@@ -127,10 +127,12 @@ class RegistryGate:
         self._recorder = AuditRecorder.for_store_engine(engine)
         self._reader.bind(engine)
         state = self._holder.state()
-        self._recorder.policy_event("policy.load", state.path, state.policy.digest)
+        self._recorder.policy_event("policy.load", state.path, state.policy,
+                                    loaded_at=state.loaded_at)
         recorder = self._recorder
-        self._holder.add_listener(lambda event, st: recorder.policy_event(
-            event, st.path, st.policy.digest, st.reload_error))
+        self._holder.add_listener(lambda event, st, previous: recorder.policy_event(
+            event, st.path, st.policy, loaded_at=st.loaded_at, previous=previous,
+            detail=st.reload_error))
 
     @property
     def recorder(self) -> AuditRecorder | None:

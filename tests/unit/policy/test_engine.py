@@ -215,7 +215,9 @@ def test_license_rules(license_id: str, outcome: str, code: str | None) -> None:
     ({"signature_valid": False}, "scan.bad_signature"),
     ({"version": "2"}, "scan.wrong_subject"),
     ({"artifact_digest": "sha256:" + "d" * 64}, "scan.stale_digest"),
-    ({"policy_digest": "sha256:" + "e" * 64}, "scan.stale_policy"),
+    ({"format_policy_digest": "sha256:" + "e" * 64}, "scan.pending"),
+    ({"format_policy_digest": None}, "scan.pending"),  # legacy scan, policy not in history
+    ({"format_policy_digest": None, "policy_digest": "sha256:" + "e" * 64}, "scan.pending"),
     ({"verdict": None, "findings": ("model.bin: truncated pickle",)}, "scan.error"),
     ({"verdict": FormatVerdict.PROHIBITED, "findings": ("posix.system",)}, "scan.flagged"),
 ])
