@@ -54,3 +54,14 @@ def init(output: Path | None) -> ExitCode:
     text = resources.files("mlflow_supplychain.policy").joinpath("starter.yaml").read_text("utf-8")
     return write_output(text, output, error=PolicyError,
                         next_step="edit it, then run: mlflow-supplychain policy validate")
+
+
+def _server_commands() -> None:
+    # Commands that ask a running server live in their own module (they need the REST client).
+    from mlflow_supplychain.cli.policy_server_cmd import impact, show
+
+    policy.add_command(impact)
+    policy.add_command(show)
+
+
+_server_commands()

@@ -111,14 +111,20 @@ class AuditRecorder:
         except (sqlalchemy.exc.SQLAlchemyError, Exception) as exc:  # noqa: BLE001
             _logger.error("audit append failed (%s): %s", action, type(exc).__name__)
 
-    def heartbeat(self, digest: str, loaded_at: float) -> None:
-        """Refresh this process's row in the list of serving processes (best effort)."""
+    def serving(self, digest: str, loaded_at: float,
+                window_ms: int = 600_000) -> list[dict[str, object]]:
+        """Refresh this process's row (it serves ``digest``), then list every process seen
+        within ``window_ms`` with the digest it serves. Best effort: [] on a database error."""
         try:
             with self._engine.begin() as conn:
-                policy_history.serve(conn, digest, loaded_at=int(loaded_at * 1000),
-                                     now_ms=_now_ms())
+                now = _now_ms()
+                policy_history.serve(conn, digest, loaded_at=int(loaded_at * 1000), now_ms=now)
+                rows = policy_history.serving(conn, since_ms=now - window_ms)
         except (sqlalchemy.exc.SQLAlchemyError, Exception) as exc:  # noqa: BLE001
-            _logger.error("policy heartbeat failed: %s", type(exc).__name__)
+            _logger.error("listing serving processes failed: %s", type(exc).__name__)
+            return []
+        return [{"process": r.process, "policy_digest": r.digest, "loaded_at": r.loaded_at,
+                 "seen_at": r.seen_at} for r in rows]
 
     def _append(self, *, applied_request: bool = False, decision: Decision | None = None,
                 **fields: object) -> None:

@@ -93,7 +93,8 @@ def evaluate(policy: Policy, evidence: Evidence, target: Target) -> Decision:
         return Decision(model_name=evidence.model_name, version=evidence.version,
                         target=str(target), profile=None, allowed=True, enforced=enforced,
                         requirements=(), violations=(), policy_digest=policy.digest,
-                        evidence_digest=ev_digest, identity_digest=evidence.identity_digest)
+                        evidence_digest=ev_digest, identity_digest=evidence.identity_digest,
+                        deployed_when_noncompliant=policy.deployed.when_noncompliant.value)
     profile = policy.profiles[profile_name]
     ctx = _Context(policy, profile, evidence, target, ev_digest)
     # intake first, so fields it reports are not reported again by license/eval/hash checks
@@ -104,7 +105,8 @@ def evaluate(policy: Policy, evidence: Evidence, target: Target) -> Decision:
                     target=str(target), profile=profile_name, allowed=not ctx.out,
                     enforced=enforced, requirements=profile.require, violations=tuple(ctx.out),
                     policy_digest=policy.digest, evidence_digest=ev_digest,
-                    identity_digest=evidence.identity_digest)
+                    identity_digest=evidence.identity_digest,
+                    deployed_when_noncompliant=policy.deployed.when_noncompliant.value)
 
 
 def _check(requirement: Requirement, ctx: _Context) -> None:

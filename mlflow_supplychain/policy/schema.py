@@ -321,6 +321,24 @@ class Lineage(_Frozen):
     )
 
 
+class DeployedAction(str, enum.Enum):
+    REFUSE = "refuse"
+    """Deployment checks (``deploy verify``, ``load_verified_model``) refuse the version."""
+    WARN = "warn"
+    """They warn loudly (and audit) but let the version already in production keep running."""
+
+
+class Deployed(_Frozen):
+    """Versions already holding a protected target when a policy change makes them
+    non-compliant (a new license on the deny list, a stricter format policy...)."""
+
+    when_noncompliant: DeployedAction = Field(
+        DeployedAction.REFUSE,
+        description="'refuse' (default, fail closed): deploy verify exits 1 and "
+        "load_verified_model raises; 'warn': both report the violations, audit them and let the "
+        "version that already holds the target keep serving. New promotions are always gated.")
+
+
 class Identity(_Frozen):
     """Who the caller is, for requests and approvals (the gate itself needs no identity)."""
 
@@ -377,6 +395,7 @@ class Policy(_Frozen):
     integrity: Integrity = Integrity()
     lineage: Lineage = Lineage()
     identity: Identity = Identity()
+    deployed: Deployed = Deployed()
 
     @field_validator("reserved_tag_prefix")
     @classmethod

@@ -1,7 +1,8 @@
 """``POST /api/2.0/mlflow-supplychain/deployments/record`` (+ ajax twin): what a service loaded.
 
 Body: ``{"name", "version", "manifest_digest", "artifact_digest", "host"}``. Appends one
-``deploy.load`` record to the hash-chained audit log (actor: the authenticated user, or
+``deploy.load`` record to the hash-chained audit log (with ``noncompliant``: the violation
+codes of a version loaded under ``deployed.when_noncompliant: warn``) (actor: the authenticated user, or
 ``anonymous``), so "which bytes does production run?" has an answer in the same log as the
 decisions that approved them. The version must exist. Under basic-auth, read permission on
 the model is required (a reader is allowed to load it, so a reader may say that it did).
@@ -26,6 +27,7 @@ from mlflow_supplychain.server.routes import NAMESPACE, paths
 
 RECORD = NAMESPACE + "/deployments/record"
 _HOST = re.compile(r"^[A-Za-z0-9._:\-]{1,253}$")
+_CODE = re.compile(r"^[a-z_]{1,20}\.[a-z_]{1,40}$")
 
 
 def _text(body: dict[str, Any], key: str, *, check: Callable[[str], bool]) -> str:
@@ -50,6 +52,11 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
         manifest_digest = _text(body, "manifest_digest", check=is_digest)
         artifact_digest = _text(body, "artifact_digest", check=is_digest)
         host = _text(body, "host", check=lambda v: bool(_HOST.match(v)))
+        noncompliant = body.get("noncompliant", [])
+        if (not isinstance(noncompliant, list) or len(noncompliant) > 50
+                or not all(isinstance(c, str) and _CODE.match(c) for c in noncompliant)):
+            raise MlflowException("'noncompliant' must be a list of violation codes.",
+                                  INVALID_PARAMETER_VALUE)
         store = store_getter()
         store.get_model_version(name, version)  # RESOURCE_DOES_NOT_EXIST -> 404
         recorder = store.gate.recorder
@@ -60,7 +67,9 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
             event = audit.append(conn, actor=current_user() or "anonymous", action="deploy.load",
                                  subject=f"models:/{name}/{version}",
                                  payload={"manifest_digest": manifest_digest,
-                                          "artifact_digest": artifact_digest, "host": host},
+                                          "artifact_digest": artifact_digest, "host": host,
+                                          **({"noncompliant": noncompliant}
+                                             if noncompliant else {})},
                                  policy_digest=policy.digest, ts_ms=int(time.time() * 1000))
         return jsonify({"recorded": True, "seq": event.seq})
 
