@@ -123,8 +123,7 @@ class World:
         findings = [] if verdict == "permitted" else ["model.pkl: global os.system"]
         payload = make_payload(self.server, name, version,
                                identity=identity or self.identity(name, version),
-                               verdict=verdict, findings=findings,
-                               policy_digest=self.policy_digest())
+                               verdict=verdict, findings=findings)
         return {"payload": payload.model_dump(mode="json"),
                 "signature": attest.sign(payload, server_key(self.server))}
 
