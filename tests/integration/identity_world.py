@@ -123,12 +123,16 @@ class World:
         findings = [] if verdict == "permitted" else ["model.pkl: global os.system"]
         payload = make_payload(self.server, name, version,
                                identity=identity or self.identity(name, version),
-                               verdict=verdict, findings=findings)
+                               verdict=verdict, findings=findings,
+                               format_policy_digest=self.format_digest())
         return {"payload": payload.model_dump(mode="json"),
                 "signature": attest.sign(payload, server_key(self.server))}
 
     def policy_digest(self) -> str:
         return str(self.ok("GET", "mlflow-supplychain/status")["policy"]["digest"])
+
+    def format_digest(self) -> str:
+        return str(self.ok("GET", "mlflow-supplychain/status")["policy"]["format_digest"])
 
     def submit(self, body: dict[str, Any]) -> requests.Response:
         return requests.post(f"{self.server.url}{SUBMIT}", json=body, auth=self.alice,

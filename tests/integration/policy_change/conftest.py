@@ -87,10 +87,11 @@ def as_user(user: str) -> dict[str, str]:
 
 
 def promote(server: RunningServer, name: str, model_dir: Path, *,
-            target: str = "production") -> str:
+            target: str = "production", intake: dict[str, str] | None = None) -> str:
     """Register a version of ``name`` with the bytes in ``model_dir`` (registered from
     s3://corp-models, never downloaded), attest them, get ml-lead's approval and promote it
-    to ``target`` (an alias, or stage:Production). Returns the version."""
+    to ``target`` (an alias, or stage:Production); ``intake`` adds intake fields. Returns the
+    version."""
     manifest = build_manifest(model_dir)
     files = {e.path: e.sha256 for e in manifest.files}
     client = server.client()
@@ -98,7 +99,9 @@ def promote(server: RunningServer, name: str, model_dir: Path, *,
     version = new_version(client, name, {
         "supplychain.intake.artifact_class": "base_model",
         "supplychain.intake.owner": "ml-platform@example.com",
-        "supplychain.intake.source_sha256": first}, source=f"s3://corp-models/{name}/1")
+        "supplychain.intake.source_sha256": first,
+        **{f"supplychain.intake.{k}": v for k, v in (intake or {}).items()}},
+        source=f"s3://corp-models/{name}/1")
     payload = make_payload(server, name, version, artifact_digest=manifest.digest, files=files,
                            formats={p: "safetensors" for p in files})
     assert submit(server, payload).status_code == 200
