@@ -507,6 +507,14 @@ class RegistryGate:
         """
         return assess_impact(store, self._reader, self._holder.policy, proposed)
 
+    def impact_between(self, store: Any, old: Policy, new: Policy) -> ImpactReport:
+        """:meth:`impact` of going from ``old`` to ``new`` (the policy page's "last change").
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the database failed.
+        """
+        return assess_impact(store, self._reader, old, new)
+
     def current_identity(self, store: Any, name: str, version: Any) -> VersionIdentity | None:
         """The identity of the live version ``name``/``version`` in the caller's workspace, or
         None when there is no such version (one query)."""

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from mlflow_supplychain.governance.requests import OPEN
 from mlflow_supplychain.governance.tables import transition_requests
 from mlflow_supplychain.policy.engine import evaluate
-from mlflow_supplychain.policy.evidence import Target, TargetKind
+from mlflow_supplychain.policy.evidence import Evidence, Target, TargetKind
 from mlflow_supplychain.policy.impact import (
     Holding,
     ImpactReport,
@@ -110,6 +110,7 @@ def assess_impact(store: Any, reader: EvidenceReader, current: Policy,
     with store.ManagedSessionMaker() as session:
         holders = _holders(store, session, store.engine, aliases, stages)
         records: dict[tuple[str, str], Any] = {}
+        evidence: dict[tuple[str, str, tuple[Requirement, ...]], tuple[Evidence, Evidence]] = {}
         for name, version, target, holding, request_id in holders:
             key = (name, version, str(target), holding)
             if key in seen:
@@ -123,10 +124,13 @@ def assess_impact(store: Any, reader: EvidenceReader, current: Policy,
                     notes.append(f"request {request_id}: models:/{name}/{version} no longer "
                                  "exists")
                 continue
-            needed = _requirements((cur, new), target)
-            evidence_now = reader.evidence(record, cur, tuple(needed))
-            evidence_new = (evidence_now if same_prefix
-                            else reader.evidence(record, new, tuple(needed)))
+            needed = tuple(sorted(_requirements((cur, new), target), key=lambda r: r.value))
+            cache_key = (name, version, needed)
+            if cache_key not in evidence:  # an alias and its request: one read
+                now = reader.evidence(record, cur, needed)
+                evidence[cache_key] = (now, now if same_prefix
+                                       else reader.evidence(record, new, needed))
+            evidence_now, evidence_new = evidence[cache_key]
             before = Outcome.of(evaluate(cur, evidence_now, target))
             after = Outcome.of(evaluate(new, evidence_new, target))
             rows.append(ImpactRow(model_name=name, version=version, target=str(target),

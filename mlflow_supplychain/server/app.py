@@ -176,6 +176,7 @@ def _allow_pages(table: Any, auth: Any) -> None:
     per_model = {pages.VERSION, pages.AUDIT}
     for route, path, method in pages.page_routes():
         table[(path, method)] = (auth.validate_can_read_registered_model if route in per_model
+                                 else auth.sender_is_admin if route == pages.POLICY
                                  else (lambda: True))
 
 
