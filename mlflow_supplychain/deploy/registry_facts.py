@@ -115,8 +115,8 @@ def verified_attestation(client: DeployClient, name: str, version: str) -> Attes
     return payload
 
 
-def _approvals(client: DeployClient, name: str, version: str, target: str
-               ) -> tuple[ApprovalSummary, ...]:
+def _approvals(client: DeployClient, name: str, version: str, target: str,
+               identity_digest: str) -> tuple[ApprovalSummary, ...]:
     # Informational: the gate's decision (checked before) is what says approvals suffice. A
     # server that will not list requests to this caller leaves the list empty, with a warning.
     try:
@@ -126,8 +126,8 @@ def _approvals(client: DeployClient, name: str, version: str, target: str
         return ()
     out = []
     for req in body.get("requests", []):
-        if req.get("target") != target:
-            continue
+        if req.get("target") != target or req.get("identity_digest") != identity_digest:
+            continue  # another target, or another version that had this name and number
         for appr in req.get("approvals", []):
             out.append(ApprovalSummary(request_id=int(req["id"]), approver=str(appr["approver"]),
                                        evidence_digest=str(appr["evidence_digest"]),
@@ -191,6 +191,10 @@ def build_deployment_manifest(requested_uri: str, ref: ModelRef, *, tracking_uri
                 [Problem(v.field or v.code, v.message, v.remediation)
                  for v in decision.violations])
     payload = verified_attestation(client, ref.name, version)
+    if decision.identity_digest is not None and payload.identity.digest() != decision.identity_digest:
+        raise IntegrityError("The version changed while it was being pinned", [Problem(
+            f"models:/{ref.name}/{version}", "the attestation read is for another version "
+            "identity than the gate judged (renamed or re-created meanwhile)", "retry")])
     if payload.verdict in ("prohibited", "error"):
         raise IntegrityError("The version's scan verdict forbids deployment", [Problem(
             f"models:/{ref.name}/{version}", f"verdict {payload.verdict}: "
@@ -205,7 +209,7 @@ def build_deployment_manifest(requested_uri: str, ref: ModelRef, *, tracking_uri
         scan=ScanSummary(verdict=payload.verdict, findings=payload.findings,
                          scanner_version=payload.scanner_version,
                          scanned_at=payload.scanned_at, key_id=payload.key_id),
-        approvals=_approvals(client, ref.name, version, target),
+        approvals=_approvals(client, ref.name, version, target, payload.identity.digest()),
         eval_ref=_intake(tags, "eval.ref"), owner=_intake(tags, "owner"),
         rollback_version=_intake(tags, "rollback.version"),
         policy_digest=decision.policy_digest, evidence_digest=decision.evidence_digest,

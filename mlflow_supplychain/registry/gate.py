@@ -354,7 +354,8 @@ class RegistryGate:
         are never blocked."""
         policy = self._holder.policy
         action = "deleted" if value is None else "set"
-        if key == facts.IS_PROMPT_TAG_KEY and not tagrules.is_plugin_write():
+        # normalised like reserved keys: MySQL matches tag keys case-insensitively
+        if key.strip().lower() == facts.IS_PROMPT_TAG_KEY and not tagrules.is_plugin_write():
             # Changing the marker turns a prompt into a model or back, across the gate's
             # exemption; a prompt stays a prompt (create a model version instead).
             self._refuse(policy, PERMISSION_DENIED, f"Tag {key!r} of {owner} cannot be "

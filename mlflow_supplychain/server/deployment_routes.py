@@ -1,11 +1,12 @@
 """``POST /api/2.0/mlflow-supplychain/deployments/record`` (+ ajax twin): what a service loaded.
 
 Body: ``{"name", "version", "manifest_digest", "artifact_digest", "host"}``. Appends one
-``deploy.load`` record to the hash-chained audit log (with ``noncompliant``: the violation
-codes of a version loaded under ``deployed.when_noncompliant: warn``) (actor: the authenticated user, or
-``anonymous``), so "which bytes does production run?" has an answer in the same log as the
-decisions that approved them. The version must exist. Under basic-auth, read permission on
-the model is required (a reader is allowed to load it, so a reader may say that it did).
+``deploy.load`` record (with the version's identity digest, and with ``noncompliant``: the
+violation codes of a version loaded under ``deployed.when_noncompliant: warn``) to the
+hash-chained audit log (actor: the authenticated user, or ``anonymous``), so "which bytes
+does production run?" has an answer in the same log as the decisions that approved them. The
+version must exist. Under basic-auth, read permission on the model is required (a reader is
+allowed to load it, so a reader may say that it did).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
 from mlflow.server.handlers import catch_mlflow_exception
 
 from mlflow_supplychain.digests import is_digest
@@ -58,7 +59,10 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
             raise MlflowException("'noncompliant' must be a list of violation codes.",
                                   INVALID_PARAMETER_VALUE)
         store = store_getter()
-        store.get_model_version(name, version)  # RESOURCE_DOES_NOT_EXIST -> 404
+        identity = store.gate.current_identity(store, name, version)
+        if identity is None:
+            raise MlflowException(f"Model Version (name={name}, version={version}) not found",
+                                  RESOURCE_DOES_NOT_EXIST)
         recorder = store.gate.recorder
         if recorder is None:
             raise MlflowException("The audit log is not available.", INVALID_PARAMETER_VALUE)
@@ -68,6 +72,9 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
                                  subject=f"models:/{name}/{version}",
                                  payload={"manifest_digest": manifest_digest,
                                           "artifact_digest": artifact_digest, "host": host,
+                                          # which version was loaded, not just its name
+                                          "identity": identity.digest(),
+                                          "workspace": identity.workspace,
                                           **({"noncompliant": noncompliant}
                                              if noncompliant else {})},
                                  policy_digest=policy.digest, ts_ms=int(time.time() * 1000))

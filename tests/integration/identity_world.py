@@ -23,7 +23,8 @@ from .conftest import POLICIES
 from .sidecar.attestation_helpers import SUBMIT, make_payload, server_key
 
 POLICY = POLICIES / "identity.yaml"
-WORKSPACE_POLICY = POLICIES / "identity_workspaces.yaml"
+DEV_POLICY = POLICIES / "identity_dev.yaml"
+STATEFUL_POLICY = POLICIES / "identity_stateful.yaml"
 INTAKE = {
     "supplychain.intake.artifact_class": "base_model",
     "supplychain.intake.owner": "ml-platform@example.com",
@@ -40,29 +41,35 @@ def password(user: str) -> str:
 
 @dataclass
 class World:
-    """One server, two people; ``workspace`` set: calls go to that workspace (no basic-auth,
-    the development identity header names the caller)."""
+    """One server, two people. Without credentials (``alice`` None) the development identity
+    header names the caller; ``workspace`` set: calls go to that workspace."""
 
     server: RunningServer
     alice: Auth | None
     bob: Auth | None
     workspace: str | None = None
     _engine: Any = field(default=None, repr=False)
+    _policy_digest: str | None = field(default=None, repr=False)
 
     @classmethod
     def with_auth(cls, server: RunningServer) -> World:
         return cls(server, server.user("alice", password("alice")),
                    server.user("bob", password("bob")))
 
+    @classmethod
+    def without_auth(cls, server: RunningServer, workspace: str | None = None) -> World:
+        return cls(server, None, None, workspace)
+
     def in_workspace(self, workspace: str) -> World:
-        return World(self.server, None, None, workspace)
+        return World(self.server, self.alice, self.bob, workspace)
 
     # -- transport -------------------------------------------------------------------------
 
     def _headers(self, who: str) -> dict[str, str]:
-        if self.workspace is None:
-            return {}
-        return {"X-MLflow-Workspace": self.workspace, "X-Supplychain-User": who}
+        headers = {"X-MLflow-Workspace": self.workspace} if self.workspace else {}
+        if self.alice is None:  # no basic-auth: the development identity header
+            headers["X-Supplychain-User"] = who
+        return headers
 
     def _auth(self, who: str) -> Auth | None:
         return self.alice if who == "alice" else self.bob
@@ -81,12 +88,14 @@ class World:
     # -- registry --------------------------------------------------------------------------
 
     def register(self, name: str, *, source: str = "s3://corp-models/fraud/1",
-                 tags: dict[str, str] | None = None) -> str:
+                 tags: dict[str, str] | None = None, run_id: str | None = None) -> str:
         """alice creates ``name`` if needed and a new version of it; returns the number."""
         created = self.api("POST", "mlflow/registered-models/create", json={"name": name})
         assert created.status_code == 200 or "RESOURCE_ALREADY_EXISTS" in created.text
         body = {"name": name, "source": source,
                 "tags": [{"key": k, "value": v} for k, v in (tags or INTAKE).items()]}
+        if run_id is not None:
+            body["run_id"] = run_id
         return str(self.ok("POST", "mlflow/model-versions/create",
                            json=body)["model_version"]["version"])
 
@@ -129,7 +138,9 @@ class World:
                 "signature": attest.sign(payload, server_key(self.server))}
 
     def policy_digest(self) -> str:
-        return str(self.ok("GET", "mlflow-supplychain/status")["policy"]["digest"])
+        if self._policy_digest is None:
+            self._policy_digest = str(self.ok("GET", "mlflow-supplychain/status")["policy"]["digest"])
+        return self._policy_digest
 
     def format_digest(self) -> str:
         return str(self.ok("GET", "mlflow-supplychain/status")["policy"]["format_digest"])

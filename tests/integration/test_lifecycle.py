@@ -76,7 +76,9 @@ def test_prompt_tag_on_a_model_version_does_not_bypass_the_gate(gate_server,
                                                                 unique_model_name):
     client = gate_server.client()
     version = new_version(client, unique_model_name)
-    client.set_model_version_tag(unique_model_name, version, "mlflow.prompt.is_prompt", "true")
+    with pytest.raises(MlflowException, match="cannot be changed after creation"):
+        client.set_model_version_tag(unique_model_name, version, "mlflow.prompt.is_prompt",
+                                     "true")
 
     with pytest.raises(MlflowException, match="PERMISSION_DENIED|denied"):
         client.set_registered_model_alias(unique_model_name, "production", version)

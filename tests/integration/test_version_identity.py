@@ -1,6 +1,8 @@
 """Issue #14, version identity: evidence never passes to another version that answers to the
-same name and number. Adversarial, against a real server with basic-auth (SQLite, and
-PostgreSQL when configured); workspaces on their own server.
+same name and number. Adversarial, against real servers: renames and re-creation with
+basic-auth (SQLite, and PostgreSQL when configured); workspaces, copies, version deletes and
+prompts on one server with workspaces and the development identity header (fewer
+password checks, a much faster module).
 
 Each attack first proves its evidence is real (the victim version *is* allowed), so the
 refusal afterwards can only come from the identity binding.
@@ -15,7 +17,7 @@ import requests
 
 from mlflow_supplychain.testing.pytest_plugin import RunningServer, ServerFactory, run_server
 
-from .identity_world import POLICY, WORKSPACE_POLICY, World
+from .identity_world import DEV_POLICY, POLICY, World
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -29,6 +31,13 @@ def world(request: pytest.FixtureRequest,
     w = World.with_auth(server)
     yield w
     w.close()
+
+
+@pytest.fixture(scope="module")
+def dev_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with run_server(DEV_POLICY, tmp_path_factory.mktemp("ws-identity"),
+                    extra_args=("--enable-workspaces",)) as server:
+        yield World.without_auth(server, "default")
 
 
 def _approved_and_attested(w: World, name: str) -> tuple[str, int]:
@@ -107,8 +116,9 @@ def test_a_recreated_version_inherits_no_approval_nor_attestation(world: World,
     assert "registry.delete" in actions
 
 
-def test_deleting_a_version_is_audited_and_stales_its_requests(world: World,
+def test_deleting_a_version_is_audited_and_stales_its_requests(dev_world: World,
                                                                unique_model_name: str) -> None:
+    world = dev_world
     name = unique_model_name
     version = world.register(name)
     rid = world.request(name, version)
@@ -116,13 +126,14 @@ def test_deleting_a_version_is_audited_and_stales_its_requests(world: World,
                      json={"name": name, "version": version}).status_code == 200
     assert world.get_request(rid)["status"] == "stale"
     records = world.audit(f"models:/{name}/{version}")
-    assert [(a, actor) for a, actor, _ in records if a == "registry.delete_version"] == [
-        ("registry.delete_version", "alice")]
+    assert [payload["invalidated_requests"] for a, _, payload in records
+            if a == "registry.delete_version"] == [[rid]]
 
 
 # -- copy_model_version ------------------------------------------------------------------------
 
-def test_a_copy_inherits_no_evidence(world: World, unique_model_name: str) -> None:
+def test_a_copy_inherits_no_evidence(dev_world: World, unique_model_name: str) -> None:
+    world = dev_world
     source = unique_model_name
     version, _ = _approved_and_attested(world, source)
     copy_name = source + "-copy"
@@ -147,32 +158,38 @@ def test_a_copy_inherits_no_evidence(world: World, unique_model_name: str) -> No
 PROMPT_TAGS = {"mlflow.prompt.is_prompt": "true", "mlflow.prompt.text": "Say hi to {{name}}"}
 
 
-@pytest.mark.parametrize("forged", ["supplychain.scan.verdict", "supplychain.gate.created_by",
-                                    "supplychain.gate.version_uid", "SupplyChain.Scan.x"])
-def test_a_prompt_cannot_carry_reserved_tags_nor_drop_its_marker(world: World,
-                                                                 unique_model_name: str,
-                                                                 forged: str) -> None:
+FORGED = ("supplychain.scan.verdict", "supplychain.gate.created_by",
+          "supplychain.gate.version_uid", "SupplyChain.Scan.x")
+
+
+def test_a_prompt_cannot_carry_reserved_tags_nor_drop_its_marker(dev_world: World,
+                                                                 unique_model_name: str) -> None:
+    world = dev_world
     name = unique_model_name
     assert world.api("POST", "mlflow/registered-models/create",
                      json={"name": name, "tags": [{"key": "mlflow.prompt.is_prompt",
                                                    "value": "true"}]}).status_code == 200
-    tags = {**PROMPT_TAGS, forged: "permitted"}
-    refused = world.api("POST", "mlflow/model-versions/create", json={
-        "name": name, "source": "dummy-source",
-        "tags": [{"key": k, "value": v} for k, v in tags.items()]})
-    assert refused.status_code == 403, refused.text
+    for forged in FORGED:
+        tags = {**PROMPT_TAGS, forged: "permitted"}
+        refused = world.api("POST", "mlflow/model-versions/create", json={
+            "name": name, "source": "dummy-source",
+            "tags": [{"key": k, "value": v} for k, v in tags.items()]})
+        assert refused.status_code == 403, refused.text
     created = world.ok("POST", "mlflow/model-versions/create", json={
         "name": name, "source": "dummy-source",
         "tags": [{"key": k, "value": v} for k, v in PROMPT_TAGS.items()]})
     version = str(created["model_version"]["version"])
-    for attempt in (
-            world.api("POST", "mlflow/model-versions/set-tag",
-                      json={"name": name, "version": version, "key": forged, "value": "x"}),
-            world.api("DELETE", "mlflow/model-versions/delete-tag",
-                      json={"name": name, "version": version,
-                            "key": "mlflow.prompt.is_prompt"}),
-            world.api("DELETE", "mlflow/registered-models/delete-tag",
-                      json={"name": name, "key": "mlflow.prompt.is_prompt"})):
+    attempts = [world.api("POST", "mlflow/model-versions/set-tag",
+                          json={"name": name, "version": version, "key": k, "value": "x"})
+                for k in FORGED]
+    attempts += [
+        world.api("POST", "mlflow/registered-models/set-tag",
+                  json={"name": name, "key": "supplychain.scan.verdict", "value": "x"}),
+        world.api("DELETE", "mlflow/model-versions/delete-tag",
+                  json={"name": name, "version": version, "key": "mlflow.prompt.is_prompt"}),
+        world.api("DELETE", "mlflow/registered-models/delete-tag",
+                  json={"name": name, "key": "mlflow.prompt.is_prompt"})]
+    for attempt in attempts:
         assert attempt.status_code == 403, attempt.text
     tags_now = {t["key"]: t["value"] for t in world.ok(
         "GET", "mlflow/model-versions/get",
@@ -183,24 +200,17 @@ def test_a_prompt_cannot_carry_reserved_tags_nor_drop_its_marker(world: World,
 
 # -- class 6: workspaces -----------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def ws_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with run_server(WORKSPACE_POLICY, tmp_path_factory.mktemp("ws-identity"),
-                    extra_args=("--enable-workspaces",)) as server:
-        yield World(server, None, None, "default")
-
-
 def _create_workspace(server: RunningServer, name: str) -> None:
     response = requests.post(server.url + "/api/3.0/mlflow/workspaces", json={"name": name},
                              timeout=30)
     assert response.status_code in (200, 201) or "ALREADY_EXISTS" in response.text
 
 
-def test_a_workspace_does_not_borrow_another_workspaces_evidence(ws_world: World,
+def test_a_workspace_does_not_borrow_another_workspaces_evidence(dev_world: World,
                                                                  unique_model_name: str
                                                                  ) -> None:
-    _create_workspace(ws_world.server, "team-b")
-    home, team_b = ws_world, ws_world.in_workspace("team-b")
+    _create_workspace(dev_world.server, "team-b")
+    home, team_b = dev_world, dev_world.in_workspace("team-b")
     name = unique_model_name
     version, rid = _approved_and_attested(home, name)
     assert team_b.register(name) == version  # same name and number, other workspace

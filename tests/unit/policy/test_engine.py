@@ -214,6 +214,7 @@ def test_license_rules(license_id: str, outcome: str, code: str | None) -> None:
 @pytest.mark.parametrize(("scan_update", "code"), [
     ({"signature_valid": False}, "scan.bad_signature"),
     ({"version": "2"}, "scan.wrong_subject"),
+    ({"identity_digest": "sha256:" + "f" * 64}, "scan.wrong_subject"),  # another identity
     ({"artifact_digest": "sha256:" + "d" * 64}, "scan.stale_digest"),
     ({"format_policy_digest": "sha256:" + "e" * 64}, "scan.pending"),
     ({"format_policy_digest": None}, "scan.pending"),  # legacy scan, policy not in history
