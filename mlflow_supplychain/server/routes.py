@@ -4,7 +4,10 @@
   promotion, without making it. Needs read permission on the model when auth is on.
 - ``GET status``: policy digest, format digest and mode, reload error, the process answering
   (``host:pid``) and every server process seen in the last ten minutes with the policy digest
-  it serves, plugin and MLflow versions, store type.
+  it serves, plugin and MLflow versions, store type. With ``?promoted=1``: also every version
+  holding a protected alias or stage that the policy in force does not allow
+  (``noncompliant_promoted``; evaluates each promoted version, so it costs seconds on a large
+  registry).
 
 Handlers are thin: parse and validate parameters, call the gate, serialise. Errors are
 MlflowExceptions, rendered by MLflow's own ``catch_mlflow_exception`` as the usual JSON body.
@@ -76,7 +79,16 @@ def register(app: Flask, store_getter: Callable[[], Any], status_extra: Callable
     def status_view() -> Response:
         store = store_getter()
         state = store.gate.holder.state()
+        extra: dict[str, Any] = {}
+        if request.args.get("promoted") in ("1", "true"):
+            report = store.gate.impact(store, state.policy)
+            extra["noncompliant_promoted"] = [
+                {"model": r.model_name, "version": r.version, "target": r.target,
+                 "violations": list(r.current.violations)}
+                for r in report.rows if r.promoted and r.current.protected
+                and not r.current.allowed]
         return jsonify({
+            **extra,
             "process": process_key(),
             "processes": store.gate.serving_processes(),
             "plugin_version": __version__,

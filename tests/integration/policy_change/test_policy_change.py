@@ -72,6 +72,11 @@ def test_removing_an_approver_names_them_and_deployed_policy_decides(
     code, report, err = cli("deploy", "verify", str(manifest), "--path", str(model_dir))
     assert code == ExitCode.DENIED and report["compliant"] is False, err  # default: refuse
 
+    flagged = requests.get(f"{server.url}{API}/status", params={"promoted": "1"},
+                           timeout=60).json()["noncompliant_promoted"]
+    assert {"model": unique_model_name, "version": version, "target": "production"} in [
+        {k: f[k] for k in ("model", "version", "target")} for f in flagged]
+
     apply_policy(server, WITHOUT_ML_LEAD + "deployed:\n  when_noncompliant: warn\n")
     code, report, err = cli("deploy", "verify", str(manifest), "--path", str(model_dir))
     assert code == ExitCode.OK, err
