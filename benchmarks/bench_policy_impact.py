@@ -90,12 +90,15 @@ def fill(data: Path, models: int, versions: int) -> None:
         session.add_all(rows)
     engine = db.create_engine(uri)
     db.upgrade(engine)
-    request_ids = []
-    with store.ManagedSessionMaker() as session, engine.begin() as conn:
+    with store.ManagedSessionMaker() as session:  # read first: SQLite has one writer
+        identities = []
         for m in range(models):
             record = facts.read_version(store, session, f"model-{m:05d}", versions)
             assert record is not None
-            identity = record.identity("supplychain.")
+            identities.append(record.identity("supplychain."))
+    request_ids = []
+    with engine.begin() as conn:
+        for m, identity in enumerate(identities):
             payload = attest.AttestationPayload(
                 model_name=identity.name, version=identity.version, identity=identity,
                 artifact_digest="sha256:" + "a" * 64, files={"model.safetensors": FILE_SHA},

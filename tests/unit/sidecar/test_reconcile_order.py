@@ -72,3 +72,46 @@ def test_promoted_versions_are_queued_first(tmp_path: Path) -> None:
     # c/1's tag matches, but the stored attestation still names the old format policy
     assert tasks.queued[:2] == ["a/2", "b/1"]
     assert sorted(tasks.queued[2:]) == ["a/1", "a/3", "c/1"]
+
+
+class FakeAliasApi:
+    deleted: list[str] = []
+
+    def __init__(self, tracking_uri: str) -> None:
+        pass
+
+    def aliases(self, name: str) -> dict[str, str]:
+        return {"champion": "1"}
+
+    def evaluate(self, name: str, version: str, target: str) -> dict[str, Any]:
+        return {"allowed": False, "violations": [{"code": CODE, "message": "m"}]}
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self.deleted.append(alias)
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        pass
+
+
+CODE = "scan.pending"
+
+
+def test_compensation_never_removes_an_alias_awaiting_its_rescan(tmp_path: Path,
+                                                                  monkeypatch: Any) -> None:
+    """A format-policy change makes every promoted version scan.pending: compensating
+    enforcement must not tear production down while the rescans run; a real failure still
+    removes the alias."""
+    global CODE  # noqa: PLW0603 - the fake's answer
+    from mlflow_supplychain.sidecar import jobs
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY)
+    settings = type("S", (), {"policy_path": path, "tracking_uri": "http://x",
+                              "compensate": True})()
+    monkeypatch.setattr(jobs, "ServerApi", FakeAliasApi)
+    CODE = "scan.pending"
+    assert jobs.check_aliases(settings, "m") == []  # type: ignore[arg-type]
+    assert FakeAliasApi.deleted == []
+    CODE = "scan.flagged"
+    assert jobs.check_aliases(settings, "m") == ["champion"]  # type: ignore[arg-type]
+    assert FakeAliasApi.deleted == ["champion"]
