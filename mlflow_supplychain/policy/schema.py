@@ -11,8 +11,10 @@ loader reports them with the same field paths as type errors.
 from __future__ import annotations
 
 import enum
+import functools
 import re
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -451,6 +453,14 @@ class Policy(_Frozen):
             seen.append(parent)
             rule = self.artifact_classes[parent]
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> Policy:
+        """A copy (with ``update`` applied) whose digests are computed afresh."""
+        copy = super().model_copy(update=update, deep=deep)
+        for cached in ("digest", "format_digest"):
+            copy.__dict__.pop(cached, None)
+        return copy
+
     # -- derived views ---------------------------------------------------------------------
 
     def required_fields(self, artifact_class: ArtifactClass) -> tuple[str, ...]:
@@ -474,12 +484,15 @@ class Policy(_Frozen):
                 return profile
         return None
 
-    @property
+    # Cached: the model is frozen, and the gate reads both on every evaluation (impact runs
+    # thousands). pydantic leaves functools.cached_property out of the fields; model_copy
+    # below drops the cached values, which a copy with changes must not inherit.
+    @functools.cached_property
     def digest(self) -> str:
         """Stable ``sha256:`` digest of the canonical JSON form of this policy."""
         return digest_of(self.model_dump(mode="json"))
 
-    @property
+    @functools.cached_property
     def format_digest(self) -> str:
         """Digest of the part of the policy a scan verdict depends on: the ``formats`` section
         (including ``pickle_allowlist``) and the scanner's rules version. Scan attestations
