@@ -165,7 +165,8 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
         who = caller(policy)
         try:
             with actions.governance_engine(store).begin() as conn:
-                req = workflow.cancel(conn, _request_id(params), actor=who.user,
+                request_id = actions.request_in_workspace(store, conn, _request_id(params)).id
+                req = workflow.cancel(conn, request_id, actor=who.user,
                                       comment=_text(params, "comment", required=False),
                                       policy_digest=policy.digest, now_ms=actions.now_ms())
         except GovernanceError as exc:
@@ -202,7 +203,7 @@ def register(app: Flask, store_getter: Callable[[], Any], paths: Callable[[str],
         store, _policy = context()
         try:
             with actions.governance_engine(store).connect() as conn:
-                req = workflow.get_request(conn, _request_id(_params()))
+                req = actions.request_in_workspace(store, conn, _request_id(_params()))
         except GovernanceError as exc:
             raise _as_mlflow(exc) from None
         return answer(store, req)

@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    initialize,
     invariant,
     precondition,
     rule,
@@ -42,7 +43,7 @@ from mlflow_supplychain.testing.pytest_plugin import run_server
 
 from .identity_world import INTAKE, STATEFUL_POLICY, World
 
-EXAMPLES = int(os.environ.get("MLFLOW_SUPPLYCHAIN_STATEFUL_EXAMPLES", "3"))
+EXAMPLES = int(os.environ.get("MLFLOW_SUPPLYCHAIN_STATEFUL_EXAMPLES", "6"))
 STEPS = int(os.environ.get("MLFLOW_SUPPLYCHAIN_STATEFUL_STEPS", "14"))
 CONTENTS = (b"benign-a", b"benign-a", b"benign-b", b"evil-os.system")  # mostly benign
 FILE = "model.bin"
@@ -127,9 +128,22 @@ class GateModel(RuleBasedStateMachine):
 
     # -- rules -----------------------------------------------------------------------------
 
+    @initialize(stage=st.booleans())
+    def a_promoted_version(self, stage: bool) -> None:
+        """Every run starts from a version promoted the honest way: the attacks then have
+        real evidence to try to borrow."""
+        name = self.pool[0]
+        self._register(name, CONTENTS[0])
+        key = (name, max(v for n, v in self.versions if n == name))
+        self._scan(*key)
+        self._request_and_approve(*key)
+        self._promote(*key, stage)
+
     @rule(data=st.data(), content=st.sampled_from(CONTENTS))
     def register(self, data: st.DataObject, content: bytes) -> None:
-        name = data.draw(st.sampled_from(self.pool))
+        self._register(data.draw(st.sampled_from(self.pool)), content)
+
+    def _register(self, name: str, content: bytes) -> None:
         run = self.w.ok("POST", "mlflow/runs/create",
                         json={"experiment_id": self._experiment()})["run"]["info"]
         location = run["artifact_uri"].removeprefix("mlflow-artifacts:/") + "/model"
@@ -225,10 +239,50 @@ class GateModel(RuleBasedStateMachine):
         self._request_and_approve(*key)
         self._promote(*key, stage)
 
+    @precondition(lambda self: self.versions)
+    @rule(data=st.data())
+    def scan_and_approve(self, data: st.DataObject) -> None:
+        key = self._pick(data)
+        self._scan(*key)
+        self._request_and_approve(*key)
+
+    def _same_bytes_as(self, data: st.DataObject, name: str) -> bytes:
+        held = sorted(self.bytes[v.location] for (n, _), v in self.versions.items() if n == name)
+        return data.draw(st.sampled_from(held)) if held else CONTENTS[0]
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data())
+    def delete_and_recreate(self, data: st.DataObject) -> None:
+        """Class 2: the same name, number 1 again, the same bytes and tags."""
+        name = data.draw(st.sampled_from(sorted(self.live)))
+        content = self._same_bytes_as(data, name)
+        self._demote(name)
+        self._delete_model(name)
+        self._register(name, content)
+        self._promote_newest(name, data)
+
+    def _promote_newest(self, name: str, data: st.DataObject) -> None:
+        """The attacker's next move: promote the newcomer at once (stage or alias)."""
+        newest = max((v for n, v in self.versions if n == name), key=int)
+        self._promote(name, newest, bool(data.draw(st.booleans())))
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data())
+    def rename_and_replace(self, data: st.DataObject) -> None:
+        """Class 1: move a model away and register its name again with the same bytes."""
+        name = data.draw(st.sampled_from(sorted(self.live)))
+        content = self._same_bytes_as(data, name)
+        self._demote(name)
+        if self._rename(name, data):
+            self._register(name, content)
+            self._promote_newest(name, data)
+
     @precondition(lambda self: self.live)
     @rule(data=st.data())
     def demote(self, data: st.DataObject) -> None:
-        name = data.draw(st.sampled_from(sorted(self.live)))
+        self._demote(data.draw(st.sampled_from(sorted(self.live))))
+
+    def _demote(self, name: str) -> None:
         self.w.delete_alias(name)
         for (n, version) in list(self.versions):
             if n == name:
@@ -237,26 +291,31 @@ class GateModel(RuleBasedStateMachine):
     @precondition(lambda self: self.live)
     @rule(data=st.data())
     def rename(self, data: st.DataObject) -> None:
-        name = data.draw(st.sampled_from(sorted(self.live)))
+        self._rename(data.draw(st.sampled_from(sorted(self.live))), data)
+
+    def _rename(self, name: str, data: st.DataObject) -> bool:
         free = [n for n in self.pool if n not in self.live]
         if not free:
-            return
+            return False
         new_name = data.draw(st.sampled_from(free))
         response = self.w.rename(name, new_name)
         assert response.status_code in (200, 403), response.text
         if response.status_code != 200:
-            return
+            return False
         self.live = (self.live - {name}) | {new_name}
         for (n, version) in list(self.versions):
             if n == name:
                 v = self.versions.pop((n, version))
                 v.identity = self._token()
                 self.versions[(new_name, version)] = v
+        return True
 
     @precondition(lambda self: self.live)
     @rule(data=st.data())
     def delete_model(self, data: st.DataObject) -> None:
-        name = data.draw(st.sampled_from(sorted(self.live)))
+        self._delete_model(data.draw(st.sampled_from(sorted(self.live))))
+
+    def _delete_model(self, name: str) -> None:
         response = self.w.delete_model(name)
         assert response.status_code in (200, 403), response.text
         if response.status_code == 200:
@@ -325,10 +384,28 @@ def test_the_honest_path_is_allowed(world: World) -> None:
 
 
 class _Fixed:
-    """Stands in for hypothesis' data object: every draw returns ``value``."""
+    """Stands in for hypothesis' data object: draws return ``values`` in order (the last one
+    again when they run out)."""
 
-    def __init__(self, value: object) -> None:
-        self.value = value
+    def __init__(self, *values: object) -> None:
+        self.values = list(values)
 
     def draw(self, strategy: object) -> object:
-        return self.value
+        return self.values.pop(0) if len(self.values) > 1 else self.values[0]
+
+
+@pytest.mark.parametrize("attack", ["delete_and_recreate", "rename_and_replace"])
+def test_replaying_the_attacks_by_hand(world: World, attack: str) -> None:
+    """Classes 1 and 2 as fixed sequences of the machine's own steps (a tripwire that does not
+    depend on the search finding them): after the attack the newcomer is refused."""
+    GateModel.w = world
+    machine = GateModel()
+    machine.a_promoted_version(stage=False)
+    name = machine.pool[0]
+    before = PROMOTIONS["refused"]
+    # the attacked name, the same bytes again, (rename) where the old model goes, alias first
+    getattr(machine, attack)(_Fixed(name, CONTENTS[0], machine.pool[1], False))
+    newcomer = (name, max((v for n, v in machine.versions if n == name), key=int))
+    machine._promote(*newcomer, True)  # asserts: allowed only with its own evidence
+    assert PROMOTIONS["refused"] == before + 2
+    machine.protected_targets_hold_only_evidenced_identities()

@@ -222,10 +222,15 @@ def test_a_workspace_does_not_borrow_another_workspaces_evidence(dev_world: Worl
     # team-b sees and acts on none of the default workspace's evidence
     assert team_b.api("GET", "mlflow-supplychain/attestations/get",
                       params={"name": name, "version": version}).status_code == 404
-    listed = team_b.ok("GET", f"{'mlflow-supplychain/transition-requests'}/list",
+    listed = team_b.ok("GET", "mlflow-supplychain/transition-requests/list",
                        params={"name": name})["requests"]
     assert listed == []
     assert team_b.approve(rid).status_code == 404
+    for action in ("get", "cancel"):
+        method = "GET" if action == "get" else "POST"
+        params = {"params" if action == "get" else "json": {"request_id": str(rid)}}
+        assert team_b.api(method, f"mlflow-supplychain/transition-requests/{action}",
+                          **params).status_code == 404
     # a default-workspace scan replayed into team-b is refused
     replay = team_b.submit(home.signed(name, version))
     assert replay.status_code == 403, replay.text
