@@ -127,7 +127,7 @@ def load_verified_model(uri: str, *, manifest: DeploymentManifest | str | Path |
     return model
 
 
-def _record(client: Any, manifest: DeploymentManifest, noncompliant: tuple[str, ...]) -> None:
+def _record(client: Any, manifest: DeploymentManifest, noncompliant: tuple[str, ...] = ()) -> None:
     try:
         client.record_deployment(name=manifest.model_name, version=manifest.version,
                                  manifest_digest=manifest.digest(),
