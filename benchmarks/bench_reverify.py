@@ -66,12 +66,12 @@ def submit_attestation(url: str, data_dir: Path, name: str, version: str, folder
     manifest = build_manifest(folder)
     key = attest.load_private_key(data_dir / "attestation-signing.key")
     digest = requests.get(f"{url}/api/2.0/mlflow-supplychain/status", timeout=30).json()[
-        "policy"]["digest"]
+        "policy"]["format_digest"]
     payload = attest.AttestationPayload(
         model_name=name, version=version, artifact_digest=manifest.digest,
         files={e.path: e.sha256 for e in manifest.files}, verdict="permitted",
         formats={e.path: "safetensors" for e in manifest.files}, scanner_version="bench",
-        policy_digest=digest, scanned_at=attest.now_iso(),
+        format_policy_digest=digest, scanned_at=attest.now_iso(),
         key_id=attest.key_id(key.public_key()))
     response = requests.post(f"{url}/api/2.0/mlflow-supplychain/attestations/submit", json={
         "payload": payload.model_dump(mode="json"), "signature": attest.sign(payload, key)},

@@ -85,6 +85,23 @@ class SupplyChainClient:
                 "decision", str(exc.errors(include_url=False)[:1]),
                 "use matching plugin versions on client and server")]) from None
 
+    def policy_impact(self, policy_text: str) -> dict[str, Any]:
+        """What the server's registry would look like under the proposed policy (not applied).
+
+        Raises:
+            RequestRefused: the caller is not an admin (under basic-auth).
+            RegistryError: the policy is invalid (the message lists why), or the server fails.
+        """
+        return self._post("policy/impact", {"policy": policy_text})
+
+    def policy_show(self, digest: str) -> dict[str, Any]:
+        """A policy the server loaded once, by digest, from its policy history.
+
+        Raises:
+            RegistryError: unknown digest, or the server fails.
+        """
+        return self._get("policy/show", {"digest": digest})
+
     def status(self) -> dict[str, Any]:
         """The server's gate status (policy digest and mode, versions, store type).
 

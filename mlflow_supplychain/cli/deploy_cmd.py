@@ -113,13 +113,25 @@ def verify(manifest_file: Path, local: Path | None, tracking_uri: str | None) ->
         # Not a mismatch: these bytes are still approved. Worth knowing (e.g. after a rollback).
         click.echo(f"note: @{pinned.alias} now points to version {alias_now}, the manifest "
                    f"pins {pinned.version}", err=True)
-    ok = not mismatches and not standing and actual.digest == pinned.artifact_digest
+    ok = not mismatches and not standing.problems and actual.digest == pinned.artifact_digest
     _emit({"verified": ok, "model": pinned.pinned_uri, "artifact_digest": actual.digest,
            "expected_digest": pinned.artifact_digest,
            "mismatches": [m.as_dict() for m in mismatches],
-           "registry_problems": [{"where": p.where, "what": p.what} for p in standing],
+           "registry_problems": [{"where": p.where, "what": p.what} for p in standing.problems],
+           "compliant": not standing.problems and not standing.warnings,
+           "noncompliant_warnings": [{"where": p.where, "what": p.what}
+                                     for p in standing.warnings],
+           "policy_digest": standing.policy_digest,
            "alias": pinned.alias, "alias_version_now": alias_now})
-    problems: list[Problem] = [m.problem() for m in mismatches] + standing
+    problems: list[Problem] = [m.problem() for m in mismatches] + standing.problems
+    if standing.warnings:
+        # The bytes are the approved ones, but the policy in force no longer allows them; the
+        # policy (deployed.when_noncompliant: warn) lets the deployed version keep serving.
+        click.echo(f"WARNING: {pinned.pinned_uri} is NOT compliant with the policy in force "
+                   f"({standing.policy_digest}); deployed.when_noncompliant=warn keeps it:",
+                   err=True)
+        for problem in standing.warnings:
+            click.echo(f"  - {problem.render()}", err=True)
     if ok:
         click.echo(f"verified: {pinned.pinned_uri}, {len(actual.files)} files, "
                    f"{actual.digest}", err=True)

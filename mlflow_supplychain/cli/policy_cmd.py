@@ -99,3 +99,12 @@ def diff(old: Path, new: Path, fmt: str, exit_code: bool) -> ExitCode:
                 click.echo(f"{section}:")
             click.echo(f"  - {change.text}")
     return ExitCode.DENIED if exit_code and changes else ExitCode.OK
+def _server_commands() -> None:
+    # Commands that ask a running server live in their own module (they need the REST client).
+    from mlflow_supplychain.cli.policy_server_cmd import impact, show
+
+    policy.add_command(impact)
+    policy.add_command(show)
+
+
+_server_commands()

@@ -44,14 +44,14 @@ _logger = logging.getLogger(__name__)
 
 def _expected(uri: str, manifest: DeploymentManifest | str | Path | None, *,
               tracking_uri: str, mlflow_client: Any, client: Any,
-              target: str | None) -> DeploymentManifest:
+              target: str | None, warnings: list[Problem]) -> DeploymentManifest:
     from mlflow_supplychain.deploy.registry_facts import build_deployment_manifest
 
     ref = parse_model_uri(uri)
     if manifest is None:
         return build_deployment_manifest(uri, ref, tracking_uri=tracking_uri,
                                          mlflow_client=mlflow_client, client=client,
-                                         target=target)
+                                         target=target, warnings=warnings)
     pinned = manifest if isinstance(manifest, DeploymentManifest) else read_manifest(manifest)
     same = ref.name == pinned.model_name and (
         ref.version == pinned.version or (ref.alias is not None and ref.alias == pinned.alias))
@@ -135,8 +135,14 @@ def load_verified_model(uri: str, *, manifest: DeploymentManifest | str | Path |
     mlflow_client = MlflowClient(tracking_uri=server, registry_uri=server)
     client = DeployClient(server)
     steps.step(f"checking {uri} with the registry and its approval")
+    noncompliant: list[Problem] = []
     expected = _expected(uri, manifest, tracking_uri=server, mlflow_client=mlflow_client,
-                         client=client, target=target)
+                         client=client, target=target, warnings=noncompliant)
+    if noncompliant:
+        warnings.warn(f"{expected.pinned_uri} is loaded although the policy in force no longer "
+                      "allows it (deployed.when_noncompliant: warn): "
+                      + "; ".join(p.render() for p in noncompliant), RuntimeWarning,
+                      stacklevel=2)
     subject = expected.pinned_uri
     if expected.scan.verdict in ("prohibited", "error"):
         raise IntegrityError(f"{subject}: scan verdict {expected.scan.verdict}, not loaded", [
@@ -169,16 +175,18 @@ def load_verified_model(uri: str, *, manifest: DeploymentManifest | str | Path |
         model = mlflow.pyfunc.load_model(str(model_dir))
     _logger.info("loaded verified %s (%s)", subject, expected.artifact_digest)
     if record:
-        _record(client, expected)
+        _record(client, expected, tuple(p.where.removeprefix("registry: ")
+                                        for p in noncompliant))
     return model
 
 
-def _record(client: Any, manifest: DeploymentManifest) -> None:
+def _record(client: Any, manifest: DeploymentManifest, noncompliant: tuple[str, ...] = ()) -> None:
     try:
         client.record_deployment(name=manifest.model_name, version=manifest.version,
                                  manifest_digest=manifest.digest(),
                                  artifact_digest=manifest.artifact_digest,
-                                 host=socket.gethostname()[:253] or "unknown")
+                                 host=socket.gethostname()[:253] or "unknown",
+                                 noncompliant=noncompliant)
     except (RegistryError, SupplyChainError) as exc:
         warnings.warn(f"verified model loaded, but the deploy.load audit record was not "
                       f"written: {exc.summary}", RuntimeWarning, stacklevel=3)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlflow_supplychain.client import SupplyChainClient
@@ -26,6 +27,7 @@ from mlflow_supplychain.errors import (
     SupplyChainError,
 )
 from mlflow_supplychain.integrity.attest import AttestationPayload, now_iso
+from mlflow_supplychain.policy.decision import Decision
 
 _logger = logging.getLogger(__name__)
 
@@ -45,15 +47,20 @@ class DeployClient(SupplyChainClient):
         return self._get("attestations/get", {"name": name, "version": version})
 
     def record_deployment(self, *, name: str, version: str, manifest_digest: str,
-                          artifact_digest: str, host: str) -> dict[str, Any]:
-        """Append a ``deploy.load`` audit record on the server.
+                          artifact_digest: str, host: str,
+                          noncompliant: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Append a ``deploy.load`` audit record on the server; ``noncompliant`` names the
+        violation codes a version loaded under ``deployed.when_noncompliant: warn`` has.
 
         Raises:
             RegistryError: the server is unreachable or refuses.
         """
-        return self._post("deployments/record", {
+        body: dict[str, Any] = {
             "name": name, "version": version, "manifest_digest": manifest_digest,
-            "artifact_digest": artifact_digest, "host": host})
+            "artifact_digest": artifact_digest, "host": host}
+        if noncompliant:
+            body["noncompliant"] = list(noncompliant)
+        return self._post("deployments/record", body)
 
 
 def mlflow_error(exc: Exception, where: str) -> SupplyChainError:
@@ -133,12 +140,28 @@ def _intake(tags: Mapping[str, str], field: str) -> str | None:
     return value or None
 
 
+def _holds(mv: Any, target: str) -> bool:
+    """Whether version ``mv`` holds ``target`` now (an alias, or ``stage:<Stage>``)."""
+    if target.startswith("stage:"):
+        return str(getattr(mv, "current_stage", "") or "").lower() == target[6:].lower()
+    name = target.removeprefix("alias:").lower()
+    return any(str(a).lower() == name for a in (getattr(mv, "aliases", None) or ()))
+
+
+def violation_problems(decision: Decision) -> list[Problem]:
+    return [Problem(f"registry: {v.code}", v.message, v.remediation) for v in decision.violations]
+
+
 def build_deployment_manifest(requested_uri: str, ref: ModelRef, *, tracking_uri: str,
                               mlflow_client: Any, client: DeployClient,
-                              target: str | None = None) -> DeploymentManifest:
+                              target: str | None = None,
+                              warnings: list[Problem] | None = None) -> DeploymentManifest:
     """Pin ``ref``, check the gate allows it for ``target`` now, and describe it.
 
-    ``target`` defaults to the URI's alias, else ``production``; it must be protected.
+    ``target`` defaults to the URI's alias, else ``production``; it must be protected. When
+    the gate does not allow it but the version already holds ``target`` and the policy's
+    ``deployed.when_noncompliant`` is ``warn``, the violations are appended to ``warnings``
+    (when given) instead of raising: the version in production keeps serving, loudly.
 
     Raises:
         ReferenceRefused: the target is not protected (nothing vouches for it).
@@ -155,9 +178,18 @@ def build_deployment_manifest(requested_uri: str, ref: ModelRef, *, tracking_uri
             target, "is not a protected alias or stage: the gate vouches for nothing there",
             "deploy through a protected alias (e.g. @production) or pass --target")])
     if not decision.allowed:
-        raise PromotionDenied(f"models:/{ref.name}/{version} is not allowed for {target} now",
-                              [Problem(v.field or v.code, v.message, v.remediation)
-                               for v in decision.violations])
+        if (warnings is not None and decision.deployed_when_noncompliant == "warn"
+                and _holds(mv, target)):
+            _logger.warning("models:/%s/%s holds %s but is not compliant now (policy %s); "
+                            "deployed.when_noncompliant=warn lets it serve: %s", ref.name,
+                            version, target, decision.policy_digest,
+                            ", ".join(v.code for v in decision.violations))
+            warnings.extend(violation_problems(decision))
+        else:
+            raise PromotionDenied(
+                f"models:/{ref.name}/{version} is not allowed for {target} now",
+                [Problem(v.field or v.code, v.message, v.remediation)
+                 for v in decision.violations])
     payload = verified_attestation(client, ref.name, version)
     if decision.identity_digest is not None and payload.identity.digest() != decision.identity_digest:
         raise IntegrityError("The version changed while it was being pinned", [Problem(
@@ -184,13 +216,31 @@ def build_deployment_manifest(requested_uri: str, ref: ModelRef, *, tracking_uri
         created_at=now_iso())
 
 
-def current_standing(manifest: DeploymentManifest, client: DeployClient) -> list[Problem]:
-    """What, in the registry now, contradicts the manifest (empty when it still stands)."""
+@dataclass(frozen=True)
+class Standing:
+    """What, in the registry now, contradicts a manifest: ``problems`` refuse it; ``warnings``
+    are gate violations the policy lets a deployed version keep running with
+    (``deployed.when_noncompliant: warn``)."""
+
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    policy_digest: str | None = None
+
+
+def current_standing(manifest: DeploymentManifest, client: DeployClient) -> Standing:
+    """What, in the registry now, contradicts the manifest (empty when it still stands).
+
+    A policy change that does not touch the version's own evidence (an approver added,
+    another profile edited) leaves the gate's decision allowed, so the manifest stands.
+    """
     problems: list[Problem] = []
+    warnings: list[Problem] = []
     decision = client.evaluate(manifest.model_name, manifest.version, manifest.target)
     if not decision.allowed:
-        problems += [Problem(f"registry: {v.code}", v.message, v.remediation)
-                     for v in decision.violations]
+        if decision.deployed_when_noncompliant == "warn":
+            warnings += violation_problems(decision)
+        else:
+            problems += violation_problems(decision)
     try:
         payload = verified_attestation(client, manifest.model_name, manifest.version)
     except IntegrityError as exc:
@@ -201,4 +251,4 @@ def current_standing(manifest: DeploymentManifest, client: DeployClient) -> list
                                     f"{payload.artifact_digest}, the manifest "
                                     f"{manifest.artifact_digest}",
                                     "write a new manifest for the current approved bytes"))
-    return problems
+    return Standing(problems, warnings, decision.policy_digest)

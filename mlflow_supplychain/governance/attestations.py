@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from mlflow_supplychain.errors import IntegrityError, Problem
 from mlflow_supplychain.governance import audit
+from mlflow_supplychain.governance.policy_history import FormatDigests
 from mlflow_supplychain.governance.tables import scan_attestations
 from mlflow_supplychain.integrity.attest import (
     PUBLIC_KEY_ENV_VAR,
@@ -138,14 +139,15 @@ def _reject(summary: str, where: str, what: str, fix: str) -> IntegrityError:
 
 
 def check_submission(payload: AttestationPayload, signature: str,
-                     public_key: Ed25519PublicKey | None, *, policy_digest: str,
+                     public_key: Ed25519PublicKey | None, *, policy: Policy,
                      previous: StoredAttestation | None, now: datetime | None = None) -> None:
     """Decide whether a submitted attestation may be stored (the version's existence is the
     caller's check).
 
     Raises:
-        IntegrityError: no key configured, bad signature, another policy, a time in the future,
-            or older than the attestation already stored (a replay of an earlier scan).
+        IntegrityError: no key configured, bad signature, another format policy (v3) or
+            another policy (a v2 submission from a sidecar not yet upgraded), a time in the
+            future, or older than the attestation already stored (a replay of an earlier scan).
     """
     if public_key is None:
         raise _reject("Attestations cannot be verified", PUBLIC_KEY_ENV_VAR, "is not set",
@@ -155,10 +157,17 @@ def check_submission(payload: AttestationPayload, signature: str,
         raise _reject("Attestation signature does not verify", "signature",
                       "is not the configured key's signature over this payload",
                       "submit attestations signed by the sidecar's key")
-    if payload.policy_digest != policy_digest:
+    if payload.format_policy_digest is not None:
+        if payload.format_policy_digest != policy.format_digest:
+            raise _reject("Attestation is stale", "format_policy_digest",
+                          f"is {payload.format_policy_digest}, the server's format policy is "
+                          f"{policy.format_digest}",
+                          "rescan under the current policy (the sidecar re-reads the policy "
+                          "file; check it is the file the server enforces)")
+    elif payload.policy_digest != policy.digest:
         raise _reject("Attestation is stale", "policy_digest",
-                      f"is {payload.policy_digest}, the server enforces {policy_digest}",
-                      "rescan under the current policy ('mlflow-supplychain reconcile')")
+                      f"is {payload.policy_digest}, the server enforces {policy.digest}",
+                      "upgrade the sidecar, or rescan under the current policy")
     moment = now or datetime.now(timezone.utc)
     scanned = _scanned_at(payload)
     if scanned is None or scanned > moment + CLOCK_SKEW:
@@ -236,14 +245,34 @@ def record_rejection(engine: Engine, *, subject: str, reason: str, policy_digest
         _logger.error("could not audit an attestation rejection: %s", type(exc).__name__)
 
 
-def scan_evidence(payload: AttestationPayload, signature_valid: bool) -> ScanEvidence:
-    """The engine's view of an attestation."""
+def scan_evidence(payload: AttestationPayload, signature_valid: bool,
+                  format_policy_digest: str | None = None) -> ScanEvidence:
+    """The engine's view of an attestation. ``format_policy_digest`` is the format policy a
+    legacy (v2) attestation was made under, resolved by the caller through the policy
+    history; v3 attestations sign theirs."""
     verdict = None if payload.verdict == "error" else FormatVerdict(payload.verdict)
     return ScanEvidence(model_name=payload.model_name, version=payload.version,
                         identity_digest=payload.identity.digest(),
                         artifact_digest=payload.artifact_digest,
-                        policy_digest=payload.policy_digest, verdict=verdict,
-                        findings=payload.findings, signature_valid=signature_valid)
+                        format_policy_digest=payload.format_policy_digest or format_policy_digest,
+                        verdict=verdict, findings=payload.findings,
+                        signature_valid=signature_valid)
+
+
+def legacy_format_digest(conn: Connection, payload: AttestationPayload,
+                         policy: Policy) -> str | None:
+    """The format policy digest a v2 attestation (which signed the whole policy digest) was
+    made under: the current one when it names the current policy, else the one the policy
+    history records for its digest; None when the history does not know it (the gate then
+    reports ``scan.pending`` and the sidecar rescans)."""
+    if payload.policy_digest is None:
+        return payload.format_policy_digest
+    if payload.policy_digest == policy.digest:
+        return policy.format_digest
+    return _format_digests.lookup(conn, payload.policy_digest)
+
+
+_format_digests = FormatDigests()
 
 
 _pending: ContextVar[StoredAttestation | None] = ContextVar("supplychain_pending_attestation",
@@ -305,14 +334,15 @@ class AttestationProvider(DatabaseProvider):
              intake: Mapping[str, str]) -> Mapping[str, Any]:
         digest = record.identity(policy.reserved_tag_prefix).digest()
         stored = _pending.get()
-        if (stored is None or stored.payload is None
-                or stored.payload.identity.digest() != digest):
-            with engine.connect() as conn:
+        with engine.connect() as conn:
+            if (stored is None or stored.payload is None
+                    or stored.payload.identity.digest() != digest):
                 stored = latest(conn, digest)
-            if (seen := _observed.get()) is not None:
-                seen[digest] = stored.id if stored else 0
-        if stored is None or stored.payload is None:
-            return {}
+                if (seen := _observed.get()) is not None:
+                    seen[digest] = stored.id if stored else 0
+            if stored is None or stored.payload is None:
+                return {}
+            format_digest = legacy_format_digest(conn, stored.payload, policy)
         try:
             key = configured_public_key()
         except IntegrityError as exc:
@@ -323,7 +353,7 @@ class AttestationProvider(DatabaseProvider):
             _logger.warning("stored attestation %d for %s/%s does not verify", stored.id,
                             record.name, record.version)
         payload = stored.payload
-        fields: dict[str, Any] = {"scan": scan_evidence(payload, valid)}
+        fields: dict[str, Any] = {"scan": scan_evidence(payload, valid, format_digest)}
         if valid:  # an unverified manifest is no evidence of the bytes either
             fields["artifacts"] = ArtifactEvidence(digest=payload.artifact_digest,
                                                    files=dict(payload.files))

@@ -14,8 +14,9 @@ import sqlalchemy
 from sqlalchemy.engine import Engine
 
 from mlflow_supplychain.errors import GovernanceError
-from mlflow_supplychain.governance import audit, db, requests
+from mlflow_supplychain.governance import audit, db, policy_history, requests
 from mlflow_supplychain.policy.decision import Decision
+from mlflow_supplychain.policy.schema import Policy
 
 _logger = logging.getLogger(__name__)
 
@@ -86,10 +87,44 @@ class AuditRecorder:
         except (sqlalchemy.exc.SQLAlchemyError, Exception) as exc:  # noqa: BLE001
             _logger.error("audit append failed (%s): %s", action, type(exc).__name__)
 
-    def policy_event(self, action: str, path: str, digest: str, detail: str | None = None) -> None:
-        """Record a policy load, reload or failed reload."""
-        self._append(actor="system", action=action, subject=path,
-                     payload={"detail": detail} if detail else {}, policy_digest=digest)
+    def policy_event(self, action: str, path: str, policy: Policy, *, loaded_at: float,
+                     previous: str | None = None, detail: str | None = None) -> None:
+        """Record a policy load, reload or failed reload: the audit record (who: this process,
+        ``host:pid``; when: now), the policy's content in the history (by digest) and the
+        digest this process serves now, in one transaction."""
+        payload: dict[str, object] = {"process": policy_history.process_key(),
+                                      "format_digest": policy.format_digest}
+        if previous is not None and previous != policy.digest:
+            payload["previous"] = previous
+        if detail:
+            payload["detail"] = detail
+        try:
+            with self._engine.begin() as conn:
+                now = _now_ms()
+                new = policy_history.remember(conn, policy, source=path, now_ms=now)
+                payload["new_in_history"] = new
+                policy_history.serve(conn, policy.digest, loaded_at=int(loaded_at * 1000),
+                                     now_ms=now)
+                audit.append(conn, actor=f"system:{policy_history.process_key()}",
+                             action=action, subject=path, payload=payload,
+                             policy_digest=policy.digest, ts_ms=now)
+        except (sqlalchemy.exc.SQLAlchemyError, Exception) as exc:  # noqa: BLE001
+            _logger.error("audit append failed (%s): %s", action, type(exc).__name__)
+
+    def serving(self, digest: str, loaded_at: float,
+                window_ms: int = 600_000) -> list[dict[str, object]]:
+        """Refresh this process's row (it serves ``digest``), then list every process seen
+        within ``window_ms`` with the digest it serves. Best effort: [] on a database error."""
+        try:
+            with self._engine.begin() as conn:
+                now = _now_ms()
+                policy_history.serve(conn, digest, loaded_at=int(loaded_at * 1000), now_ms=now)
+                rows = policy_history.serving(conn, since_ms=now - window_ms)
+        except (sqlalchemy.exc.SQLAlchemyError, Exception) as exc:  # noqa: BLE001
+            _logger.error("listing serving processes failed: %s", type(exc).__name__)
+            return []
+        return [{"process": r.process, "policy_digest": r.digest, "loaded_at": r.loaded_at,
+                 "seen_at": r.seen_at} for r in rows]
 
     def _append(self, *, applied_request: bool = False, decision: Decision | None = None,
                 **fields: object) -> None:

@@ -356,14 +356,16 @@ def approvals_for_version(conn: Connection, identity_digest: str) -> tuple[Appro
     (one query). Never by name and number: another version answering to them finds nothing."""
     rows = conn.execute(
         select(approvals.c.approver, approvals.c.approver_groups, approvals.c.evidence_digest,
-               transition_requests.c.requester, transition_requests.c.target)
+               transition_requests.c.requester, transition_requests.c.target,
+               transition_requests.c.policy_digest)
         .join(transition_requests, approvals.c.request_id == transition_requests.c.id)
         .where(transition_requests.c.identity_digest == identity_digest,
                transition_requests.c.status.in_([s.value for s in COUNTING]))
     ).all()
     return tuple(Approval(approver=r.approver, approver_groups=tuple(json.loads(r.approver_groups)),
                           requester=r.requester, target=r.target,
-                          evidence_digest=r.evidence_digest) for r in rows)
+                          evidence_digest=r.evidence_digest, policy_digest=r.policy_digest)
+                 for r in rows)
 
 
 def apply_matching(conn: Connection, *, identity_digest: str, target: str, actor: str,

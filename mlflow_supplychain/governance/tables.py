@@ -108,3 +108,27 @@ scan_attestations = Table(
     Index("supplychain_att_model_version", "model_name", "version"),
     Index("supplychain_att_identity", "identity_digest"),
 )
+
+# Every policy a server process has loaded, by digest: the canonical JSON whose digest it is, so
+# any past decision (audit records carry the policy digest) can be shown with the policy that
+# made it, and legacy scan attestations (which signed the whole policy digest) can be judged by
+# the format policy they were made under. Rows are written once and never changed.
+policy_history = Table(
+    "supplychain_policy_history", metadata,
+    Column("digest", String(DIGEST_LEN), primary_key=True),
+    Column("format_digest", String(DIGEST_LEN), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("first_loaded_at", BigInteger, nullable=False),
+    Column("source", String(600), nullable=False),
+)
+
+# The policy each server process serves now (one row per host + pid), refreshed on load,
+# reload and status; the status endpoint lists them so operators see every process converge.
+policy_servers = Table(
+    "supplychain_policy_servers", metadata,
+    Column("process", String(300), primary_key=True),
+    Column("digest", String(DIGEST_LEN), nullable=False),
+    Column("loaded_at", BigInteger, nullable=False),
+    Column("seen_at", BigInteger, nullable=False),
+    Index("supplychain_ps_seen", "seen_at"),
+)

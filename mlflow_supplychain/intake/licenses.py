@@ -220,6 +220,9 @@ def _is_named(key: str) -> bool:
     return key.lower() in MODEL_LICENSES or key.startswith("LicenseRef-")
 
 
+# Both are pure functions of a short string and parsing dominates the gate's evaluation
+# (policy impact evaluates thousands of versions): memoised, bounded.
+@functools.lru_cache(maxsize=4096)
 def validate_license_id(expression: str) -> str | None:
     """Check an SPDX expression whose symbols may also be named model licenses.
 
@@ -250,6 +253,7 @@ def validate_license_id(expression: str) -> str | None:
     return f"is not a valid license expression ({'; '.join(info.errors)})"
 
 
+@functools.lru_cache(maxsize=4096)
 def license_keys(expression: str) -> tuple[str, ...]:
     """Every license symbol in ``expression``, normalised (SPDX case, model keys lowercase)."""
     try:

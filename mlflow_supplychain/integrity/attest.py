@@ -1,4 +1,4 @@
-"""Signed scan attestations: what the sidecar scanned, under which policy, with what verdict.
+"""Signed scan attestations: what the sidecar scanned, under which format policy, with what verdict.
 
 Pure: no MLflow, no network. The sidecar builds an :class:`AttestationPayload`, signs its
 canonical JSON bytes with an Ed25519 private key (:func:`sign`), and submits payload and
@@ -7,8 +7,10 @@ and again every time it reads the stored row (a row edited in the database must 
 
 The signature covers the subject (the version's immutable identity: workspace, name, version,
 creation time, storage location and uid, see ``version_identity``), the artifact digest (the whole
-manifest is included), the scanner and policy digests: an attestation for other bytes, another
-version or another policy is worthless even though its signature verifies.
+manifest is included), the scanner version and the format policy digest (the ``formats``
+section and the scanner rules, the only part of the policy a verdict depends on): an
+attestation for other bytes, another version or another format policy is worthless even though
+its signature verifies; editing approvers or profiles leaves it valid.
 """
 
 from __future__ import annotations
@@ -35,8 +37,12 @@ from mlflow_supplychain.version_identity import VersionIdentity
 PUBLIC_KEY_ENV_VAR = "MLFLOW_SUPPLYCHAIN_ATTESTATION_PUBLIC_KEY"
 """Names the PEM file of the key the server verifies attestations with."""
 
-ATTESTATION_TYPE: Literal["mlflow-supplychain/scan-attestation/v2"] = (
-    "mlflow-supplychain/scan-attestation/v2")
+ATTESTATION_TYPE: Literal["mlflow-supplychain/scan-attestation/v3"] = (
+    "mlflow-supplychain/scan-attestation/v3")
+LEGACY_ATTESTATION_TYPE = "mlflow-supplychain/scan-attestation/v2"
+"""v2 signed the whole policy digest; v3 signs only the format policy digest. v2 rows stored
+before the upgrade still verify; the gate resolves their policy digest through the policy
+history (see ``governance.policy_history``)."""
 Verdict = Literal["permitted", "sandboxed", "prohibited", "error"]
 MAX_FINDINGS = 200
 MAX_FINDING_LEN = 500
@@ -47,7 +53,8 @@ class AttestationPayload(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    type: Literal["mlflow-supplychain/scan-attestation/v2"] = ATTESTATION_TYPE
+    type: Literal["mlflow-supplychain/scan-attestation/v3",
+                  "mlflow-supplychain/scan-attestation/v2"] = ATTESTATION_TYPE
     model_name: str = Field(min_length=1, max_length=256)
     version: str = Field(pattern=r"^[1-9][0-9]{0,18}$")
     identity: VersionIdentity = Field(
@@ -60,7 +67,11 @@ class AttestationPayload(BaseModel):
     findings: tuple[str, ...] = Field((), max_length=MAX_FINDINGS)
     formats: dict[str, str] = Field(default_factory=dict, description="Path -> format name.")
     scanner_version: str = Field(min_length=1, max_length=64)
-    policy_digest: Digest
+    format_policy_digest: Digest | None = Field(
+        None, description="v3: digest of the format policy (formats section + scanner rules) "
+        "the verdict was reached under.")
+    policy_digest: Digest | None = Field(
+        None, description="v2 only: digest of the whole policy at scan time.")
     scanned_at: str = Field(description="ISO 8601 UTC time of the scan.")
     key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
 
@@ -68,6 +79,11 @@ class AttestationPayload(BaseModel):
     def _subject_is_identity(self) -> AttestationPayload:
         if (self.model_name, self.version) != (self.identity.name, self.identity.version):
             raise ValueError("model_name/version differ from the identity's name/version")
+        legacy = self.type == LEGACY_ATTESTATION_TYPE
+        if legacy and (self.policy_digest is None or self.format_policy_digest is not None):
+            raise ValueError("a v2 attestation carries policy_digest and no format_policy_digest")
+        if not legacy and (self.format_policy_digest is None or self.policy_digest is not None):
+            raise ValueError("a v3 attestation carries format_policy_digest and no policy_digest")
         return self
 
     @field_validator("findings")
@@ -76,8 +92,9 @@ class AttestationPayload(BaseModel):
         return tuple(f[:MAX_FINDING_LEN] for f in value)
 
     def canonical_bytes(self) -> bytes:
-        """The bytes that are signed: canonical JSON of every field."""
-        return canonical_json(self.model_dump(mode="json"))
+        """The bytes that are signed: canonical JSON of every field (the binding field the
+        payload's type does not use is left out, so v2 bytes are what v2 sidecars signed)."""
+        return canonical_json(self.model_dump(mode="json", exclude_none=True))
 
     @classmethod
     def parse(cls, value: Any) -> AttestationPayload:

@@ -6,6 +6,8 @@ HTTP 403 or exit code 1; the engine only describes.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
 
 from mlflow_supplychain.policy.schema import Requirement
@@ -44,6 +46,9 @@ class Decision(BaseModel):
     evidence_digest: str
     identity_digest: str | None = None
     """Digest of the judged version's immutable identity (None: not known, evidence files)."""
+    deployed_when_noncompliant: Literal["refuse", "warn"] = "refuse"
+    """The policy's ``deployed.when_noncompliant``: what deployment checks do when a version
+    that already holds the target is not allowed (a new promotion is always refused)."""
 
     @property
     def blocks(self) -> bool:

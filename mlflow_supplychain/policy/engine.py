@@ -19,10 +19,13 @@ from mlflow_supplychain.policy.approvals import approver_problem
 from mlflow_supplychain.policy.decision import Decision, Violation
 from mlflow_supplychain.policy.evidence import (
     AncestorState,
+    Approval,
     Evidence,
+    ScanEvidence,
     Target,
     TargetKind,
     evidence_digest,
+    legacy_evidence_digest,
 )
 from mlflow_supplychain.policy.needs import (
     DERIVED_CLASSES,
@@ -89,14 +92,14 @@ def evaluate(policy: Policy, evidence: Evidence, target: Target) -> Decision:
     profile_name = (policy.profile_for_alias(target.name) if target.kind is TargetKind.ALIAS
                     else policy.profile_for_stage(target.name))
     artifact_digest = evidence.artifacts.digest if evidence.artifacts else None
-    ev_digest = evidence_digest(policy.digest, evidence.intake, artifact_digest,
-                                evidence.identity_digest)
+    ev_digest = evidence_digest(evidence.intake, artifact_digest, evidence.identity_digest)
     enforced = policy.mode is Mode.ENFORCE
     if profile_name is None:
         return Decision(model_name=evidence.model_name, version=evidence.version,
                         target=str(target), profile=None, allowed=True, enforced=enforced,
                         requirements=(), violations=(), policy_digest=policy.digest,
-                        evidence_digest=ev_digest, identity_digest=evidence.identity_digest)
+                        evidence_digest=ev_digest, identity_digest=evidence.identity_digest,
+                        deployed_when_noncompliant=policy.deployed.when_noncompliant.value)
     profile = policy.profiles[profile_name]
     ctx = _Context(policy, profile, evidence, target, ev_digest)
     # intake first, so fields it reports are not reported again by license/eval/hash checks
@@ -107,7 +110,8 @@ def evaluate(policy: Policy, evidence: Evidence, target: Target) -> Decision:
                     target=str(target), profile=profile_name, allowed=not ctx.out,
                     enforced=enforced, requirements=profile.require, violations=tuple(ctx.out),
                     policy_digest=policy.digest, evidence_digest=ev_digest,
-                    identity_digest=evidence.identity_digest)
+                    identity_digest=evidence.identity_digest,
+                    deployed_when_noncompliant=policy.deployed.when_noncompliant.value)
 
 
 def _check(requirement: Requirement, ctx: _Context) -> None:
@@ -366,9 +370,14 @@ def _check_scan(ctx: _Context) -> None:
     elif (problem := _bytes_problem(ctx, scan.artifact_digest)) is not None:
         if Requirement.HASH_MATCH not in ctx.profile.require:  # else reported as hash.*
             ctx.deny(req, f"scan.{problem[0]}", problem[1], problem[2], "scan")
-    elif scan.policy_digest != ctx.policy.digest:
-        ctx.deny(req, "scan.stale_policy",
-                 "the attestation was made under another policy version.", rescan, "scan")
+    elif not _scan_policy_current(scan, ctx.policy):
+        # Only the format policy (formats, pickle allowlist, scanner rules) judges a scan;
+        # the sidecar rescans by itself when it changes, so there is nothing to fix by hand.
+        ctx.deny(req, "scan.pending",
+                 "pending rescan: the format policy changed since this version was scanned "
+                 "(or the scan predates the policy history).",
+                 "nothing to do: the scanner sidecar rescans it automatically (promoted "
+                 "versions first); 'mlflow-supplychain reconcile' forces it now.", "scan")
     elif scan.verdict is None:
         ctx.deny(req, "scan.error",
                  "the scanner could not analyse every file: " + "; ".join(scan.findings),
@@ -396,7 +405,7 @@ def _check_approvals(ctx: _Context) -> None:
                             else ctx.policy.profile_for_stage(t.name))
         if approved_profile != this_profile:
             continue
-        if approval.evidence_digest != ctx.evidence_digest:
+        if not _approval_matches(approval, ctx):
             rejected.append(f"{approval.approver}: stale (evidence changed since approval)")
         elif (problem := approver_problem(rule, approval.approver, approval.approver_groups,
                                           approval.requester, ctx.evidence.creator)):
@@ -416,6 +425,28 @@ def _check_approvals(ctx: _Context) -> None:
              f"create a transition request and get {rule.min} approval(s) from "
              f"{', '.join(rule.approvers)} (not the requester or the version's creator).",
              "approvals")
+
+
+def _scan_policy_current(scan: ScanEvidence, policy: Policy) -> bool:
+    """Whether the scan was made under the format policy being evaluated."""
+    if scan.format_policy_digest is not None:
+        return scan.format_policy_digest == policy.format_digest
+    return scan.policy_digest == policy.digest  # legacy, unresolved: only the same policy
+
+
+def _approval_matches(approval: Approval, ctx: _Context) -> bool:
+    """Whether ``approval`` judged the version's evidence as it is now (identity, intake,
+    bytes). Approvals recorded before approvals stopped binding the whole policy match through
+    the policy their request was made under (see ``legacy_evidence_digest``)."""
+    if approval.evidence_digest == ctx.evidence_digest:
+        return True
+    if approval.policy_digest is None:
+        return False
+    ev = ctx.evidence
+    legacy = legacy_evidence_digest(approval.policy_digest, ev.intake,
+                                    ev.artifacts.digest if ev.artifacts else None,
+                                    ev.identity_digest)
+    return approval.evidence_digest == legacy
 
 
 def _check_lineage(ctx: _Context) -> None:

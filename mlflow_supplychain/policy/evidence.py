@@ -64,7 +64,13 @@ class ScanEvidence(_Frozen):
     identity_digest: str | None = Field(
         None, description="Digest of the version identity the attestation was signed for.")
     artifact_digest: str
-    policy_digest: str
+    format_policy_digest: str | None = Field(
+        None, description="Digest of the format policy (formats section + scanner rules) the "
+        "scan was made under; None when unknown (a legacy attestation whose policy is not in "
+        "the history), which the gate treats as pending a rescan.")
+    policy_digest: str | None = Field(
+        None, description="Legacy (v2 attestations, older evidence files): the whole policy "
+        "digest the scan was made under; counts only when it is the policy being evaluated.")
     verdict: FormatVerdict | None = Field(
         description="Worst per-file verdict; None means the scan could not decide (error)."
     )
@@ -80,6 +86,9 @@ class Approval(_Frozen):
     requester: str | None = Field(None, description="Who requested the approved promotion.")
     target: str
     evidence_digest: str
+    policy_digest: str | None = Field(
+        None, description="Policy digest in force when the request was made; only used to "
+        "recognise approvals recorded before approvals stopped binding the policy.")
 
 
 class AncestorState(str, enum.Enum):
@@ -124,17 +133,37 @@ class Evidence(_Frozen):
     lineage: tuple[Ancestor, ...] = ()
 
 
-def evidence_digest(policy_digest: str, intake: Mapping[str, str], artifact_digest: str | None,
+def evidence_digest(intake: Mapping[str, str], artifact_digest: str | None,
                     identity_digest: str | None = None) -> str:
-    """The digest an approval binds to: version identity + intake record + artifact digest +
-    policy digest.
+    """The digest an approval binds to: the version's own evidence, i.e. its identity, its
+    intake record and its artifact digest.
 
-    Any later change to an intake field, the artifact bytes or the policy changes it, which
-    makes earlier approvals stale; so does any other version answering to the same name and
-    number (renamed into it, re-created, another workspace), whose identity differs.
+    The policy is deliberately *not* part of it: an approval is a person's judgement of this
+    version's evidence, and whether recorded approvals suffice (approver still authorised,
+    ``min`` met, separation of duties) is decided by the policy in force when the gate
+    evaluates. So adding an approver or editing another profile invalidates nothing, while any
+    change to an intake field or the bytes makes earlier approvals stale; so does any other
+    version answering to the same name and number (renamed into it, re-created, another
+    workspace), whose identity differs.
+    """
+    bound: dict[str, object] = {"intake": dict(intake), "artifact_digest": artifact_digest}
+    if identity_digest is not None:  # evidence files (gate check) carry no identity
+        bound["identity"] = identity_digest
+    return digest_of(bound)
+
+
+def legacy_evidence_digest(policy_digest: str, intake: Mapping[str, str],
+                           artifact_digest: str | None, identity_digest: str | None) -> str:
+    """The digest approvals bound to before they stopped binding the policy (it included the
+    whole policy digest).
+
+    Migration rule: an approval recorded under that scheme still counts when it matches the
+    version's evidence *under the policy in force when its request was made* (the request's
+    ``policy_digest``); that proves the same intake, bytes and identity were approved. New
+    approvals never use it.
     """
     bound: dict[str, object] = {"intake": dict(intake), "artifact_digest": artifact_digest,
                                 "policy_digest": policy_digest}
-    if identity_digest is not None:  # evidence files (gate check) carry no identity
+    if identity_digest is not None:
         bound["identity"] = identity_digest
     return digest_of(bound)

@@ -11,9 +11,11 @@ loader reports them with the same field paths as type errors.
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import re
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -22,6 +24,10 @@ from mlflow_supplychain.intake.fields import FIELDS, ArtifactClass, LicenseOutco
 from mlflow_supplychain.intake.licenses import validate_license_id
 
 SCHEMA_VERSION = 1
+SCANNER_RULES_VERSION = 1
+"""Version of the scanner's detection rules. A scan verdict depends on the format policy and on
+these rules, so both are part of :attr:`Policy.format_digest`: bump this when a release changes
+what the scanner detects, and every version is rescanned (promoted ones first)."""
 MLFLOW_STAGES = ("Staging", "Production", "Archived")
 
 
@@ -321,6 +327,24 @@ class Lineage(_Frozen):
     )
 
 
+class DeployedAction(str, enum.Enum):
+    REFUSE = "refuse"
+    """Deployment checks (``deploy verify``, ``load_verified_model``) refuse the version."""
+    WARN = "warn"
+    """They warn loudly (and audit) but let the version already in production keep running."""
+
+
+class Deployed(_Frozen):
+    """Versions already holding a protected target when a policy change makes them
+    non-compliant (a new license on the deny list, a stricter format policy...)."""
+
+    when_noncompliant: DeployedAction = Field(
+        DeployedAction.REFUSE,
+        description="'refuse' (default, fail closed): deploy verify exits 1 and "
+        "load_verified_model raises; 'warn': both report the violations, audit them and let the "
+        "version that already holds the target keep serving. New promotions are always gated.")
+
+
 class Identity(_Frozen):
     """Who the caller is, for requests and approvals (the gate itself needs no identity)."""
 
@@ -404,6 +428,7 @@ class Policy(_Frozen):
     integrity: Integrity = Integrity()
     lineage: Lineage = Lineage()
     identity: Identity = Identity()
+    deployed: Deployed = Deployed()
 
     @field_validator("reserved_tag_prefix")
     @classmethod
@@ -459,6 +484,14 @@ class Policy(_Frozen):
             seen.append(parent)
             rule = self.artifact_classes[parent]
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> Policy:
+        """A copy (with ``update`` applied) whose digests are computed afresh."""
+        copy = super().model_copy(update=update, deep=deep)
+        for cached in ("digest", "format_digest"):
+            copy.__dict__.pop(cached, None)
+        return copy
+
     # -- derived views ---------------------------------------------------------------------
 
     def required_fields(self, artifact_class: ArtifactClass) -> tuple[str, ...]:
@@ -482,7 +515,24 @@ class Policy(_Frozen):
                 return profile
         return None
 
-    @property
+    # Cached: the model is frozen, and the gate reads both on every evaluation (impact runs
+    # thousands). pydantic leaves functools.cached_property out of the fields; model_copy
+    # below drops the cached values, which a copy with changes must not inherit.
+    @functools.cached_property
     def digest(self) -> str:
         """Stable ``sha256:`` digest of the canonical JSON form of this policy."""
         return digest_of(self.model_dump(mode="json"))
+
+    @functools.cached_property
+    def format_digest(self) -> str:
+        """Digest of the part of the policy a scan verdict depends on: the ``formats`` section
+        (including ``pickle_allowlist``) and the scanner's rules version. Scan attestations
+        bind to this, not to :attr:`digest`, so editing approvers or profiles never makes a
+        scan stale."""
+        return format_policy_digest(self.formats)
+
+
+def format_policy_digest(formats: Formats) -> str:
+    """:attr:`Policy.format_digest` of a policy with this ``formats`` section."""
+    return digest_of({"formats": formats.model_dump(mode="json"),
+                      "scanner_rules": SCANNER_RULES_VERSION})

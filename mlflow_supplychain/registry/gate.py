@@ -38,12 +38,14 @@ from mlflow_supplychain.governance.recorder import AuditRecorder
 from mlflow_supplychain.policy.decision import Decision
 from mlflow_supplychain.policy.engine import evaluate, source_violation
 from mlflow_supplychain.policy.evidence import Evidence, Target, TargetKind
+from mlflow_supplychain.policy.impact import ImpactReport
 from mlflow_supplychain.policy.schema import Mode, Policy
 from mlflow_supplychain.registry import evidence_reader as facts
 from mlflow_supplychain.registry import tags as tagrules
 from mlflow_supplychain.registry.caller import Caller, resolve_caller
 from mlflow_supplychain.registry.evidence_reader import EvidenceReader, VersionRecord
 from mlflow_supplychain.registry.identity import current_user
+from mlflow_supplychain.registry.impact import assess_impact
 from mlflow_supplychain.registry.uids import reissue_uids
 from mlflow_supplychain.server.policy_holder import PolicyHolder
 from mlflow_supplychain.version_identity import DEFAULT_WORKSPACE, VersionIdentity, new_uid
@@ -140,14 +142,24 @@ class RegistryGate:
         self._recorder = AuditRecorder.for_store_engine(engine)
         self._reader.bind(engine)
         state = self._holder.state()
-        self._recorder.policy_event("policy.load", state.path, state.policy.digest)
+        self._recorder.policy_event("policy.load", state.path, state.policy,
+                                    loaded_at=state.loaded_at)
         recorder = self._recorder
-        self._holder.add_listener(lambda event, st: recorder.policy_event(
-            event, st.path, st.policy.digest, st.reload_error))
+        self._holder.add_listener(lambda event, st, previous: recorder.policy_event(
+            event, st.path, st.policy, loaded_at=st.loaded_at, previous=previous,
+            detail=st.reload_error))
 
     @property
     def recorder(self) -> AuditRecorder | None:
         return self._recorder
+
+    def serving_processes(self) -> list[dict[str, object]]:
+        """Every server process seen in the last ten minutes and the policy digest it serves
+        (this one refreshed first); [] when no database is bound."""
+        if self._recorder is None:
+            return []
+        state = self._holder.state()
+        return self._recorder.serving(state.policy.digest, state.loaded_at)
 
     def audit(self, decision: Decision | None, *, applied: bool = False) -> None:
         """Append a protected-target decision to the audit log (after the registry write);
@@ -496,6 +508,23 @@ class RegistryGate:
                                   RESOURCE_DOES_NOT_EXIST)
         decision, evidence = self._assess(policy, record, target)
         return decision, evidence, record
+
+    def impact(self, store: Any, proposed: Policy) -> ImpactReport:
+        """What ``proposed`` would decide, next to the policy in force, for every promoted
+        version and open request (read-only; see ``registry.impact``).
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the database failed.
+        """
+        return assess_impact(store, self._reader, self._holder.policy, proposed)
+
+    def impact_between(self, store: Any, old: Policy, new: Policy) -> ImpactReport:
+        """:meth:`impact` of going from ``old`` to ``new`` (the policy page's "last change").
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the database failed.
+        """
+        return assess_impact(store, self._reader, old, new)
 
     def current_identity(self, store: Any, name: str, version: Any) -> VersionIdentity | None:
         """The identity of the live version ``name``/``version`` in the caller's workspace, or

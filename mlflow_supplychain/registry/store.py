@@ -221,6 +221,12 @@ def _in_mlflow_server_command() -> bool:
             and getattr(callback, "__module__", "") == "mlflow.cli")
 
 
+def _warn_on_reload(event: str, state: Any, previous: str | None) -> None:
+    del previous
+    if event == "policy.reload":
+        _warn_advisories(state.policy)
+
+
 def _warn_advisories(policy: Policy) -> None:
     for where, warning in advisories(policy):
         _logger.warning("policy %s (%s): %s", policy.digest, where, warning)
@@ -254,6 +260,5 @@ def build_store(store_uri: str, tracking_uri: str | None = None) -> _GatedRegist
     _logger.info("mlflow-supplychain registry store on %s (policy %s, mode %s)",
                  db_uri.split(":", 1)[0], holder.policy.digest, holder.policy.mode.value)
     _warn_advisories(holder.policy)
-    holder.add_listener(lambda event, state: _warn_advisories(state.policy)
-                        if event == "policy.reload" else None)
+    holder.add_listener(_warn_on_reload)
     return store_cls(db_uri, gate)

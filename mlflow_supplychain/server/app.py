@@ -82,6 +82,7 @@ def _install(flask_app: Any, *, auth: bool) -> None:
         attestation_routes,
         deployment_routes,
         pages,
+        policy_routes,
         request_routes,
         routes,
     )
@@ -104,6 +105,7 @@ def _install(flask_app: Any, *, auth: bool) -> None:
     request_routes.register(flask_app, _gated_store, routes.paths)
     attestation_routes.register(flask_app, _gated_store)
     deployment_routes.register(flask_app, _gated_store)
+    policy_routes.register(flask_app, _gated_store)
     pages.register(flask_app, _gated_store, exposure)
     if auth:
         _allow_our_routes_under_auth()
@@ -152,6 +154,7 @@ def _allow_our_routes_under_auth() -> None:
             for method in methods:
                 table[(path, method)] = check
     _allow_attestation_routes(table, auth)
+    _allow_policy_routes(table, auth)
     _allow_pages(table, auth)
 
 
@@ -177,6 +180,17 @@ def _allow_deployment_routes(table: Any, auth: Any) -> None:
         table[(path, "POST")] = auth.validate_can_read_registered_model
 
 
+def _allow_policy_routes(table: Any, auth: Any) -> None:
+    from mlflow_supplychain.server import policy_routes
+    from mlflow_supplychain.server.routes import paths
+
+    for path in paths(policy_routes.IMPACT):
+        # evaluates every model's evidence: admins only (fail closed for everyone else)
+        table[(path, "POST")] = auth.sender_is_admin
+    for path in paths(policy_routes.SHOW) + paths(policy_routes.HISTORY):
+        table[(path, "GET")] = lambda: True  # the policy governs every user; no model data
+
+
 def _allow_pages(table: Any, auth: Any) -> None:
     from mlflow_supplychain.server import pages
 
@@ -187,6 +201,7 @@ def _allow_pages(table: Any, auth: Any) -> None:
     per_model = {pages.VERSION, pages.AUDIT}
     for route, path, method in pages.page_routes():
         table[(path, method)] = (auth.validate_can_read_registered_model if route in per_model
+                                 else auth.sender_is_admin if route == pages.POLICY
                                  else (lambda: True))
 
 

@@ -51,11 +51,14 @@ IDENTITY = NAMESPACE + "/versions/identity"
 MAX_BODY = 8 * 1024 * 1024  # a manifest of ~50k files
 
 
-def visibility_tags(payload: AttestationPayload, prefix: str) -> dict[str, str]:
-    """The reserved tags written after an accepted attestation (for people, not the gate)."""
+def visibility_tags(payload: AttestationPayload, prefix: str,
+                    format_digest: str) -> dict[str, str]:
+    """The reserved tags written after an accepted attestation (for people and the sidecar's
+    reconcile sweep, not the gate); ``format_digest`` is the format policy it was accepted
+    under."""
     return {
         prefix + "scan.verdict": payload.verdict,
-        prefix + "scan.policy_digest": payload.policy_digest,
+        prefix + "scan.format_policy_digest": format_digest,
         prefix + "scan.attested_at": payload.scanned_at,
         prefix + "scan.findings": str(len(payload.findings)),
         prefix + "integrity.digest": payload.artifact_digest,
@@ -104,15 +107,15 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
             with store.engine.connect() as conn:  # refuse forgeries and replays before any
                 previous = attestations.latest(conn, current.digest())
             attestations.check_submission(payload, signature, key,  # re-hash is spent on them
-                                          policy_digest=policy.digest, previous=previous)
+                                          policy=policy, previous=previous)
             attestations.check_identity(payload, current)
             # a version holding a protected target is re-judged on this verdict first
             late = late_verdicts.plan(store, payload, signature, key)
             with store.engine.begin() as conn:
                 late_verdicts.lock_version(conn, payload.model_name, payload.version)
                 previous = attestations.latest(conn, current.digest())
-                attestations.check_submission(payload, signature, key,
-                                              policy_digest=policy.digest, previous=previous)
+                attestations.check_submission(payload, signature, key, policy=policy,
+                                              previous=previous)
                 # after the signature: only a genuine scan of a version gone since is refused
                 # for its identity; forgeries are refused as forgeries
                 attestations.check_identity(payload, current)
@@ -123,7 +126,8 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
         except IntegrityError as exc:
             raise refuse(exc.diagnostics(), PERMISSION_DENIED) from None
         with plugin_writes():
-            for key_name, value in visibility_tags(payload, policy.reserved_tag_prefix).items():
+            for key_name, value in visibility_tags(payload, policy.reserved_tag_prefix,
+                                                       policy.format_digest).items():
                 store.set_model_version_tag(payload.model_name, payload.version,
                                             ModelVersionTag(key_name, value))
         return jsonify({"id": row_id, "accepted": True, "taken_back": taken_back})

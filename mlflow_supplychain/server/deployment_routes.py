@@ -1,11 +1,12 @@
 """``POST /api/2.0/mlflow-supplychain/deployments/record`` (+ ajax twin): what a service loaded.
 
 Body: ``{"name", "version", "manifest_digest", "artifact_digest", "host"}``. Appends one
-``deploy.load`` record (with the version's identity digest) to the hash-chained audit log
-(actor: the authenticated user, or ``anonymous``), so "which bytes does production run?" has
-an answer in the same log as the decisions that approved them. The version must exist. Under
-basic-auth, read permission on the model is required (a reader is allowed to load it, so a
-reader may say that it did).
+``deploy.load`` record (with the version's identity digest, and with ``noncompliant``: the
+violation codes of a version loaded under ``deployed.when_noncompliant: warn``) to the
+hash-chained audit log (actor: the authenticated user, or ``anonymous``), so "which bytes
+does production run?" has an answer in the same log as the decisions that approved them. The
+version must exist. Under basic-auth, read permission on the model is required (a reader is
+allowed to load it, so a reader may say that it did).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from mlflow_supplychain.server.routes import NAMESPACE, paths
 
 RECORD = NAMESPACE + "/deployments/record"
 _HOST = re.compile(r"^[A-Za-z0-9._:\-]{1,253}$")
+_CODE = re.compile(r"^[a-z_]{1,20}\.[a-z_]{1,40}$")
 
 
 def _text(body: dict[str, Any], key: str, *, check: Callable[[str], bool]) -> str:
@@ -55,6 +57,11 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
         artifact_digest = _text(body, "artifact_digest", check=is_digest)
         host = _text(body, "host", check=lambda v: bool(_HOST.match(v)))
         require_read(name)
+        noncompliant = body.get("noncompliant", [])
+        if (not isinstance(noncompliant, list) or len(noncompliant) > 50
+                or not all(isinstance(c, str) and _CODE.match(c) for c in noncompliant)):
+            raise MlflowException("'noncompliant' must be a list of violation codes.",
+                                  INVALID_PARAMETER_VALUE)
         store = store_getter()
         identity = store.gate.current_identity(store, name, version)
         if identity is None:
@@ -71,7 +78,9 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
                                           "artifact_digest": artifact_digest, "host": host,
                                           # which version was loaded, not just its name
                                           "identity": identity.digest(),
-                                          "workspace": identity.workspace},
+                                          "workspace": identity.workspace,
+                                          **({"noncompliant": noncompliant}
+                                             if noncompliant else {})},
                                  policy_digest=policy.digest, ts_ms=int(time.time() * 1000))
         return jsonify({"recorded": True, "seq": event.seq})
 

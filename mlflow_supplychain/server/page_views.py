@@ -189,11 +189,36 @@ class RequestRow:
     can_approve: bool
     can_reject: bool
     why_not: str | None
+    blocking: tuple[Missing, ...] = ()
+    """What makes the gate refuse this promotion now, approvals aside; while non-empty the
+    page disables "Approve & promote" and an approval needs an explicit confirmation."""
+
+
+def blocking(decision: Decision | None) -> tuple[Missing, ...]:
+    """The violations no approval can cure (every requirement but ``approval``); a decision
+    that could not be made blocks too."""
+    if decision is None:
+        return (Missing("gate.unknown", None, "the gate could not evaluate this version now.",
+                        "reload the page; check the server log"),)
+    return tuple(Missing(v.code, v.field, v.message, v.remediation) for v in decision.violations
+                 if v.requirement is not Requirement.APPROVAL)
+
+
+def compliance(decision: Decision | None) -> str:
+    """The overview's compliance cell: what is still missing for a request's promotion."""
+    if decision is None:
+        return "unknown (version unreadable)"
+    if decision.allowed:
+        return "compliant"
+    stops = [m.code for m in blocking(decision)]
+    return "needs approval only" if not stops else "blocked: " + ", ".join(stops)
 
 
 def request_row(req: TransitionRequest, viewer: Viewer, rule: ApprovalRule | None,
-                creator: str | None) -> RequestRow:
-    """One row; ``rule`` is the approval rule of the request's target (None: no approvals)."""
+                creator: str | None, decision: Decision | None = None) -> RequestRow:
+    """One row; ``rule`` is the approval rule of the request's target (None: no approvals);
+    ``decision`` the gate's decision for the request's promotion now (its blocking evidence
+    is shown before any approve button)."""
     can_approve = can_reject = False
     why_not: str | None = None
     if req.status in OPEN:
@@ -217,7 +242,8 @@ def request_row(req: TransitionRequest, viewer: Viewer, rule: ApprovalRule | Non
             f": {req.resolution_comment}" if req.resolution_comment else "")
     return RequestRow(req.id, req.model_name, req.version, req.target, req.requester,
                       req.status.value, req.comment, when(req.created_at), approvals,
-                      resolution, can_approve, can_reject, why_not)
+                      resolution, can_approve, can_reject, why_not,
+                      blocking(decision) if req.status in OPEN else ())
 
 
 @dataclass(frozen=True)

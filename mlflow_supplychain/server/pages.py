@@ -5,7 +5,12 @@
 - ``GET  /supplychain/version`` ``?name=&version=``: the evidence checklist per protected
                                 target, scan findings, requests with approve/reject forms;
 - ``GET  /supplychain/audit``   ``?name=``: the model's audit trail, newest first, paginated;
-- ``POST /supplychain/action``  approve (optionally apply) or reject, from the forms;
+- ``GET  /supplychain/policy``  the active policy, its history and the impact of the last
+                                change (admins only under basic-auth);
+- ``POST /supplychain/action``  approve (optionally apply) or reject, from the forms; while the
+                                gate would refuse the promotion for other reasons than the
+                                approval, "approve & promote" is refused and "approve" needs
+                                ``confirm_blocked=yes``;
 - ``GET  /supplychain/static/supplychain.css``.
 
 Routes are thin: gather with the gate and the workflow, build view models (``page_views``),
@@ -15,6 +20,7 @@ a CSRF check (``csrf``). Without an authenticated user the page is read-only.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -22,32 +28,38 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlencode
 
+import sqlalchemy
+import yaml
 from flask import Flask, Response, redirect, request
 from jinja2 import Environment, PackageLoader, select_autoescape
 from mlflow.exceptions import MlflowException
 from mlflow.server.handlers import _add_static_prefix
 
 from mlflow_supplychain.errors import ApprovalRefused, GovernanceError
-from mlflow_supplychain.governance import attestations, audit
+from mlflow_supplychain.governance import attestations, audit, policy_history
 from mlflow_supplychain.governance import requests as workflow
 from mlflow_supplychain.governance.requests import RequestStatus
 from mlflow_supplychain.policy.evidence import Target, TargetKind
 from mlflow_supplychain.policy.schema import Policy
 from mlflow_supplychain.registry import evidence_reader as facts
-from mlflow_supplychain.server import csrf, page_views
+from mlflow_supplychain.server import csrf, lineage_view, page_views
 from mlflow_supplychain.server import request_actions as actions
 from mlflow_supplychain.server.identity import resolve_caller
 from mlflow_supplychain.server.model_access import read_check
 from mlflow_supplychain.server.numbers import parse_optional, version_text
 
+_logger = logging.getLogger(__name__)
+
 ROOT = "/supplychain"
 OVERVIEW = ROOT + "/"
 VERSION = ROOT + "/version"
 AUDIT = ROOT + "/audit"
+POLICY = ROOT + "/policy"
 ACTION = ROOT + "/action"
 STYLESHEET = ROOT + "/static/supplychain.css"
 PAGES: dict[str, tuple[str, ...]] = {OVERVIEW: ("GET",), VERSION: ("GET",), AUDIT: ("GET",),
-                                     ACTION: ("POST",), STYLESHEET: ("GET",)}
+                                     POLICY: ("GET",), ACTION: ("POST",),
+                                     STYLESHEET: ("GET",)}
 PAGE_SIZE = 25
 SECRET_ENV_VAR = "MLFLOW_FLASK_SERVER_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
 NOTICES = {"approved": "Approval recorded.", "applied": "Approved and promoted.",
@@ -84,7 +96,8 @@ def mlflow_model_url(name: str, version: str | None = None) -> str:
 
 
 _env.globals.update(url=url, mlflow_model_url=mlflow_model_url, OVERVIEW=OVERVIEW,
-                    VERSION=VERSION, AUDIT=AUDIT, ACTION=ACTION, STYLESHEET=STYLESHEET)
+                    VERSION=VERSION, AUDIT=AUDIT, POLICY=POLICY, ACTION=ACTION,
+                    STYLESHEET=STYLESHEET)
 
 
 def _html(template: str, status: int = 200, **context: Any) -> Response:
@@ -178,7 +191,15 @@ def register(app: Flask, store_getter: Callable[[], Any],
                 conn, status=RequestStatus.PENDING, max_results=PAGE_SIZE, page_token=token,
                 workspace=actions.active_workspace(store))
         pending = [r for r in pending if can_read(r.model_name)]
-        return _html("overview.html", aliases=rows, pending=pending,
+        pending_rows = []
+        for req in pending:  # a page of at most PAGE_SIZE: one evaluation each
+            try:
+                decision = store.gate.evaluate(store, req.model_name, req.version,
+                                               Target.parse(req.target))
+            except MlflowException:
+                decision = None
+            pending_rows.append((req, page_views.compliance(decision)))
+        return _html("overview.html", aliases=rows, pending=pending_rows,
                      next_aliases=url(OVERVIEW, after_name=next_after[0],
                                       after_alias=next_after[1]) if next_after else None,
                      next_requests=url(OVERVIEW, req_token=next_token) if next_token else None,
@@ -208,12 +229,21 @@ def register(app: Flask, store_getter: Callable[[], Any],
         if stored is not None:
             scan = page_views.scan_view(stored.payload,
                                         stored.verified(attestations.configured_public_key()))
+        decisions = {d.target: d for d, _e in assessments}
         rows = []
         for req in reqs:
             rows.append(page_views.request_row(req, viewer,
                                                actions.approval_rule(policy, req.target),
-                                               evidence.creator if evidence else None))
+                                               evidence.creator if evidence else None,
+                                               decisions.get(req.target)))
+        with_lineage = next((e for _d, e in assessments if e.lineage), None)
+        own = ("compliant" if assessments and any(d.allowed for d, _e in assessments)
+               else "not compliant for any protected target")
+        picture = lineage_view.diagram(
+            name, version, with_lineage.lineage if with_lineage else (), own,
+            link=lambda n, v: url(VERSION, name=n, version=v))
         return _html("version.html", status=status, name=name, version=version,
+                     lineage=picture,
                      evidence=evidence, intake=page_views.intake_rows(evidence) if evidence
                      else [], checklists=page_views.checklists(assessments), scan=scan,
                      requests=rows, error=error,
@@ -277,6 +307,12 @@ def register(app: Flask, store_getter: Callable[[], Any],
         if not read_check()(subject.model_name):
             return _html("error.html", status=403, message="Permission denied: you cannot "
                          "read this registered model.", **_common(policy, _viewer(policy)))
+        if action != "reject":
+            refusal = _blocked_approval(store, request_id, action, form.get("confirm_blocked"))
+            if refusal is not None:
+                req_now, message = refusal
+                return version_page(store, policy, req_now.model_name, req_now.version,
+                                    status=409, error=message)
         try:
             if action == "reject":
                 req = actions.reject(store, policy, who, request_id, comment=comment)
@@ -303,6 +339,29 @@ def register(app: Flask, store_getter: Callable[[], Any],
         answer: Response = redirect(target, code=303)  # type: ignore[assignment]
         return answer
 
+    def policy_view() -> Response:
+        store, policy = context()
+        viewer = _viewer(policy)
+        state = store.gate.holder.state()
+        with actions.governance_engine(store).connect() as conn:
+            entries = policy_history.history(conn, limit=20)
+            previous_digest = next((e.digest for e in entries if e.digest != policy.digest),
+                                   None)
+            previous = (policy_history.policy_content(conn, previous_digest)
+                        if previous_digest else None)
+        impact = None
+        if previous is not None:
+            try:
+                impact = store.gate.impact_between(store, Policy.model_validate(previous),
+                                                   policy)
+            except (ValueError, sqlalchemy.exc.SQLAlchemyError) as exc:
+                _logger.error("impact of the last policy change: %s", type(exc).__name__)
+        return _html("policy.html", state=state, history=[
+            (e, page_views.when(e.first_loaded_at)) for e in entries],
+            active_yaml=yaml.safe_dump(policy.model_dump(mode="json"), sort_keys=False),
+            previous_digest=previous_digest, impact=impact,
+            **_common(policy, viewer))
+
     def stylesheet_view() -> Response:
         css = resources.files("mlflow_supplychain.server").joinpath(
             "static/supplychain.css").read_text(encoding="utf-8")
@@ -311,11 +370,39 @@ def register(app: Flask, store_getter: Callable[[], Any],
                                  "nosniff"})
 
     views = {OVERVIEW: overview_view, VERSION: version_view, AUDIT: audit_view,
-             ACTION: action_view, STYLESHEET: stylesheet_view}
+             POLICY: policy_view, ACTION: action_view, STYLESHEET: stylesheet_view}
     for path, view in views.items():
         full = _add_static_prefix(path)
         app.add_url_rule(full, endpoint=f"mlflow_supplychain_page:{full}", view_func=_strict(view),
                          methods=list(PAGES[path]))
+
+
+def _blocked_approval(store: Any, request_id: int, action: str, confirmed: str | None
+                      ) -> tuple[Any, str] | None:
+    """Refuse approving a promotion the gate would refuse for other reasons than approvals:
+    "approve & promote" always, "approve" unless explicitly confirmed. Returns the request
+    and the message, or None when the approval may go ahead (or the request is unknown: the
+    workflow reports that)."""
+    try:
+        with actions.governance_engine(store).connect() as conn:
+            req = workflow.get_request(conn, request_id)
+        decision = store.gate.evaluate(store, req.model_name, req.version,
+                                       Target.parse(req.target))
+    except GovernanceError:
+        return None
+    except MlflowException:
+        decision = None
+    stops = page_views.blocking(decision)
+    if not stops:
+        return None
+    codes = ", ".join(m.code for m in stops)
+    if action == "approve_apply":
+        return req, (f"Promotion is disabled while the gate would refuse it ({codes}); "
+                     "fix the evidence first, or approve only (with confirmation).")
+    if confirmed != "yes":
+        return req, (f"The evidence cannot pass now ({codes}); tick the confirmation to "
+                     "approve it anyway.")
+    return None
 
 
 def page_routes() -> list[tuple[str, str, str]]:

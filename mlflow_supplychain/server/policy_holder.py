@@ -67,7 +67,7 @@ class PolicyHolder:
         self._state = PolicyState(load_policy(path), path, time.time())
         self._signature = signature
         self._next_check = clock() + check_interval
-        self._listeners: list[Callable[[str, PolicyState], None]] = []
+        self._listeners: list[Callable[[str, PolicyState, str | None], None]] = []
         _logger.info("mlflow-supplychain policy loaded from %s (mode %s, digest %s)",
                      path, self._state.policy.mode.value, self._state.policy.digest)
 
@@ -97,13 +97,14 @@ class PolicyHolder:
             ]) from None
         return cls(path, check_interval=max(interval, 0.0))
 
-    def add_listener(self, listener: Callable[[str, PolicyState], None]) -> None:
-        """Call ``listener(event, state)`` on ``policy.reload`` and ``policy.reload_failed``."""
+    def add_listener(self, listener: Callable[[str, PolicyState, str | None], None]) -> None:
+        """Call ``listener(event, state, previous digest)`` on ``policy.reload`` and
+        ``policy.reload_failed``."""
         self._listeners.append(listener)
 
-    def _notify(self, event: str) -> None:
+    def _notify(self, event: str, previous: str | None = None) -> None:
         for listener in self._listeners:
-            listener(event, self._state)
+            listener(event, self._state, previous)
 
     @property
     def policy(self) -> Policy:
@@ -140,7 +141,7 @@ class PolicyHolder:
             self._signature = signature
             _logger.info("mlflow-supplychain policy reloaded from %s: digest %s -> %s (mode %s)",
                          self._path, old, policy.digest, policy.mode.value)
-            self._notify("policy.reload")
+            self._notify("policy.reload", old)
         finally:
             self._lock.release()
 

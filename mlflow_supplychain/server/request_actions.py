@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from mlflow_supplychain.errors import Problem, RequestNotFound
 from mlflow_supplychain.governance import requests as workflow
 from mlflow_supplychain.governance.requests import RequestStatus, TransitionRequest
-from mlflow_supplychain.policy.evidence import Target, TargetKind
+from mlflow_supplychain.policy.evidence import Target, TargetKind, legacy_evidence_digest
 from mlflow_supplychain.policy.schema import ApprovalRule, Policy
 from mlflow_supplychain.registry.gate import protected_target
 from mlflow_supplychain.server.identity import Caller
@@ -101,9 +101,15 @@ def approve(store: Any, policy: Policy, who: Caller, request_id: int, *,
         current = request_in_workspace(store, conn, request_id)
     target, rule = rule_for(policy, current.target)
     decision, evidence = store.gate.assess(store, current.model_name, current.version, target)
+    now_digest = decision.evidence_digest
+    if current.evidence_digest != now_digest and current.evidence_digest == legacy_evidence_digest(
+            current.policy_digest, evidence.intake,
+            evidence.artifacts.digest if evidence.artifacts else None, evidence.identity_digest):
+        # a request made before approvals stopped binding the policy, for this very evidence
+        now_digest = current.evidence_digest
     req = workflow.approve(
         eng, request_id, approver=who.user, groups=who.groups, comment=comment, rule=rule,
-        creator=evidence.creator, current_evidence_digest=decision.evidence_digest,
+        creator=evidence.creator, current_evidence_digest=now_digest,
         policy_digest=decision.policy_digest, now_ms=now_ms())
     applied = False
     if apply and req.status is RequestStatus.APPROVED:

@@ -2,7 +2,12 @@
 
 - ``GET|POST evaluate`` (``name``, ``version``, ``target``): the gate's Decision for a
   promotion, without making it. Needs read permission on the model when auth is on.
-- ``GET status``: policy digest and mode, reload error, plugin and MLflow versions, store type.
+- ``GET status``: policy digest, format digest and mode, reload error, the process answering
+  (``host:pid``) and every server process seen in the last ten minutes with the policy digest
+  it serves, plugin and MLflow versions, store type. With ``?promoted=1``: also every version
+  holding a protected alias or stage that the policy in force does not allow
+  (``noncompliant_promoted``; evaluates each promoted version, so it costs seconds on a large
+  registry).
 
 Handlers are thin: parse and validate parameters, call the gate, serialise. Errors are
 MlflowExceptions, rendered by MLflow's own ``catch_mlflow_exception`` as the usual JSON body.
@@ -20,6 +25,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.server.handlers import _add_static_prefix, catch_mlflow_exception
 
 from mlflow_supplychain import __version__
+from mlflow_supplychain.governance.policy_history import process_key
 from mlflow_supplychain.policy.evidence import Target
 from mlflow_supplychain.server.model_access import require_read
 from mlflow_supplychain.server.numbers import version_text
@@ -76,12 +82,24 @@ def register(app: Flask, store_getter: Callable[[], Any], status_extra: Callable
     def status_view() -> Response:
         store = store_getter()
         state = store.gate.holder.state()
+        extra: dict[str, Any] = {}
+        if request.args.get("promoted") in ("1", "true"):
+            report = store.gate.impact(store, state.policy)
+            extra["noncompliant_promoted"] = [
+                {"model": r.model_name, "version": r.version, "target": r.target,
+                 "violations": list(r.current.violations)}
+                for r in report.rows if r.promoted and r.current.protected
+                and not r.current.allowed]
         return jsonify({
+            **extra,
+            "process": process_key(),
+            "processes": store.gate.serving_processes(),
             "plugin_version": __version__,
             "mlflow_version": mlflow.__version__,
             "policy": {
                 "path": state.path,
                 "digest": state.policy.digest,
+                "format_digest": state.policy.format_digest,
                 "mode": state.policy.mode.value,
                 "loaded_at": state.loaded_at,
                 "reload_error": state.reload_error,

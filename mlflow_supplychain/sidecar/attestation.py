@@ -45,6 +45,6 @@ def build_attestation(identity: VersionIdentity, directory: Path, policy: Policy
         artifact_digest=manifest.digest,
         files={e.path: e.sha256 for e in manifest.files}, verdict=verdict,  # type: ignore[arg-type]
         findings=tuple(findings), formats=formats, scanner_version=__version__,
-        policy_digest=policy.digest, scanned_at=now_iso(),
+        format_policy_digest=policy.format_digest, scanned_at=now_iso(),
         key_id=key_id(private_key.public_key()))
     return payload, sign(payload, private_key)

@@ -34,6 +34,7 @@ from mlflow_supplychain.sidecar.settings import SidecarSettings
 _logger = logging.getLogger(__name__)
 COMPENSATION_TAG = "mlflow-supplychain.compensated."
 RETRIES = 3
+PENDING_RESCAN = "scan.pending"
 RETRY_DELAY = 5
 
 
@@ -99,6 +100,13 @@ def check_aliases(settings: SidecarSettings, name: str) -> list[str]:
             continue
         decision = api.evaluate(name, version, alias)
         if decision.get("allowed"):
+            continue
+        codes = {v.get("code") for v in decision.get("violations", [])}
+        if codes == {PENDING_RESCAN}:
+            # a format-policy change: the rescan is queued (promoted first); removing the alias
+            # meanwhile would turn every policy edit into a production outage
+            _logger.info("protected alias %s@%s -> version %s awaits its rescan", name, alias,
+                         version)
             continue
         bad.append(alias)
         reasons = "; ".join(v.get("message", "") for v in decision.get("violations", []))[:1500]

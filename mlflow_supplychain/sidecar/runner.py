@@ -64,7 +64,7 @@ def run(settings: SidecarSettings, options: RunOptions) -> int:
     from mlflow_supplychain.sidecar.jobs import register_tasks
     from mlflow_supplychain.sidecar.queue import open_queue
     from mlflow_supplychain.sidecar.receiver import create_app
-    from mlflow_supplychain.sidecar.reconcile import reconcile_once
+    from mlflow_supplychain.sidecar.reconcile import FormatPolicyWatch, reconcile_once
 
     parent = os.getppid()
     worker = subprocess.Popen(  # noqa: S603 - our own module
@@ -84,6 +84,7 @@ def run(settings: SidecarSettings, options: RunOptions) -> int:
                 _logger.error("webhook install failed: %s", exc)
         tasks = register_tasks(open_queue(settings.queue_url, settings.tracking_uri), settings)
         next_sweep = 0.0
+        watch = FormatPolicyWatch(str(settings.policy_path))
         while not stop.is_set():
             if options.exit_with_parent and os.getppid() != parent:
                 _logger.warning("parent process exited; stopping the sidecar")
@@ -93,8 +94,13 @@ def run(settings: SidecarSettings, options: RunOptions) -> int:
                 _logger.error("scan worker exited (%s); stopping", worker.returncode)
                 server.should_exit = True
                 return
-            if options.reconcile_interval > 0 and time.monotonic() >= next_sweep:
+            # a format-policy change rescans at once (promoted versions first), whatever the
+            # interval: until then the gate reports scan.pending for every affected version
+            format_changed = watch.due()
+            if format_changed or (options.reconcile_interval > 0
+                                  and time.monotonic() >= next_sweep):
                 try:
+                    watch.swept()
                     reconcile_once(settings, tasks)
                 except Exception as exc:  # noqa: BLE001 - next sweep retries
                     _logger.error("reconcile failed: %s", type(exc).__name__)

@@ -36,6 +36,7 @@ class VersionInfo:
     version: str
     source: str
     tags: dict[str, str] = field(default_factory=dict)
+    stage: str = "None"
 
 
 class ServerApi:
@@ -94,7 +95,8 @@ class ServerApi:
                 if tags.get("mlflow.prompt.is_prompt", "").lower() == "true":
                     continue
                 yield VersionInfo(name=mv.name, version=str(mv.version),
-                                  source=mv.source or "", tags=tags)
+                                  source=mv.source or "", tags=tags,
+                                  stage=str(mv.current_stage or "None"))
             token = page.token
             if not token:
                 return

@@ -123,7 +123,7 @@ def _attest(server: RunningServer, name: str, version: str, directory: Path) -> 
         findings=tuple(str(f.as_dict()) for f in report.findings),
         formats={r.path: (r.formats[0] if r.formats else r.kind) for r in report.files},
         scanner_version=report.scanner_version,
-        policy_digest=str(status.json()["policy"]["digest"]),
+        format_policy_digest=str(status.json()["policy"]["format_digest"]),
         scanned_at=attest.now_iso(), key_id=attest.key_id(key.public_key()))
     response = requests.post(
         f"{server.url}/api/2.0/mlflow-supplychain/attestations/submit",

@@ -133,7 +133,7 @@ class World:
         payload = make_payload(self.server, name, version,
                                identity=identity or self.identity(name, version),
                                verdict=verdict, findings=findings,
-                               policy_digest=self.policy_digest())
+                               format_policy_digest=self.format_digest())
         return {"payload": payload.model_dump(mode="json"),
                 "signature": attest.sign(payload, server_key(self.server))}
 
@@ -141,6 +141,9 @@ class World:
         if self._policy_digest is None:
             self._policy_digest = str(self.ok("GET", "mlflow-supplychain/status")["policy"]["digest"])
         return self._policy_digest
+
+    def format_digest(self) -> str:
+        return str(self.ok("GET", "mlflow-supplychain/status")["policy"]["format_digest"])
 
     def submit(self, body: dict[str, Any]) -> requests.Response:
         return requests.post(f"{self.server.url}{SUBMIT}", json=body, auth=self.alice,

@@ -20,9 +20,9 @@ def server_key(server: RunningServer) -> Ed25519PrivateKey:
     return attest.load_private_key(server.data_dir / "attestation-signing.key")
 
 
-def policy_digest(server: RunningServer) -> str:
+def format_digest(server: RunningServer) -> str:
     status = requests.get(f"{server.url}/api/2.0/mlflow-supplychain/status", timeout=10)
-    return str(status.json()["policy"]["digest"])
+    return str(status.json()["policy"]["format_digest"])
 
 
 def make_payload(server: RunningServer, name: str, version: str, *,
@@ -39,7 +39,8 @@ def make_payload(server: RunningServer, name: str, version: str, *,
         "artifact_digest": DIGEST,
         "files": {"model.safetensors": "c" * 64}, "verdict": "permitted", "findings": [],
         "formats": {"model.safetensors": "safetensors"}, "scanner_version": "test",
-        "policy_digest": changes.pop("policy_digest", None) or policy_digest(server),
+        "format_policy_digest": (changes.pop("format_policy_digest", None)
+                                 or format_digest(server)),
         "scanned_at": attest.now_iso(),
         "key_id": attest.key_id(key.public_key())}
     fields.update(changes)

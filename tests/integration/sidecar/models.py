@@ -49,7 +49,7 @@ def malicious_pickle() -> bytes:
     return pickle.dumps(Exec(), protocol=4)
 
 
-ATTESTATION_TAGS = ("supplychain.scan.verdict", "supplychain.scan.policy_digest",
+ATTESTATION_TAGS = ("supplychain.scan.verdict", "supplychain.scan.format_policy_digest",
                     "supplychain.scan.attested_at", "supplychain.scan.findings",
                     "supplychain.integrity.digest")
 

@@ -39,7 +39,7 @@ def test_valid_attestation_is_stored_tagged_and_lets_the_promotion_pass(gate_ser
     assert tags["supplychain.scan.verdict"] == "permitted"
     assert tags["supplychain.integrity.digest"] == payload.artifact_digest
     assert tags["supplychain.scan.findings"] == "0"
-    assert tags["supplychain.scan.policy_digest"] == payload.policy_digest
+    assert tags["supplychain.scan.format_policy_digest"] == payload.format_policy_digest
     assert tags["supplychain.scan.attested_at"] == payload.scanned_at
     stored = fetch(gate_server, unique_model_name, version).json()
     assert stored["verified"] is True and stored["payload"]["artifact_digest"] == payload.artifact_digest
@@ -80,7 +80,7 @@ def test_forged_copied_stale_and_orphan_attestations_are_rejected(gate_server,
                                                          "identity": other_identity}),
                     signature=_sig(gate_server, good))
     stale = submit(gate_server, make_payload(gate_server, unique_model_name, version,
-                                             policy_digest="sha256:" + "0" * 64))
+                                             format_policy_digest="sha256:" + "0" * 64))
     orphan = submit(gate_server, make_payload(
         gate_server, unique_model_name, "999",
         identity=good.identity.model_copy(update={"version": "999"})))

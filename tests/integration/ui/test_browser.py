@@ -140,7 +140,7 @@ def test_flagged_version_shows_its_findings(server: RunningServer, api: Api,
                            auth=users["carol"],
                            findings=[finding], files={"model.pkl": "d" * 64},
                            formats={"model.pkl": "pickle_unsafe"},
-                           policy_digest=_policy_digest(server, users["carol"]))
+                           format_policy_digest=_format_digest(server, users["carol"]))
     submitted = requests.post(server.url + SUBMIT, auth=users["carol"], timeout=30,
                               json={"payload": payload.model_dump(mode="json"),
                                     "signature": attest.sign(payload, server_key(server))})
@@ -158,7 +158,7 @@ def test_flagged_version_shows_its_findings(server: RunningServer, api: Api,
     page.context.close()
 
 
-def _policy_digest(server: RunningServer, who: Auth) -> str:
+def _format_digest(server: RunningServer, who: Auth) -> str:
     status = requests.get(f"{server.url}/api/2.0/mlflow-supplychain/status", auth=who,
                           timeout=10)
-    return str(status.json()["policy"]["digest"])
+    return str(status.json()["policy"]["format_digest"])

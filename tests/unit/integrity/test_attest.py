@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import ValidationError
 
 from mlflow_supplychain.errors import IntegrityError
 from mlflow_supplychain.integrity import attest
@@ -20,7 +21,7 @@ def payload(key: Ed25519PrivateKey, **changes: object) -> attest.AttestationPayl
         "model_name": "fraud", "version": "3", "artifact_digest": DIGEST,
         "files": {"model.pkl": "c" * 64}, "verdict": "sandboxed",
         "findings": ["pickle.global model.pkl: sklearn.tree"], "formats": {"model.pkl": "pickle"},
-        "scanner_version": "0.1.0", "policy_digest": POLICY, "scanned_at": attest.now_iso(),
+        "scanner_version": "0.1.0", "format_policy_digest": POLICY, "scanned_at": attest.now_iso(),
         "key_id": attest.key_id(key.public_key())}
     identity_changes = changes.pop("identity_changes", {})
     fields.update(changes)
@@ -41,7 +42,7 @@ def test_sign_and_verify_round_trip() -> None:
 
 @pytest.mark.parametrize("change", [{"version": "4"}, {"model_name": "other"},
                                     {"artifact_digest": "sha256:" + "d" * 64},
-                                    {"policy_digest": "sha256:" + "e" * 64},
+                                    {"format_policy_digest": "sha256:" + "e" * 64},
                                     {"verdict": "permitted"}, {"findings": []},
                                     {"identity_changes": {"created_at": 2}},
                                     {"identity_changes": {"workspace": "team-b"}},
@@ -109,3 +110,24 @@ def test_subject_must_be_the_signed_identity() -> None:
     fields["identity"]["name"] = "other"
     with pytest.raises(IntegrityError, match="identity"):
         attest.AttestationPayload.parse(fields)
+
+
+def test_legacy_v2_payload_keeps_its_signed_bytes() -> None:
+    """A v2 attestation (stored before format binding) still verifies: its canonical bytes are
+    what a v2 sidecar signed (no format_policy_digest key), and its binding is policy_digest."""
+    key = Ed25519PrivateKey.generate()
+    legacy = payload(key, type=attest.LEGACY_ATTESTATION_TYPE, format_policy_digest=None,
+                     policy_digest=POLICY)
+    assert b"format_policy_digest" not in legacy.canonical_bytes()
+    assert b'"policy_digest"' in legacy.canonical_bytes()
+    assert attest.verify_payload(legacy, attest.sign(legacy, key), key.public_key())
+
+
+@pytest.mark.parametrize("fields", [
+    {"type": "mlflow-supplychain/scan-attestation/v2"},  # v2 without policy_digest
+    {"policy_digest": POLICY},  # v3 with both bindings
+    {"format_policy_digest": None},  # v3 without its binding
+])
+def test_each_version_carries_exactly_its_own_binding(fields: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        payload(Ed25519PrivateKey.generate(), **fields)

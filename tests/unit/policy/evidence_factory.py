@@ -45,7 +45,7 @@ def intake_for(policy: Policy, artifact_class: ArtifactClass) -> dict[str, str]:
 
 def approve(policy: Policy, evidence: Evidence, target: Target, approvers: int = 1) -> Evidence:
     """Return ``evidence`` with ``approvers`` valid approvals bound to its current digest."""
-    digest = evidence_digest(policy.digest, evidence.intake,
+    digest = evidence_digest(evidence.intake,
                              evidence.artifacts.digest if evidence.artifacts else None)
     approvals = tuple(
         Approval(approver=f"approver{i}", approver_groups=("ml-security",), requester="carol",
@@ -68,7 +68,8 @@ def full_evidence(policy: Policy, artifact_class: ArtifactClass, target: Target)
                                    reverified_digest=(DIGEST if policy.integrity
                                                       .reverify_on_promotion else None)),
         scan=ScanEvidence(model_name="fraud", version="3", artifact_digest=DIGEST,
-                          policy_digest=policy.digest, verdict=FormatVerdict.PERMITTED,
+                          format_policy_digest=policy.format_digest,
+                          verdict=FormatVerdict.PERMITTED,
                           signature_valid=True),
         eval_run_found=True, lineage=lineage,
     )
@@ -79,7 +80,7 @@ def write_examples(policy_path: str = "examples/policy.yaml") -> None:
     """Regenerate examples/evidence-*.json for the current example policy.
 
     Run ``python -m tests.unit.policy.evidence_factory`` after changing examples/policy.yaml:
-    approvals bind to the policy digest, so the compliant example goes stale otherwise.
+    scans bind to the format policy digest, so the compliant example goes stale otherwise.
     """
     from mlflow_supplychain.policy.loader import load_policy
 

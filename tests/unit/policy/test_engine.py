@@ -258,7 +258,9 @@ def test_license_rules(license_id: str, outcome: str, code: str | None) -> None:
     ({"version": "2"}, "scan.wrong_subject"),
     ({"identity_digest": "sha256:" + "f" * 64}, "scan.wrong_subject"),  # another identity
     ({"artifact_digest": "sha256:" + "d" * 64}, "scan.stale_digest"),
-    ({"policy_digest": "sha256:" + "e" * 64}, "scan.stale_policy"),
+    ({"format_policy_digest": "sha256:" + "e" * 64}, "scan.pending"),
+    ({"format_policy_digest": None}, "scan.pending"),  # legacy scan, policy not in history
+    ({"format_policy_digest": None, "policy_digest": "sha256:" + "e" * 64}, "scan.pending"),
     ({"verdict": None, "findings": ("model.bin: truncated pickle",)}, "scan.error"),
     ({"verdict": FormatVerdict.PROHIBITED, "findings": ("posix.system",)}, "scan.flagged"),
 ])

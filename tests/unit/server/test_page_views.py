@@ -96,7 +96,8 @@ def test_scan_view_and_alias_row() -> None:
                                  artifact_digest="sha256:" + "a" * 64,
                                  files={"m.pkl": "b" * 64}, verdict="prohibited",
                                  findings=("m.pkl: os.system",), formats={"m.pkl": "pickle"},
-                                 scanner_version="1", policy_digest="sha256:" + "c" * 64,
+                                 scanner_version="1",
+                                 format_policy_digest="sha256:" + "c" * 64,
                                  scanned_at="2026-01-01T00:00:00Z", key_id="0" * 16)
     scan = views.scan_view(payload, verified=True)
     assert scan is not None and scan.flagged and scan.findings == ("m.pkl: os.system",)

@@ -38,7 +38,7 @@ def test_clean_directory(tmp_path: Path) -> None:
     assert payload.verdict == "permitted" and payload.findings == ()
     assert payload.artifact_digest == build_manifest(tmp_path).digest
     assert set(payload.files) == {"weights.json", "sub/notes.txt"}
-    assert payload.policy_digest == policy.digest
+    assert payload.format_policy_digest == policy.format_digest and payload.policy_digest is None
     assert attest.verify_payload(payload, signature, key.public_key())
 
 
