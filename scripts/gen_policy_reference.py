@@ -1,9 +1,10 @@
-"""Render the policy reference in README.md from the pydantic schema.
+"""Render the docs site's policy reference page from the pydantic schema.
 
-    python scripts/gen_policy_reference.py           # rewrite the block in README.md
-    python scripts/gen_policy_reference.py --check   # exit 1 when README's block is stale
+    python scripts/gen_policy_reference.py           # rewrite the block in the page
+    python scripts/gen_policy_reference.py --check   # exit 1 when the page's block is stale
 
-The block sits between ``<!-- policy-reference:start -->`` and ``<!-- policy-reference:end -->``.
+The block sits between ``<!-- policy-reference:start -->`` and ``<!-- policy-reference:end -->``
+in ``docs/admins/policy-reference.md``.
 Every row comes from :class:`mlflow_supplychain.policy.schema.Policy`: the key path, its type,
 its default and its description, so the manual cannot drift from what the loader accepts
 (``tests/unit/examples/test_policy_reference.py`` runs ``--check``).
@@ -26,7 +27,7 @@ from pydantic_core import PydanticUndefined
 
 from mlflow_supplychain.policy.schema import Policy
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "admins" / "policy-reference.md"
 START = "<!-- policy-reference:start -->"
 END = "<!-- policy-reference:end -->"
 _PLACEHOLDERS = {"profiles": "<profile>", "artifact_classes": "<class>", "groups": "<group>"}
@@ -124,33 +125,33 @@ def render() -> str:
     return "\n".join(lines)
 
 
-def replace_block(readme: str, block: str) -> str:
-    """``readme`` with the text between the markers replaced by ``block``.
+def replace_block(page: str, block: str) -> str:
+    """``page`` with the text between the markers replaced by ``block``.
 
     Raises:
         ValueError: the markers are missing or out of order.
     """
-    start, end = readme.find(START), readme.find(END)
+    start, end = page.find(START), page.find(END)
     if start < 0 or end < start:
-        raise ValueError(f"README.md needs the markers {START} and {END}")
-    return readme[:start] + block + readme[end + len(END):]
+        raise ValueError(f"{PAGE.name} needs the markers {START} and {END}")
+    return page[:start] + block + page[end + len(END):]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate README's policy reference.")
-    parser.add_argument("--check", action="store_true", help="exit 1 if README is stale")
+    parser = argparse.ArgumentParser(description="Generate the docs' policy reference page.")
+    parser.add_argument("--check", action="store_true", help="exit 1 if the page is stale")
     args = parser.parse_args(argv)
-    current = README.read_text(encoding="utf-8")
+    current = PAGE.read_text(encoding="utf-8")
     wanted = replace_block(current, render())
     if args.check:
         if wanted != current:
-            print("README.md policy reference is stale: run python scripts/gen_policy_reference.py",
+            print(f"{PAGE} is stale: run python scripts/gen_policy_reference.py",
                   file=sys.stderr)
             return 1
         return 0
     if wanted != current:
-        README.write_text(wanted, encoding="utf-8")
-        print("README.md policy reference updated", file=sys.stderr)
+        PAGE.write_text(wanted, encoding="utf-8")
+        print(f"{PAGE} updated", file=sys.stderr)
     return 0
 
 

@@ -27,7 +27,8 @@ def gate() -> None:
 @click.argument("name", required=False)
 @click.argument("version", required=False)
 @click.option("--evidence", "evidence_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Offline: JSON file describing the version (see README, 'Evidence file').")
+              help=("Offline: JSON file describing the version (see 'Evidence file' in "
+                    "docs/ci/gate-check.md)."))
 @click.option("--target", required=True, help="Alias name, or stage:<Stage>.")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Offline: the policy to evaluate against.")
@@ -79,7 +80,7 @@ def read_evidence(path: Path) -> Evidence:
     except ValidationError as exc:
         problems = [Problem(f"{path} " + ".".join(str(p) for p in e["loc"]),
                             str(e["msg"]).removeprefix("Value error, "),
-                            "see README, 'Evidence file'")
+                            "see 'Evidence file' in docs/ci/gate-check.md")
                     for e in exc.errors(include_url=False)]
         raise EvidenceError(summary, problems) from None
 

@@ -121,17 +121,24 @@ def show(name: str, version: str, fmt: str, tracking_uri: str | None) -> ExitCod
 @click.option("--record", "record_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Intake record with the rest of the facts (owner, license review...).")
 @click.option("--owner", help="Owner, when no --record gives one.")
+@click.option("--trusted-key", "trusted_keys", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Publisher public key (PEM); the model's OMS signature must verify with one. "
+              "Repeatable.")
+@click.option("--signature", "signature_file",
+              help="Path of the OMS signature inside DIRECTORY (default: model.sig).")
 @click.option("--experiment", default="supplychain-imports", show_default=True,
               help="Experiment for the import run.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @tracking_uri_option
 def import_(directory: Path, source_url: str, revision: str, name: str, artifact_class: str,
             expected_hashes: Path | None, record_file: Path | None, owner: str | None,
+            trusted_keys: tuple[Path, ...], signature_file: str | None,
             experiment: str, fmt: str, tracking_uri: str | None) -> ExitCode:
     """Verify DIRECTORY against declared hashes and register it from MLflow's artifact store.
 
-    Exit 0 imported, 1 a hash does not match (names the files), 2 bad input (e.g. a branch
-    name as --revision).
+    Exit 0 imported, 1 a hash does not match or the publisher's signature does not verify
+    (names the files), 2 bad input (e.g. a branch name as --revision).
     """
     from mlflow_supplychain.intake.mirror import (
         check_pinned_source,
@@ -145,11 +152,15 @@ def import_(directory: Path, source_url: str, revision: str, name: str, artifact
     result = import_directory(directory, source_url=source_url, revision=revision, name=name,
                               artifact_class=ArtifactClass(artifact_class),
                               expected_hashes=expected, record=record, owner=owner,
-                              experiment=experiment, client=_mlflow_client(tracking_uri))
+                              experiment=experiment, client=_mlflow_client(tracking_uri),
+                              trusted_keys=trusted_keys, signature_file=signature_file)
     if fmt == "json":
         click.echo(json.dumps({"name": result.name, "version": result.version,
                                "run_id": result.run_id, "source": result.source,
-                               "files": dict(result.files), "verified": list(result.verified)},
+                               "files": dict(result.files), "verified": list(result.verified),
+                               "signature": None if result.signature is None else {
+                                   "status": result.signature.status.value,
+                                   "key": result.signature.key_fingerprint}},
                               indent=2))
     click.echo(f"imported {len(result.files)} file(s) ({len(result.verified)} verified against "
                f"declared hashes) as models:/{result.name}/{result.version}, source "

@@ -42,6 +42,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "server').")),
     "request": ("mlflow_supplychain.cli.request_cmd:request",
                 "Create, approve, reject, cancel and list promotion requests."),
+    "bom": ("mlflow_supplychain.cli.bom_cmd:bom",
+            "Write the ML-BOM of MODEL_URI (models:/name/N or models:/name@alias)."),
     "deploy": ("mlflow_supplychain.cli.deploy_cmd:deploy",
                "Deployment manifests, verification before load, rollback."),
     "demo": ("mlflow_supplychain.cli.demo_cmd:demo",

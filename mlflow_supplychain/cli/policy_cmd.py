@@ -54,3 +54,36 @@ def init(output: Path | None) -> ExitCode:
     text = resources.files("mlflow_supplychain.policy").joinpath("starter.yaml").read_text("utf-8")
     return write_output(text, output, error=PolicyError,
                         next_step="edit it, then run: mlflow-supplychain policy validate")
+
+
+@policy.command()
+@click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--exit-code", is_flag=True,
+              help="Exit 1 when the policies differ (like 'git diff --exit-code').")
+def diff(old: Path, new: Path, fmt: str, exit_code: bool) -> ExitCode:
+    """What changed from policy OLD to policy NEW, section by section, in words.
+
+    Both files are validated first (exit 2 naming the file when either is invalid).
+    """
+    from mlflow_supplychain.policy.diff import diff_policies
+
+    before, after = load_policy(old), load_policy(new)
+    changes = diff_policies(before, after)
+    if fmt == "json":
+        click.echo(json.dumps({"old": {"file": str(old), "digest": before.digest},
+                               "new": {"file": str(new), "digest": after.digest},
+                               "changes": [{"section": c.section, "path": c.path, "text": c.text}
+                                           for c in changes]}, indent=2))
+    elif not changes:
+        click.echo(f"no change: both policies have digest {after.digest}")
+    else:
+        click.echo(f"{old} ({before.digest}) -> {new} ({after.digest})")
+        section = None
+        for change in changes:
+            if change.section != section:
+                section = change.section
+                click.echo(f"{section}:")
+            click.echo(f"  - {change.text}")
+    return ExitCode.DENIED if exit_code and changes else ExitCode.OK

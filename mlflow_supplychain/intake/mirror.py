@@ -26,7 +26,7 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -44,6 +44,12 @@ from mlflow_supplychain.intake.records import (
     record_to_fields,
 )
 from mlflow_supplychain.intake.registry_io import call_registry, client_or_default, registry_has
+from mlflow_supplychain.signing.oms import (
+    SIGNATURE_FILE_NAMES,
+    SignatureCheck,
+    SignatureStatus,
+    check_signature,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +73,8 @@ class ImportResult:
     verified: tuple[str, ...]
     """Files whose hash was declared and matched."""
     record: IntakeRecord
+    signature: SignatureCheck | None = None
+    """The publisher's OMS signature check, when trusted keys were given."""
 
 
 def check_pinned_source(source_url: str, revision: str) -> None:
@@ -244,26 +252,36 @@ def import_directory(directory: str | os.PathLike[str], *, source_url: str, revi
                      expected_hashes: Mapping[str, str] | None = None,
                      record: IntakeRecord | None = None, owner: str | None = None,
                      experiment: str = DEFAULT_EXPERIMENT,
-                     client: MlflowClient | None = None) -> ImportResult:
-    """Verify a downloaded model against its declared hashes and register it from MLflow's own
-    artifact store.
+                     client: MlflowClient | None = None,
+                     trusted_keys: Sequence[Path] = (),
+                     signature_file: str | None = None) -> ImportResult:
+    """Verify a downloaded model against its declared hashes (and, with ``trusted_keys``, its
+    publisher's OMS signature) and register it from MLflow's own artifact store.
+
+    With ``trusted_keys``, the signature (``signature_file``, a path inside ``directory``;
+    default ``model.sig``) must verify with one of them and sign exactly the staged files; the
+    signed hashes then count as declared hashes.
 
     Raises:
         EvidenceError: mutable revision, no declared hashes, bad record, symlinks (exit 2).
-        IntegrityError: a declared hash does not match or a declared file is missing (exit 1).
+        IntegrityError: a declared hash does not match or a declared file is missing; the
+            signature is missing, malformed, untrusted or does not match the files (exit 1).
         RegistryError: MLflow cannot be reached or refuses a write.
     """
     check_pinned_source(source_url, revision)
     declared = _declared(record, expected_hashes)
-    if not declared:
-        raise EvidenceError("Nothing to verify the files against", [Problem(
-            "--expected-hashes", "no file hashes are declared",
-            "pass --expected-hashes FILE (the hub's sha256 of each file) or declare "
-            "source_sha256 in --record; an import that verifies nothing is refused")])
+    if not declared and not trusted_keys:
+        raise _nothing_declared()
     mlflow_client = client_or_default(client)
     with tempfile.TemporaryDirectory(prefix="supplychain-import-") as tmp:
         staging = Path(tmp) / ARTIFACT_PATH
         actual = stage_files(Path(directory), staging)
+        signature = None
+        if trusted_keys:
+            signature = check_publisher_signature(actual, staging, trusted_keys, signature_file)
+            declared = {**dict(signature.signed_files), **declared}
+        if not declared:
+            raise _nothing_declared()
         mismatches = compare_hashes(actual, declared)
         if mismatches:
             raise IntegrityError(f"{len(mismatches)} file(s) do not match their declared hashes; "
@@ -290,7 +308,53 @@ def import_directory(directory: str | os.PathLike[str], *, source_url: str, revi
     logger.info("imported %s@%s as models:/%s/%s (%d files)", source_url, revision, name,
                 mv.version, len(actual))
     return ImportResult(name=name, version=str(mv.version), run_id=run_id, source=source,
-                        files=actual, verified=tuple(sorted(verified)), record=merged)
+                        files=actual, verified=tuple(sorted(verified)), record=merged,
+                        signature=signature)
+
+
+def _nothing_declared() -> EvidenceError:
+    return EvidenceError("Nothing to verify the files against", [Problem(
+        "--expected-hashes", "no file hashes are declared",
+        "pass --expected-hashes FILE (the hub's sha256 of each file), declare source_sha256 "
+        "in --record, or --trusted-key for a signed model; an import that verifies nothing "
+        "is refused")])
+
+
+def check_publisher_signature(staged: Mapping[str, str], staging: Path,
+                              trusted_keys: Sequence[Path],
+                              signature_file: str | None) -> SignatureCheck:
+    """Check the OMS signature among the staged files against ``trusted_keys``.
+
+    The signature file itself is not one of the signed files.
+
+    Raises:
+        IntegrityError: missing, malformed, untrusted, or not matching the files (exit 1).
+    """
+    names = (signature_file,) if signature_file else SIGNATURE_FILE_NAMES
+    found = next((n for n in names if n in staged), None)
+    if found is None:
+        raise IntegrityError("The model carries no publisher signature", [Problem(
+            signature_file or "model.sig", "no OMS signature among the files",
+            "ask the publisher for the signature (model_signing sign ...), pass "
+            "--signature PATH if it has another name, or import without --trusted-key")])
+    files = {p: d for p, d in staged.items() if p != found}
+    check = check_signature((staging / found).read_bytes(), files, trusted_keys=trusted_keys)
+    if check.ok:
+        return check
+    if check.status is SignatureStatus.TAMPERED:
+        problems = ([Problem(p, "differs from the signed digest", "re-download the file at the "
+                             "pinned revision") for p in check.mismatched]
+                    + [Problem(p, "is not covered by the signature", "remove it, or ask the "
+                               "publisher to sign it") for p in check.unsigned]
+                    + [Problem(p, "is signed but missing", "download it too")
+                       for p in check.missing])
+        raise IntegrityError("The files do not match the publisher's signature; nothing was "
+                             "imported", problems)
+    what = {SignatureStatus.MALFORMED: f"is not a readable OMS signature ({check.detail})",
+            SignatureStatus.UNTRUSTED: "does not verify with any --trusted-key"}[check.status]
+    raise IntegrityError("The publisher's signature does not verify; nothing was imported",
+                         [Problem(found, what, "check the publisher's public key and that the "
+                                  "signature belongs to this revision")])
 
 
 def _log_files(client: MlflowClient, staging: Path, experiment: str, actual: Mapping[str, str],

@@ -44,7 +44,7 @@ def test_supplychain_client_talks_to_the_governed_server(
 
 def test_readme_example_denies_an_unreviewed_model_through_mlflow(
         register_model: RegisterModel, supplychain_client: Any, unique_model_name: str) -> None:
-    """The example in README's 'Testing your own models' section, as written there."""
+    """The example on the manual's 'Testing your own models' page (docs/data-scientists/testing.md), as written there."""
     from mlflow.exceptions import MlflowException
 
     v = register_model(unique_model_name, evidence=False)

@@ -1,22 +1,20 @@
-"""README's command-line reference names every command and every option it has."""
+"""The manual's command-line reference names every command and every option it has."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import click
 
 from mlflow_supplychain.cli.main import cli
+from tests.unit.docs.manual import page
 
-README = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
 # said once for all commands, under the block
 SHARED = {"--tracking-uri", "--help", "-h"}
 
 
 def _reference_block() -> str:
-    section = README.split("\n## Command line\n", 1)[1]
-    block = re.search(r"```\n(.*?)```", section, re.DOTALL)
+    block = re.search(r"```\n(.*?)```", page("ci/command-line.md"), re.DOTALL)
     assert block
     return block.group(1)
 

@@ -1,0 +1,286 @@
+"""Load test: the three user groups at once against the scale-out cluster, then the invariants.
+
+Starts the topology of ``mlflow_supplychain.testing.cluster`` (PostgreSQL, Redis, nginx, an S3
+endpoint: moto's server here, MinIO cannot be installed on these machines) with 1 and then 2
+servers, and runs locust headless, loopback only, bounded in users and time:
+
+- data scientists log a run with real artifacts (a few MB of weights) through the balancer
+  into S3 and register a version with its intake record;
+- CI asks for a promotion of a registered version, checks the gate (evaluate) and promotes
+  (alias ``production``; a denial is an expected answer, not an error);
+- approvers list pending requests and approve them.
+
+Per call it prints p50/p95/p99 (ms), throughput and errors, for each server count and user
+count (the knee is where throughput stops growing while p95 climbs). Afterwards it checks: the
+audit chain verifies and holds exactly one gate decision per promotion answer (200 or 403),
+every promoted version had an approved request and a passing attestation of its own, every
+version got an attestation (after the queue drains), no request is left approved but
+unapplied while its version sits unpromoted with a passing scan.
+
+    python benchmarks/bench_load.py --postgres-uri postgresql://postgres@127.0.0.1:5432/test \
+        [--servers 1 2] [--users 6 12] [--seconds 45] [--weights-mb 2]
+"""
+
+from __future__ import annotations
+
+# locust patches the standard library with gevent when imported: it must come first.
+from locust import HttpUser, between, events, task  # isort: skip
+from locust.env import Environment  # isort: skip
+
+import argparse
+import contextlib
+import hashlib
+import io
+import os
+import queue
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import gevent
+import requests
+
+from mlflow_supplychain.testing.cluster import Cluster, run_cluster, s3_server
+from mlflow_supplychain.testing.pytest_plugin import postgres_database
+
+POLICY = Path(__file__).resolve().parents[1] / "tests" / "integration" / "policies" / "cluster.yaml"
+API = "/api/2.0"
+TR = f"{API}/mlflow-supplychain/transition-requests"
+PASSWORD = "load-test-password-1234"  # noqa: S105 - loopback test users
+REGISTERED: queue.Queue[tuple[str, str]] = queue.Queue()
+OUTCOMES = {"promote 200": 0, "promote 403": 0}
+
+
+def _weights(megabytes: float) -> bytes:
+    import numpy as np
+
+    out = io.BytesIO()
+    count = int(megabytes * 1024 * 1024 / 4)
+    np.save(out, np.random.default_rng().random(count, dtype=np.float32))
+    return out.getvalue()
+
+
+class DataScientist(HttpUser):
+    """Logs a run with real artifacts into S3 and registers a version with its intake."""
+
+    weight = 2
+    wait_time = between(0.5, 1.5)
+    weights = b""
+
+    def on_start(self) -> None:
+        self.client.auth = ("alice", PASSWORD)
+        r = self.client.post(f"{API}/mlflow/experiments/create",
+                             json={"name": f"load-{uuid.uuid4().hex[:10]}"},
+                             name="create experiment")
+        self.experiment = r.json()["experiment_id"]
+
+    @task
+    def log_and_register(self) -> None:
+        run = self.client.post(f"{API}/mlflow/runs/create",
+                               json={"experiment_id": self.experiment},
+                               name="create run").json()["run"]["info"]
+        base = run["artifact_uri"].removeprefix("mlflow-artifacts:")
+        for rel, data in (("model/MLmodel", b"flavors: {}\n"),
+                          ("model/weights.npy", self.weights)):
+            self.client.put(f"{API}/mlflow-artifacts/artifacts{base}/{rel}", data=data,
+                            name="upload artifact")
+        name = f"load-{uuid.uuid4().hex[:12]}"
+        self.client.post(f"{API}/mlflow/registered-models/create", json={"name": name},
+                         name="create model")
+        sha = hashlib.sha256(self.weights).hexdigest()
+        tags = [{"key": f"supplychain.intake.{k}", "value": v} for k, v in
+                (("artifact_class", "base_model"), ("owner", "ml@example.com"),
+                 ("source_sha256", sha))]
+        mv = self.client.post(f"{API}/mlflow/model-versions/create",
+                              json={"name": name, "source": f"runs:/{run['run_id']}/model",
+                                    "run_id": run["run_id"], "tags": tags},
+                              name="create version")
+        if mv.status_code == 200:
+            REGISTERED.put((name, str(mv.json()["model_version"]["version"])))
+
+
+class ContinuousIntegration(HttpUser):
+    """Asks for promotions, checks the gate, promotes (a denial is an answer, not an error)."""
+
+    weight = 1
+    wait_time = between(0.5, 1.5)
+
+    def on_start(self) -> None:
+        self.client.auth = ("carl", PASSWORD)
+        self.asked: list[tuple[str, str]] = []
+
+    @task(2)
+    def request_promotion(self) -> None:
+        try:
+            name, version = REGISTERED.get_nowait()
+        except queue.Empty:
+            return
+        r = self.client.post(f"{TR}/create", json={"name": name, "version": version,
+                                                   "target": "production"},
+                             name="request create")
+        if r.status_code == 200:
+            self.asked.append((name, version))
+
+    @task(3)
+    def promote(self) -> None:
+        if not self.asked:
+            return
+        name, version = self.asked[random.randrange(len(self.asked))]  # noqa: S311
+        self.client.get(f"{API}/mlflow-supplychain/evaluate",
+                        params={"name": name, "version": version, "target": "production"},
+                        name="evaluate")
+        with self.client.post(f"{API}/mlflow/registered-models/alias",
+                              json={"name": name, "alias": "production", "version": version},
+                              name="promote", catch_response=True) as r:
+            if r.status_code in (200, 403):
+                OUTCOMES[f"promote {r.status_code}"] += 1
+                r.success()
+                if r.status_code == 200:
+                    self.asked.remove((name, version))
+
+
+class Approver(HttpUser):
+    """Lists pending requests and approves them."""
+
+    weight = 1
+    wait_time = between(1, 2)
+
+    def on_start(self) -> None:
+        self.client.auth = ("bob", PASSWORD)
+
+    @task
+    def approve_pending(self) -> None:
+        r = self.client.get(f"{TR}/list", params={"status": "pending", "max_results": 20},
+                            name="list pending")
+        if r.status_code != 200:
+            return
+        for request in r.json().get("requests", [])[:3]:
+            with self.client.post(f"{TR}/approve", json={"request_id": str(request["id"])},
+                                  name="approve", catch_response=True) as answer:
+                if answer.status_code == 409:  # approved by a concurrent call: an answer
+                    answer.success()
+
+
+@contextlib.contextmanager
+def cluster_for(servers: int, postgres_uri: str, workdir: Path) -> Iterator[Cluster]:
+    with postgres_database(postgres_uri) as registry_db, \
+            postgres_database(postgres_uri) as auth_db, s3_server(workdir) as s3, \
+            run_cluster(POLICY, workdir, backend_store_uri=registry_db,
+                        auth_db_uri=auth_db.replace("postgresql://", "postgresql+psycopg2://",
+                                                    1),
+                        redis_url="redis://127.0.0.1:6379/0", s3=s3, servers=servers,
+                        workers=2, sidecars=1) as running:
+        for user in ("alice", "bob", "carl"):
+            requests.post(f"{running.url}{API}/mlflow/users/create",
+                          json={"username": user, "password": PASSWORD},
+                          auth=running.admin_auth(), timeout=30).raise_for_status()
+        yield running
+
+
+def run_load(cluster: Cluster, users: int, seconds: float) -> dict[str, dict[str, float]]:
+    environment = Environment(user_classes=[DataScientist, ContinuousIntegration, Approver],
+                              host=cluster.url, events=events)
+    runner = environment.create_local_runner()
+    runner.start(users, spawn_rate=max(1, users))
+    gevent.sleep(seconds)
+    runner.quit()
+    out = {}
+    for (name, _method), entry in sorted(environment.stats.entries.items()):
+        if not entry.num_requests:
+            continue
+        out[name] = {"n": entry.num_requests, "errors": entry.num_failures,
+                     "p50": entry.get_response_time_percentile(0.5),
+                     "p95": entry.get_response_time_percentile(0.95),
+                     "p99": entry.get_response_time_percentile(0.99),
+                     "rps": entry.num_requests / seconds}
+    total = environment.stats.total
+    out["ALL"] = {"n": total.num_requests, "errors": total.num_failures,
+                  "p50": total.get_response_time_percentile(0.5),
+                  "p95": total.get_response_time_percentile(0.95),
+                  "p99": total.get_response_time_percentile(0.99),
+                  "rps": total.num_requests / seconds}
+    return out
+
+
+def check_invariants(cluster: Cluster, drain_seconds: float = 120) -> list[str]:
+    """Problems found after the load (empty when every invariant holds)."""
+    import sqlalchemy
+
+    from mlflow_supplychain.governance import audit, db
+
+    problems: list[str] = []
+    engine = db.create_engine(cluster.backend_store_uri)
+    try:
+        deadline = time.monotonic() + drain_seconds
+        while True:
+            with engine.connect() as conn:
+                unscanned = conn.execute(sqlalchemy.text(
+                    "SELECT count(*) FROM model_versions mv WHERE NOT EXISTS (SELECT 1 FROM "
+                    "supplychain_scan_attestations a WHERE a.model_name = mv.name AND "
+                    "a.version = CAST(mv.version AS VARCHAR))")).scalar_one()
+            if not unscanned or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        if unscanned:
+            problems.append(f"{unscanned} version(s) without an attestation after "
+                            f"{drain_seconds:.0f} s")
+        with engine.connect() as conn:
+            report = audit.verify(conn)
+            actions = [r.action for r in audit.iter_records(conn)]
+            promoted = conn.execute(sqlalchemy.text(
+                "SELECT name, version FROM registered_model_aliases WHERE alias = 'production'"
+            )).all()
+            approved = {(r[0], str(r[1])) for r in conn.execute(sqlalchemy.text(
+                "SELECT model_name, version FROM supplychain_transition_requests WHERE status "
+                "IN ('approved', 'applied') AND target = 'production'")).all()}
+    finally:
+        engine.dispose()
+    if not report.ok:
+        problems.append(f"audit chain: {report}")
+    answers = OUTCOMES["promote 200"] + OUTCOMES["promote 403"]
+    if actions.count("gate.decision") != answers:
+        problems.append(f"{actions.count('gate.decision')} gate decisions audited for "
+                        f"{answers} promotion answers")
+    problems += [f"{n}/{v} promoted without an approved request" for n, v in promoted
+                 if (n, str(v)) not in approved]
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--postgres-uri", default=os.environ.get(
+        "MLFLOW_SUPPLYCHAIN_TEST_POSTGRES_URI", "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--servers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--users", type=int, nargs="+", default=[6, 12])
+    parser.add_argument("--seconds", type=float, default=45)
+    parser.add_argument("--weights-mb", type=float, default=2)
+    args = parser.parse_args(argv)
+    DataScientist.weights = _weights(args.weights_mb)
+    print(f"# machine: {os.cpu_count()} cores; {len(DataScientist.weights) / 1e6:.1f} MB "
+          f"weights per version; {args.seconds:.0f} s per step")
+    failed = False
+    for servers in args.servers:
+        with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp, \
+                cluster_for(servers, args.postgres_uri, Path(tmp)) as cluster:
+            for users in args.users:
+                OUTCOMES.update({"promote 200": 0, "promote 403": 0})
+                stats = run_load(cluster, users, args.seconds)
+                print(f"\n## {servers} server(s) x 2 workers, {users} users")
+                print(f"{'call':<18}{'n':>6}{'err':>5}{'p50':>8}{'p95':>8}{'p99':>8}{'rps':>7}")
+                for name, row in stats.items():
+                    print(f"{name:<18}{row['n']:>6.0f}{row['errors']:>5.0f}{row['p50']:>8.0f}"
+                          f"{row['p95']:>8.0f}{row['p99']:>8.0f}{row['rps']:>7.1f}")
+                print(f"promotions: {OUTCOMES['promote 200']} allowed, "
+                      f"{OUTCOMES['promote 403']} denied")
+                problems = check_invariants(cluster)
+                print("invariants: " + ("all hold" if not problems else "; ".join(problems)))
+                failed |= bool(problems)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Gather what an ML-BOM states about a version, from a running governed MLflow server.
+
+Adapter: the file hashes come from the version's verified scan attestation (the bytes the
+scanner saw and the store verifies), the model card and license from its intake tags, the
+pedigree from walking ``base_model.uri`` through the registry, and the data sets from the
+inputs MLflow logged on the version's training run and its evaluation run.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from mlflow_supplychain.bom.ml_bom import AncestorFact, DatasetFact, ModelBomFacts
+from mlflow_supplychain.deploy.registry_facts import (
+    INTAKE_PREFIX,
+    DeployClient,
+    resolve_version,
+    verified_attestation,
+)
+from mlflow_supplychain.deploy.resolve import ModelRef, strip_credentials
+
+_logger = logging.getLogger(__name__)
+
+MAX_ANCESTORS = 32
+"""Longest base-model chain followed; a longer (or cyclic) chain is cut there, with a warning."""
+_MODELS_URI = re.compile(r"^models:/([^/@]+)/([1-9][0-9]{0,18})$")
+_RUN_REF = re.compile(r"^(?:runs:/)?([0-9a-f]{32})(?:/.*)?$")
+_CONTEXT_TAG = "mlflow.data.context"
+
+
+def gather_bom_facts(ref: ModelRef, *, tracking_uri: str, mlflow_client: Any,
+                     client: DeployClient) -> ModelBomFacts:
+    """The facts of the version ``ref`` names now (an alias is resolved once).
+
+    Raises:
+        RegistryError: the version does not exist or the server fails.
+        IntegrityError: the version has no scan attestation that verifies.
+    """
+    mv = resolve_version(mlflow_client, ref)
+    version = str(mv.version)
+    payload = verified_attestation(client, ref.name, version)
+    intake = _intake(dict(mv.tags or {}))
+    return ModelBomFacts(
+        registry=strip_credentials(tracking_uri), name=ref.name, version=version,
+        artifact_digest=payload.artifact_digest, files=dict(payload.files), intake=intake,
+        ancestors=_ancestors(mlflow_client, intake),
+        datasets=_datasets(mlflow_client, mv.run_id, intake.get("eval.ref")),
+        scan_verdict=payload.verdict)
+
+
+def _intake(tags: dict[str, str]) -> dict[str, str]:
+    return {key[len(INTAKE_PREFIX):]: value for key, value in tags.items()
+            if key.startswith(INTAKE_PREFIX) and value}
+
+
+def _ancestors(mlflow_client: Any, intake: dict[str, str]) -> tuple[AncestorFact, ...]:
+    from mlflow.exceptions import MlflowException
+
+    out: list[AncestorFact] = []
+    seen: set[str] = set()
+    uri, digest, license_id = (intake.get("base_model.uri"), intake.get("base_model.digest"),
+                               intake.get("base_model.license"))
+    while uri and uri not in seen:
+        if len(out) == MAX_ANCESTORS:
+            _logger.warning("lineage longer than %d bases; the BOM stops there", MAX_ANCESTORS)
+            break
+        seen.add(uri)
+        match = _MODELS_URI.match(uri)
+        parent: dict[str, str] = {}
+        if match is not None:
+            try:
+                parent = _intake(dict(mlflow_client.get_model_version(*match.groups()).tags
+                                      or {}))
+            except MlflowException:
+                _logger.warning("base %s is not in the registry; listed without its record", uri)
+        out.append(AncestorFact(uri=uri, digest=digest,
+                                license=parent.get("license.id") or license_id))
+        uri, digest, license_id = (parent.get("base_model.uri"), parent.get("base_model.digest"),
+                                   parent.get("base_model.license"))
+    return tuple(out)
+
+
+def _datasets(mlflow_client: Any, run_id: str | None,
+              eval_ref: str | None) -> tuple[DatasetFact, ...]:
+    runs = [(run_id, "training")] if run_id else []
+    match = _RUN_REF.match(eval_ref or "")
+    if match is not None and match.group(1) != run_id:
+        runs.append((match.group(1), "evaluation"))
+    out: list[DatasetFact] = []
+    for rid, default_context in runs:
+        out.extend(_run_datasets(mlflow_client, rid, default_context))
+    return tuple(out)
+
+
+def _run_datasets(mlflow_client: Any, run_id: str, default_context: str) -> list[DatasetFact]:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = mlflow_client.get_run(run_id)
+    except MlflowException:
+        _logger.warning("run %s is not readable; its data sets are not listed", run_id)
+        return []
+    inputs = getattr(getattr(run, "inputs", None), "dataset_inputs", None) or ()
+    out = []
+    for item in inputs:
+        dataset = item.dataset
+        context = next((t.value for t in (item.tags or ()) if t.key == _CONTEXT_TAG),
+                       default_context)
+        out.append(DatasetFact(name=dataset.name, context=context or default_context,
+                               source=_source(dataset), digest=dataset.digest or None))
+    return out
+
+
+def _source(dataset: Any) -> str | None:
+    # MLflow stores a dataset's source as JSON text of its own shape per source type; keep it
+    # as MLflow wrote it, prefixed with the type, so nothing is re-interpreted.
+    kind, text = getattr(dataset, "source_type", None), getattr(dataset, "source", None)
+    if not text:
+        return None
+    return f"{kind}:{text}" if kind else str(text)
