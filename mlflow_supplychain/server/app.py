@@ -77,6 +77,7 @@ def _install(flask_app: Any, *, auth: bool) -> None:
         attestation_routes,
         deployment_routes,
         pages,
+        promotion_routes,
         request_routes,
         routes,
     )
@@ -92,6 +93,7 @@ def _install(flask_app: Any, *, auth: bool) -> None:
     request_routes.register(flask_app, _gated_store, routes.paths)
     attestation_routes.register(flask_app, _gated_store)
     deployment_routes.register(flask_app, _gated_store)
+    promotion_routes.register(flask_app, _gated_store)
     pages.register(flask_app, _gated_store)
     if auth:
         _allow_our_routes_under_auth()
@@ -150,6 +152,18 @@ def _allow_deployment_routes(table: Any, auth: Any) -> None:
     for path in paths(deployment_routes.RECORD):
         # Whoever may read (and so load) the model may record that they loaded it.
         table[(path, "POST")] = auth.validate_can_read_registered_model
+    _allow_promotion_routes(table, auth)
+
+
+def _allow_promotion_routes(table: Any, auth: Any) -> None:
+    from mlflow_supplychain.server import promotion_routes
+    from mlflow_supplychain.server.routes import paths
+
+    for path in paths(promotion_routes.EVIDENCE):
+        # Whoever may read (and so deploy) the model may get the registry's word on it.
+        table[(path, "GET")] = auth.validate_can_read_registered_model
+    for path in paths(promotion_routes.REGISTRY_KEY):
+        table[(path, "GET")] = lambda: True  # a public key, for any authenticated caller
 
 
 def _allow_pages(table: Any, auth: Any) -> None:
