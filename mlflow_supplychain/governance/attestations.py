@@ -241,7 +241,16 @@ def scan_evidence(payload: AttestationPayload, signature_valid: bool) -> ScanEvi
                         identity_digest=payload.identity.digest(),
                         artifact_digest=payload.artifact_digest,
                         policy_digest=payload.policy_digest, verdict=verdict,
-                        findings=payload.findings, signature_valid=signature_valid)
+                        findings=payload.findings, signature_valid=signature_valid,
+                        **_publisher_fields(payload))
+
+
+def _publisher_fields(payload: AttestationPayload) -> dict[str, Any]:
+    found = payload.publisher_signature
+    if found is None:
+        return {}
+    return {"publisher_signature": found.status, "publisher": found.publisher,
+            "signature_problems": found.problems}
 
 
 class AttestationProvider(DatabaseProvider):
@@ -252,7 +261,8 @@ class AttestationProvider(DatabaseProvider):
     (``registry.reverify.ReverifyingProvider``).
     """
 
-    requirements = frozenset({Requirement.SCAN_PASSED, Requirement.HASH_MATCH})
+    requirements = frozenset({Requirement.SCAN_PASSED, Requirement.HASH_MATCH,
+                              Requirement.SIGNATURE_VERIFIED})
 
     def read(self, engine: Any, record: VersionRecord, policy: Policy,
              intake: Mapping[str, str]) -> Mapping[str, Any]:

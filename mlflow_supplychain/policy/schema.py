@@ -35,6 +35,7 @@ class Requirement(str, enum.Enum):
     SCAN_PASSED = "scan_passed"
     APPROVAL = "approval"
     LINEAGE_VERIFIED = "lineage_verified"
+    SIGNATURE_VERIFIED = "signature_verified"
 
 
 class Mode(str, enum.Enum):
@@ -169,6 +170,10 @@ class ArtifactClassRule(_Frozen):
         None, description="Inherit the required fields of another class (no cycles).")
     required: tuple[str, ...] = Field(
         (), description="Intake fields (names from the intake field table) this class must carry.")
+    require_signature: bool = Field(
+        False, description="Versions of this class must carry their publisher's OpenSSF Model "
+        "Signing signature, verified with a key in signatures.trusted_keys, under every profile "
+        "(adds signature_verified).")
 
     @field_validator("required")
     @classmethod
@@ -307,6 +312,34 @@ class Integrity(_Frozen):
         gt=0, le=3600, description="Longest re-hash allowed at promotion (0 < s <= 3600).")] = 60.0
 
 
+class Signatures(_Frozen):
+    """Publishers whose OpenSSF Model Signing (OMS) signatures the registry trusts."""
+
+    trusted_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="Publisher name -> its public key (PEM, elliptic curve: OMS key mode). A "
+        "model's signature (model.sig among its files) must verify with one of them.")
+
+    @field_validator("trusted_keys")
+    @classmethod
+    def _keys(cls, value: dict[str, str]) -> dict[str, str]:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        for name, pem in value.items():
+            if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", name):
+                raise ValueError(f"publisher name {name!r} must be letters, digits, . _ -")
+            try:
+                key = serialization.load_pem_public_key(pem.encode())
+            except (ValueError, TypeError):
+                raise ValueError(f"{name}: not a PEM public key (paste the publisher's "
+                                 "'-----BEGIN PUBLIC KEY-----' block)") from None
+            if not isinstance(key, ec.EllipticCurvePublicKey):
+                raise ValueError(f"{name}: OMS key mode uses elliptic-curve keys (P-256, P-384 "
+                                 "or P-521)")
+        return value
+
+
 class Lineage(_Frozen):
     """How the gate treats the ancestors of derived artifacts (fine-tunes, adapters)."""
 
@@ -373,6 +406,7 @@ class Policy(_Frozen):
     integrity: Integrity = Integrity()
     lineage: Lineage = Lineage()
     identity: Identity = Identity()
+    signatures: Signatures = Signatures()
 
     @field_validator("reserved_tag_prefix")
     @classmethod
@@ -407,6 +441,12 @@ class Policy(_Frozen):
                 )
         for name, rule in self.artifact_classes.items():
             self._resolve_chain(name, rule)
+        wants_signature = (any(Requirement.SIGNATURE_VERIFIED in p.require
+                               for p in self.profiles.values())
+                           or any(r.require_signature for r in self.artifact_classes.values()))
+        if wants_signature and not self.signatures.trusted_keys:
+            raise ValueError("signatures.trusted_keys: is empty but signature_verified is "
+                             "required; add the public key of each publisher you trust")
         needs_intake = any(Requirement.INTAKE_COMPLETE in p.require for p in self.profiles.values())
         if needs_intake and not self.artifact_classes:
             raise ValueError("artifact_classes: is empty but a profile requires intake_complete; "
@@ -441,6 +481,18 @@ class Policy(_Frozen):
         for link in reversed(chain):
             ordered.extend(f for f in link.required if f not in ordered)
         return tuple(ordered)
+
+    def requirements_for(self, profile: str, artifact_class: str | None) -> tuple[Requirement, ...]:
+        """What promotion under ``profile`` requires of a version of ``artifact_class``: the
+        profile's list, plus ``signature_verified`` when the class demands a signature."""
+        required = self.profiles[profile].require
+        rule = None
+        if artifact_class in {c.value for c in self.artifact_classes}:
+            rule = self.artifact_classes[ArtifactClass(artifact_class)]
+        if rule is not None and rule.require_signature and (
+                Requirement.SIGNATURE_VERIFIED not in required):
+            return (*required, Requirement.SIGNATURE_VERIFIED)
+        return required
 
     def profile_for_alias(self, alias: str) -> str | None:
         return self.protected.aliases.get(alias)
