@@ -75,6 +75,7 @@ def _install(flask_app: Any, *, auth: bool) -> None:
 
     from mlflow_supplychain.server import (
         attestation_routes,
+        bom_routes,
         deployment_routes,
         pages,
         promotion_routes,
@@ -94,6 +95,7 @@ def _install(flask_app: Any, *, auth: bool) -> None:
     attestation_routes.register(flask_app, _gated_store)
     deployment_routes.register(flask_app, _gated_store)
     promotion_routes.register(flask_app, _gated_store)
+    bom_routes.register(flask_app, _gated_store)
     pages.register(flask_app, _gated_store)
     if auth:
         _allow_our_routes_under_auth()
@@ -161,6 +163,10 @@ def _allow_promotion_routes(table: Any, auth: Any) -> None:
 
     for path in paths(promotion_routes.EVIDENCE):
         # Whoever may read (and so deploy) the model may get the registry's word on it.
+        table[(path, "GET")] = auth.validate_can_read_registered_model
+    from mlflow_supplychain.server import bom_routes
+
+    for path in paths(bom_routes.BOM):
         table[(path, "GET")] = auth.validate_can_read_registered_model
     for path in paths(promotion_routes.REGISTRY_KEY):
         table[(path, "GET")] = lambda: True  # a public key, for any authenticated caller
