@@ -41,21 +41,24 @@ def gather_bom_facts(ref: ModelRef, *, tracking_uri: str, mlflow_client: Any,
     mv = resolve_version(mlflow_client, ref)
     version = str(mv.version)
     payload = verified_attestation(client, ref.name, version)
-    intake = _intake(dict(mv.tags or {}))
+    intake = intake_fields(dict(mv.tags or {}))
     return ModelBomFacts(
         registry=strip_credentials(tracking_uri), name=ref.name, version=version,
         artifact_digest=payload.artifact_digest, files=dict(payload.files), intake=intake,
-        ancestors=_ancestors(mlflow_client, intake),
-        datasets=_datasets(mlflow_client, mv.run_id, intake.get("eval.ref")),
+        ancestors=lineage(mlflow_client, intake),
+        datasets=run_datasets(mlflow_client, mv.run_id, intake.get("eval.ref")),
         scan_verdict=payload.verdict)
 
 
-def _intake(tags: dict[str, str]) -> dict[str, str]:
+def intake_fields(tags: dict[str, str]) -> dict[str, str]:
+    """The intake record in ``tags``, without the tag prefix."""
     return {key[len(INTAKE_PREFIX):]: value for key, value in tags.items()
             if key.startswith(INTAKE_PREFIX) and value}
 
 
-def _ancestors(mlflow_client: Any, intake: dict[str, str]) -> tuple[AncestorFact, ...]:
+def lineage(mlflow_client: Any, intake: dict[str, str]) -> tuple[AncestorFact, ...]:
+    """The bases along ``base_model.uri``, nearest first (``mlflow_client``: anything with
+    ``get_model_version``, a client or the server's registry store)."""
     from mlflow.exceptions import MlflowException
 
     out: list[AncestorFact] = []
@@ -71,7 +74,7 @@ def _ancestors(mlflow_client: Any, intake: dict[str, str]) -> tuple[AncestorFact
         parent: dict[str, str] = {}
         if match is not None:
             try:
-                parent = _intake(dict(mlflow_client.get_model_version(*match.groups()).tags
+                parent = intake_fields(dict(mlflow_client.get_model_version(*match.groups()).tags
                                       or {}))
             except MlflowException:
                 _logger.warning("base %s is not in the registry; listed without its record", uri)
@@ -82,8 +85,10 @@ def _ancestors(mlflow_client: Any, intake: dict[str, str]) -> tuple[AncestorFact
     return tuple(out)
 
 
-def _datasets(mlflow_client: Any, run_id: str | None,
-              eval_ref: str | None) -> tuple[DatasetFact, ...]:
+def run_datasets(mlflow_client: Any, run_id: str | None,
+                 eval_ref: str | None) -> tuple[DatasetFact, ...]:
+    """Data sets logged on the training run and the ``eval.ref`` run (``mlflow_client``:
+    anything with ``get_run``)."""
     runs = [(run_id, "training")] if run_id else []
     match = _RUN_REF.match(eval_ref or "")
     if match is not None and match.group(1) != run_id:

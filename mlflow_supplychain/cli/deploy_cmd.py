@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from mlflow_supplychain.errors import EvidenceError, ExitCode, Problem, excerpt
+from mlflow_supplychain.errors import EvidenceError, ExitCode, IntegrityError, Problem, excerpt
 from mlflow_supplychain.progress import Steps
 
 _TRACKING = click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None,
@@ -58,9 +58,12 @@ def deploy() -> None:
               help="Write the manifest here (default: stdout).")
 @click.option("--target", help="Protected alias (or stage:<Stage>) the version must be allowed "
               "for; default: the URI's alias, else 'production'.")
+@click.option("--signature-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the registry's OpenSSF Model Signing bundle here (for "
+              "'model_signing verify key --signature FILE --public_key registry-signing.pub').")
 @_TRACKING
 def manifest(model_uri: str, output: Path | None, target: str | None,
-             tracking_uri: str | None) -> ExitCode:
+             signature_out: Path | None, tracking_uri: str | None) -> ExitCode:
     """Pin MODEL_URI (models:/name@alias or models:/name/N) and write its deployment manifest."""
     from mlflow_supplychain.deploy.registry_facts import build_deployment_manifest
     from mlflow_supplychain.deploy.resolve import parse_model_uri
@@ -70,6 +73,13 @@ def manifest(model_uri: str, output: Path | None, target: str | None,
     mlflow_client, client = _clients(server)
     result = build_deployment_manifest(model_uri, ref, tracking_uri=server,
                                        mlflow_client=mlflow_client, client=client, target=target)
+    if signature_out is not None:
+        if result.oms_signature is None:
+            raise IntegrityError("The registry did not sign this promotion", [Problem(
+                model_uri, "no OMS signature came back", "start the server with "
+                "'mlflow-supplychain server' (it makes a signing key) and retry")])
+        signature_out.write_text(json.dumps(result.oms_signature), encoding="utf-8")
+        click.echo(f"wrote {signature_out}", err=True)
     if output is not None:
         output.write_text(result.to_json(), encoding="utf-8")
         click.echo(f"wrote {output}", err=True)
@@ -85,8 +95,12 @@ def manifest(model_uri: str, output: Path | None, target: str | None,
 @click.argument("manifest_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--path", "local", type=click.Path(file_okay=False, exists=True, path_type=Path),
               help="Verify this directory instead of downloading the version.")
+@click.option("--registry-key", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The registry's public key (registry-signing.pub), pinned: the manifest's "
+              "signed verification summary must verify with it and name exactly these files.")
 @_TRACKING
-def verify(manifest_file: Path, local: Path | None, tracking_uri: str | None) -> ExitCode:
+def verify(manifest_file: Path, local: Path | None, registry_key: Path | None,
+           tracking_uri: str | None) -> ExitCode:
     """Check every byte against MANIFEST and the registry's current approval."""
     from mlflow_supplychain.deploy.fetch import downloaded_version
     from mlflow_supplychain.deploy.manifest_schema import read_manifest
@@ -108,6 +122,10 @@ def verify(manifest_file: Path, local: Path | None, tracking_uri: str | None) ->
     mismatches = compare(pinned.files, actual)
     steps.step("checking the version's standing in the registry")
     standing = current_standing(pinned, client)
+    if registry_key is not None:
+        # a signature that does not vouch for these bytes always refuses (never a warning)
+        standing.problems += _summary_problems(pinned, {e.path: e.sha256 for e in actual.files},
+                                               registry_key)
     alias_now = _alias_now(mlflow_client, pinned.model_name, pinned.alias)
     if alias_now is not None and alias_now != pinned.version:
         # Not a mismatch: these bytes are still approved. Worth knowing (e.g. after a rollback).
@@ -169,6 +187,18 @@ def registry_for(manifest_registry: str, tracking_uri: str | None) -> str:
         "manifest is never trusted to choose a local database or path",
         "pass --tracking-uri URL (or set MLFLOW_TRACKING_URI) for the registry to verify "
         "against")])
+def _summary_problems(pinned: Any, files: dict[str, str], key_file: Path) -> list[Problem]:
+    from mlflow_supplychain.signing.intoto import check_summary
+    from mlflow_supplychain.signing.registry_key import load_public_key
+
+    if pinned.verification_summary is None:
+        return [Problem("manifest: verification_summary", "the registry did not sign this "
+                        "promotion", "write the manifest again from a server with a signing key")]
+    check = check_summary(pinned.verification_summary, files,
+                          [load_public_key(key_file.read_bytes())],
+                          resource_uri=pinned.pinned_uri)
+    return [Problem("verification summary", problem, "the bytes or the summary are not the "
+                    "ones the registry signed; write a new manifest") for problem in check.problems]
 
 
 def _alias_now(mlflow_client: Any, name: str, alias: str | None) -> str | None:

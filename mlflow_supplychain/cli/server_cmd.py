@@ -35,6 +35,10 @@ from mlflow_supplychain.progress import on_terminal
 from mlflow_supplychain.registry.caller import PROXY_SECRET_ENV_VAR
 from mlflow_supplychain.server.admin_routes import ADMIN_TOKEN_ENV_VAR
 from mlflow_supplychain.server.policy_holder import POLICY_ENV_VAR
+from mlflow_supplychain.signing.registry_key import KEY_ENV_VAR as REGISTRY_KEY_ENV_VAR
+from mlflow_supplychain.signing.registry_key import PRIVATE_KEY_FILE as REGISTRY_PRIVATE_KEY_FILE
+from mlflow_supplychain.signing.registry_key import PUBLIC_KEY_FILE as REGISTRY_PUBLIC_KEY_FILE
+from mlflow_supplychain.signing.registry_key import generate_registry_key
 
 DEFAULT_DATA_DIR = "mlflow-supplychain-data"
 WEBHOOK_KEY_FILE = "webhook-encryption.key"
@@ -164,6 +168,13 @@ def plan_server(*, policy_file: Path, data_dir: Path, backend_store_uri: str | N
         key_id = generate_key_pair(data_dir / SIGNING_KEY_FILE, data_dir / VERIFY_KEY_FILE)
         env[PUBLIC_KEY_ENV_VAR] = str(data_dir / VERIFY_KEY_FILE)
         notes.append(f"attestation key {key_id} ({data_dir / VERIFY_KEY_FILE})")
+    if not environ.get(REGISTRY_KEY_ENV_VAR):
+        # The registry's own key: signs OMS bundles and verification summaries of promotions.
+        generate_registry_key(data_dir / REGISTRY_PRIVATE_KEY_FILE,
+                              data_dir / REGISTRY_PUBLIC_KEY_FILE)
+        env[REGISTRY_KEY_ENV_VAR] = str(data_dir / REGISTRY_PRIVATE_KEY_FILE)
+        notes.append(f"registry signing key {data_dir / REGISTRY_PUBLIC_KEY_FILE} (pin it in "
+                     "deployments)")
     app_name = "supplychain"
     if "--waitress-opts" in extra:
         app_name = "supplychain-wsgi"  # see server/wsgi.py: MLflow cannot run factories there

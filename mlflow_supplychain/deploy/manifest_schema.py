@@ -69,6 +69,12 @@ class DeploymentManifest(_Frozen):
     policy_digest: Digest
     evidence_digest: Digest
     created_at: str = Field(description="ISO 8601 UTC time the manifest was written.")
+    verification_summary: dict[str, Any] | None = Field(
+        None, description="The registry's signed SLSA verification summary (DSSE envelope of "
+        "an in-toto statement) for these files and this target.")
+    oms_signature: dict[str, Any] | None = Field(
+        None, description="The registry's OpenSSF Model Signing bundle over these files "
+        "(verify with 'model_signing verify key' and the registry's public key).")
 
     @field_validator("files")
     @classmethod

@@ -46,6 +46,24 @@ class DeployClient(SupplyChainClient):
         """
         return self._get("attestations/get", {"name": name, "version": version})
 
+    def promotion_evidence(self, name: str, version: str, target: str) -> dict[str, Any]:
+        """What the registry signs about this version for ``target``: a SLSA verification
+        summary and an OMS bundle (see server/promotion_routes.py).
+
+        Raises:
+            RegistryError: refused (gate denies, no attestation) or unreachable.
+        """
+        return self._get("promotions/evidence", {"name": name, "version": version,
+                                                 "target": target})
+
+    def registry_key(self) -> str:
+        """The registry's public signing key (PEM), as the server reports it.
+
+        Raises:
+            RegistryError: the server has no signing key, or is unreachable.
+        """
+        return str(self._get("registry-key", {})["public_key"])
+
     def record_deployment(self, *, name: str, version: str, manifest_digest: str,
                           artifact_digest: str, host: str,
                           noncompliant: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -213,7 +231,25 @@ def build_deployment_manifest(requested_uri: str, ref: ModelRef, *, tracking_uri
         eval_ref=_intake(tags, "eval.ref"), owner=_intake(tags, "owner"),
         rollback_version=_intake(tags, "rollback.version"),
         policy_digest=decision.policy_digest, evidence_digest=decision.evidence_digest,
-        created_at=now_iso())
+        created_at=now_iso(), **_registry_signatures(client, ref.name, version, target,
+                                                     payload.artifact_digest))
+
+
+def _registry_signatures(client: DeployClient, name: str, version: str, target: str,
+                         artifact_digest: str) -> dict[str, Any]:
+    # A server without a signing key (plain 'mlflow server' set up by hand) still gets a
+    # manifest; 'deploy verify --registry-key' then refuses it for lacking the signatures.
+    try:
+        body = client.promotion_evidence(name, version, target)
+    except RegistryError as exc:
+        _logger.warning("the registry did not sign this promotion: %s", exc.summary)
+        return {}
+    if body.get("artifact_digest") != artifact_digest:
+        raise IntegrityError("The version changed while it was being pinned", [Problem(
+            f"models:/{name}/{version}", "the registry signed other bytes than the attestation "
+            "read a moment before", "retry")])
+    return {"verification_summary": body.get("verification_summary"),
+            "oms_signature": body.get("oms_bundle")}
 
 
 @dataclass(frozen=True)

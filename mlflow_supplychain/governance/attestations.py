@@ -256,7 +256,15 @@ def scan_evidence(payload: AttestationPayload, signature_valid: bool,
                         artifact_digest=payload.artifact_digest,
                         format_policy_digest=payload.format_policy_digest or format_policy_digest,
                         verdict=verdict, findings=payload.findings,
-                        signature_valid=signature_valid)
+                        signature_valid=signature_valid, **_publisher_fields(payload))
+
+
+def _publisher_fields(payload: AttestationPayload) -> dict[str, Any]:
+    found = payload.publisher_signature
+    if found is None:
+        return {}
+    return {"publisher_signature": found.status, "publisher": found.publisher,
+            "signature_problems": found.problems}
 
 
 def legacy_format_digest(conn: Connection, payload: AttestationPayload,
@@ -328,7 +336,8 @@ class AttestationProvider(DatabaseProvider):
     (``registry.reverify.ReverifyingProvider``).
     """
 
-    requirements = frozenset({Requirement.SCAN_PASSED, Requirement.HASH_MATCH})
+    requirements = frozenset({Requirement.SCAN_PASSED, Requirement.HASH_MATCH,
+                              Requirement.SIGNATURE_VERIFIED})
 
     def read(self, engine: Any, record: VersionRecord, policy: Policy,
              intake: Mapping[str, str]) -> Mapping[str, Any]:

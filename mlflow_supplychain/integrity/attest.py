@@ -48,6 +48,22 @@ MAX_FINDINGS = 200
 MAX_FINDING_LEN = 500
 
 
+SignatureStatusName = Literal["verified", "missing", "malformed", "untrusted", "tampered"]
+
+
+class PublisherSignature(BaseModel):
+    """What the scanner found of the publisher's OpenSSF Model Signing signature."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    status: SignatureStatusName
+    file: str | None = Field(None, max_length=1024, description="The bundle's path, if any.")
+    publisher: str | None = Field(None, max_length=64,
+                                  description="The trusted key (policy name) that verified it.")
+    problems: tuple[str, ...] = Field((), max_length=50,
+                                      description="Files that differ, are unsigned or missing.")
+
+
 class AttestationPayload(BaseModel):
     """The signed statement. Canonical JSON of :meth:`model_dump` is what is signed."""
 
@@ -74,6 +90,9 @@ class AttestationPayload(BaseModel):
         None, description="v2 only: digest of the whole policy at scan time.")
     scanned_at: str = Field(description="ISO 8601 UTC time of the scan.")
     key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
+    publisher_signature: PublisherSignature | None = Field(
+        None, description="The publisher's OMS signature check, when the policy trusts "
+        "publishers (absent from attestations made before signatures were checked).")
 
     @model_validator(mode="after")
     def _subject_is_identity(self) -> AttestationPayload:

@@ -103,12 +103,13 @@ def evaluate(policy: Policy, evidence: Evidence, target: Target) -> Decision:
     profile = policy.profiles[profile_name]
     ctx = _Context(policy, profile, evidence, target, ev_digest)
     # intake first, so fields it reports are not reported again by license/eval/hash checks
-    ordered = sorted(profile.require, key=lambda r: r is not Requirement.INTAKE_COMPLETE)
+    required = policy.requirements_for(profile_name, evidence.intake.get("artifact_class"))
+    ordered = sorted(required, key=lambda r: r is not Requirement.INTAKE_COMPLETE)
     for requirement in ordered:
         _check(requirement, ctx)
     return Decision(model_name=evidence.model_name, version=evidence.version,
                     target=str(target), profile=profile_name, allowed=not ctx.out,
-                    enforced=enforced, requirements=profile.require, violations=tuple(ctx.out),
+                    enforced=enforced, requirements=required, violations=tuple(ctx.out),
                     policy_digest=policy.digest, evidence_digest=ev_digest,
                     identity_digest=evidence.identity_digest,
                     deployed_when_noncompliant=policy.deployed.when_noncompliant.value)
@@ -132,6 +133,8 @@ def _check(requirement: Requirement, ctx: _Context) -> None:
             _check_approvals(ctx)
         case Requirement.LINEAGE_VERIFIED:
             _check_lineage(ctx)
+        case Requirement.SIGNATURE_VERIFIED:
+            _check_signature(ctx)
         case _:
             assert_never(requirement)
 
@@ -388,6 +391,45 @@ def _check_scan(ctx: _Context) -> None:
                  f"the scan verdict is {scan.verdict.value!r}: {findings}.",
                  "re-export the model in a safe format (e.g. safetensors, ONNX, skops).",
                  "scan")
+
+
+_SIGNATURE_FIXES = {
+    "missing": ("signature.missing",
+                "the version's files carry no OpenSSF Model Signing signature (model.sig)",
+                ("register the model with the signature its publisher ships (model_signing "
+                 "sign ...), e.g. with 'intake import --trusted-key'")),
+    "malformed": ("signature.malformed", "the signature file is not a readable OMS bundle",
+                  "replace it with the publisher's model.sig"),
+    "untrusted": ("signature.untrusted",
+                  "the signature verifies with no key in signatures.trusted_keys",
+                  "check the publisher, or ask an admin to add its public key to the policy"),
+    "tampered": ("signature.tampered", "the files differ from what the publisher signed",
+                 "re-download the files at the signed revision and register a new version"),
+}
+
+
+def _check_signature(ctx: _Context) -> None:
+    req = Requirement.SIGNATURE_VERIFIED
+    scan = ctx.evidence.scan
+    rescan = "run 'mlflow-supplychain reconcile' (or wait for the sidecar) to rescan."
+    if scan is None or not scan.signature_valid:
+        ctx.deny(req, "signature.unchecked", "no valid scan attestation records a signature "
+                 "check for this version.", rescan, "signature")
+        return
+    if scan.identity_digest != ctx.evidence.identity_digest:
+        ctx.deny(req, "signature.unchecked", "the signature check is for another version "
+                 "that had this name and number.", rescan, "signature")
+        return
+    status = scan.publisher_signature
+    if status == "verified":
+        return
+    if status is None:
+        ctx.deny(req, "signature.unchecked", "the scan did not check signatures (it predates "
+                 "signatures.trusted_keys).", rescan, "signature")
+        return
+    code, what, fix = _SIGNATURE_FIXES.get(status, _SIGNATURE_FIXES["malformed"])
+    details = "; ".join(scan.signature_problems[:10])
+    ctx.deny(req, code, what + (f": {details}" if details else "") + ".", fix, "signature")
 
 
 def _check_approvals(ctx: _Context) -> None:

@@ -76,6 +76,12 @@ class ScanEvidence(_Frozen):
     )
     findings: tuple[str, ...] = Field((), description="One line per finding, for messages.")
     signature_valid: bool = Field(description="Set by the adapter after verifying the signature.")
+    publisher_signature: str | None = Field(
+        None, description="OMS signature status the scan recorded (verified, missing, "
+        "malformed, untrusted, tampered); None when the scan did not check signatures.")
+    publisher: str | None = Field(None, description="Trusted publisher whose key verified it.")
+    signature_problems: tuple[str, ...] = Field(
+        (), description="Files the signature does not match, for messages.")
 
 
 class Approval(_Frozen):

@@ -42,6 +42,7 @@ class Requirement(str, enum.Enum):
     SCAN_PASSED = "scan_passed"
     APPROVAL = "approval"
     LINEAGE_VERIFIED = "lineage_verified"
+    SIGNATURE_VERIFIED = "signature_verified"
 
 
 class Mode(str, enum.Enum):
@@ -176,6 +177,10 @@ class ArtifactClassRule(_Frozen):
         None, description="Inherit the required fields of another class (no cycles).")
     required: tuple[str, ...] = Field(
         (), description="Intake fields (names from the intake field table) this class must carry.")
+    require_signature: bool = Field(
+        False, description="Versions of this class must carry their publisher's OpenSSF Model "
+        "Signing signature, verified with a key in signatures.trusted_keys, under every profile "
+        "(adds signature_verified).")
 
     @field_validator("required")
     @classmethod
@@ -317,6 +322,34 @@ class Integrity(_Frozen):
         "past it the promotion is denied as not re-verified.")] = 120.0
 
 
+class Signatures(_Frozen):
+    """Publishers whose OpenSSF Model Signing (OMS) signatures the registry trusts."""
+
+    trusted_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="Publisher name -> its public key (PEM, elliptic curve: OMS key mode). A "
+        "model's signature (model.sig among its files) must verify with one of them.")
+
+    @field_validator("trusted_keys")
+    @classmethod
+    def _keys(cls, value: dict[str, str]) -> dict[str, str]:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        for name, pem in value.items():
+            if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", name):
+                raise ValueError(f"publisher name {name!r} must be letters, digits, . _ -")
+            try:
+                key = serialization.load_pem_public_key(pem.encode())
+            except (ValueError, TypeError):
+                raise ValueError(f"{name}: not a PEM public key (paste the publisher's "
+                                 "'-----BEGIN PUBLIC KEY-----' block)") from None
+            if not isinstance(key, ec.EllipticCurvePublicKey):
+                raise ValueError(f"{name}: OMS key mode uses elliptic-curve keys (P-256, P-384 "
+                                 "or P-521)")
+        return value
+
+
 class Lineage(_Frozen):
     """How the gate treats the ancestors of derived artifacts (fine-tunes, adapters)."""
 
@@ -429,6 +462,7 @@ class Policy(_Frozen):
     lineage: Lineage = Lineage()
     identity: Identity = Identity()
     deployed: Deployed = Deployed()
+    signatures: Signatures = Signatures()
 
     @field_validator("reserved_tag_prefix")
     @classmethod
@@ -463,6 +497,12 @@ class Policy(_Frozen):
                 )
         for name, rule in self.artifact_classes.items():
             self._resolve_chain(name, rule)
+        wants_signature = (any(Requirement.SIGNATURE_VERIFIED in p.require
+                               for p in self.profiles.values())
+                           or any(r.require_signature for r in self.artifact_classes.values()))
+        if wants_signature and not self.signatures.trusted_keys:
+            raise ValueError("signatures.trusted_keys: is empty but signature_verified is "
+                             "required; add the public key of each publisher you trust")
         needs_intake = any(Requirement.INTAKE_COMPLETE in p.require for p in self.profiles.values())
         if needs_intake and not self.artifact_classes:
             raise ValueError("artifact_classes: is empty but a profile requires intake_complete; "
@@ -506,6 +546,18 @@ class Policy(_Frozen):
             ordered.extend(f for f in link.required if f not in ordered)
         return tuple(ordered)
 
+    def requirements_for(self, profile: str, artifact_class: str | None) -> tuple[Requirement, ...]:
+        """What promotion under ``profile`` requires of a version of ``artifact_class``: the
+        profile's list, plus ``signature_verified`` when the class demands a signature."""
+        required = self.profiles[profile].require
+        rule = None
+        if artifact_class in {c.value for c in self.artifact_classes}:
+            rule = self.artifact_classes[ArtifactClass(artifact_class)]
+        if rule is not None and rule.require_signature and (
+                Requirement.SIGNATURE_VERIFIED not in required):
+            return (*required, Requirement.SIGNATURE_VERIFIED)
+        return required
+
     def profile_for_alias(self, alias: str) -> str | None:
         return self.protected.aliases.get(alias)
 
@@ -526,13 +578,18 @@ class Policy(_Frozen):
     @functools.cached_property
     def format_digest(self) -> str:
         """Digest of the part of the policy a scan verdict depends on: the ``formats`` section
-        (including ``pickle_allowlist``) and the scanner's rules version. Scan attestations
-        bind to this, not to :attr:`digest`, so editing approvers or profiles never makes a
-        scan stale."""
-        return format_policy_digest(self.formats)
+        (including ``pickle_allowlist``), the publishers whose signatures the scan checks
+        (``signatures.trusted_keys``) and the scanner's rules version. Scan attestations bind
+        to this, not to :attr:`digest`, so editing approvers or profiles never makes a scan
+        stale, while trusting another publisher does (the sidecar rescans)."""
+        return format_policy_digest(self.formats, self.signatures)
 
 
-def format_policy_digest(formats: Formats) -> str:
-    """:attr:`Policy.format_digest` of a policy with this ``formats`` section."""
-    return digest_of({"formats": formats.model_dump(mode="json"),
-                      "scanner_rules": SCANNER_RULES_VERSION})
+def format_policy_digest(formats: Formats, signatures: Signatures | None = None) -> str:
+    """:attr:`Policy.format_digest` of a policy with these ``formats`` and ``signatures``
+    sections (no trusted keys: the same digest as before signatures were checked)."""
+    bound: dict[str, object] = {"formats": formats.model_dump(mode="json"),
+                                "scanner_rules": SCANNER_RULES_VERSION}
+    if signatures is not None and signatures.trusted_keys:
+        bound["trusted_keys"] = dict(sorted(signatures.trusted_keys.items()))
+    return digest_of(bound)

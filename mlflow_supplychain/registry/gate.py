@@ -540,7 +540,9 @@ class RegistryGate:
         guarded = protected_target(policy, target)
         if guarded is not None:
             target = guarded[0]
-        requirements = policy.profiles[guarded[1]].require if guarded else ()
+        artifact_class = tagrules.intake_values(record.tags, policy.reserved_tag_prefix).get(
+            "artifact_class")
+        requirements = policy.requirements_for(guarded[1], artifact_class) if guarded else ()
         evidence = self._reader.evidence(record, policy, requirements)
         return evaluate(policy, evidence, target), evidence
 

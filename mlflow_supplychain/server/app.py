@@ -80,9 +80,11 @@ def _install(flask_app: Any, *, auth: bool) -> None:
 
     from mlflow_supplychain.server import (
         attestation_routes,
+        bom_routes,
         deployment_routes,
         pages,
         policy_routes,
+        promotion_routes,
         request_routes,
         routes,
     )
@@ -106,6 +108,8 @@ def _install(flask_app: Any, *, auth: bool) -> None:
     attestation_routes.register(flask_app, _gated_store)
     deployment_routes.register(flask_app, _gated_store)
     policy_routes.register(flask_app, _gated_store)
+    promotion_routes.register(flask_app, _gated_store)
+    bom_routes.register(flask_app, _gated_store)
     pages.register(flask_app, _gated_store, exposure)
     if auth:
         _allow_our_routes_under_auth()
@@ -178,6 +182,22 @@ def _allow_deployment_routes(table: Any, auth: Any) -> None:
     for path in paths(deployment_routes.RECORD):
         # Whoever may read (and so load) the model may record that they loaded it.
         table[(path, "POST")] = auth.validate_can_read_registered_model
+    _allow_promotion_routes(table, auth)
+
+
+def _allow_promotion_routes(table: Any, auth: Any) -> None:
+    from mlflow_supplychain.server import promotion_routes
+    from mlflow_supplychain.server.routes import paths
+
+    for path in paths(promotion_routes.EVIDENCE):
+        # Whoever may read (and so deploy) the model may get the registry's word on it.
+        table[(path, "GET")] = auth.validate_can_read_registered_model
+    from mlflow_supplychain.server import bom_routes
+
+    for path in paths(bom_routes.BOM):
+        table[(path, "GET")] = auth.validate_can_read_registered_model
+    for path in paths(promotion_routes.REGISTRY_KEY):
+        table[(path, "GET")] = lambda: True  # a public key, for any authenticated caller
 
 
 def _allow_policy_routes(table: Any, auth: Any) -> None:

@@ -17,6 +17,7 @@ from mlflow_supplychain.integrity.attest import AttestationPayload, key_id, now_
 from mlflow_supplychain.integrity.manifest import build_manifest
 from mlflow_supplychain.policy.schema import Policy
 from mlflow_supplychain.scanning.scanner import scan_path
+from mlflow_supplychain.signing.publisher import publisher_signature
 from mlflow_supplychain.version_identity import VersionIdentity
 
 MAX_FINDINGS = 50
@@ -46,5 +47,8 @@ def build_attestation(identity: VersionIdentity, directory: Path, policy: Policy
         files={e.path: e.sha256 for e in manifest.files}, verdict=verdict,  # type: ignore[arg-type]
         findings=tuple(findings), formats=formats, scanner_version=__version__,
         format_policy_digest=policy.format_digest, scanned_at=now_iso(),
-        key_id=key_id(private_key.public_key()))
+        key_id=key_id(private_key.public_key()),
+        publisher_signature=publisher_signature(
+            directory, {e.path: e.sha256 for e in manifest.files},
+            policy.signatures.trusted_keys))
     return payload, sign(payload, private_key)

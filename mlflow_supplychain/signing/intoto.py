@@ -12,7 +12,6 @@ implementation. Keys are ``cryptography`` key objects (Ed25519 or ECDSA P-256).
 
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
 import json
@@ -60,13 +59,6 @@ def sign_envelope(payload: bytes, private_key: Any) -> dict[str, Any]:
     envelope.sign(CryptoSigner(private_key))
     result: dict[str, Any] = envelope.to_dict()
     return result
-
-
-def key_id(public_key: Any) -> str:
-    """The securesystemslib key id of ``public_key`` (what envelopes name their signer by)."""
-    from securesystemslib.signer import SSlibKey  # type: ignore[attr-defined]
-
-    return str(SSlibKey.from_crypto(public_key).keyid)
 
 
 def open_envelope(envelope: Mapping[str, Any] | bytes | str,
@@ -199,8 +191,3 @@ def check_summary(envelope: Mapping[str, Any] | bytes | str, files: Mapping[str,
     policy = f"sha256:{digest['sha256']}" if "sha256" in digest else None
     return SummaryCheck(tuple(problems), resource_uri=predicate.get("resourceUri"),
                         policy_digest=policy)
-
-
-def b64(data: bytes) -> str:
-    """Standard base64 text (what DSSE uses for payloads and signatures)."""
-    return base64.b64encode(data).decode("ascii")

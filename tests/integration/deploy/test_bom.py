@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import requests
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from mlflow import MlflowClient
@@ -75,6 +76,18 @@ def test_bom_of_a_fine_tune_validates_and_states_the_evidence(
     assert card["modelParameters"]["datasets"] == [{"ref": datasets[0]["bom-ref"]}]
     assert {"name": "mlflow-supplychain:context", "value": "training"} in datasets[0]["properties"]
 
+    # the REST endpoint serves the same evidence, built in the server from its own stores
+    served = requests.get(f"{tracking.url}/api/2.0/mlflow-supplychain/bom",
+                          params={"name": unique_model_name, "version": tune.version}, timeout=60)
+    assert served.status_code == 200, served.text
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(served.text) is None
+    rest = json.loads(served.text)
+    rest_model = next(c for c in rest["components"] if c["type"] == "machine-learning-model")
+    assert {f["name"]: f["hashes"][0]["content"] for f in rest_model["components"]} == tune.files
+    assert rest_model["pedigree"] == model["pedigree"]
+    assert [c["name"] for c in rest["components"] if c["type"] == "data"] == [
+        "transactions-2026q1"]
+
 
 def test_bom_without_a_verified_attestation_is_refused(tracking: RunningServer,
                                                       unique_model_name: str) -> None:
@@ -83,6 +96,9 @@ def test_bom_without_a_verified_attestation_is_refused(tracking: RunningServer,
                        "--tracking-uri", tracking.url)
     assert code == ExitCode.DENIED
     assert "attestation" in err.lower()
+    served = requests.get(f"{tracking.url}/api/2.0/mlflow-supplychain/bom",
+                          params={"name": unique_model_name, "version": version}, timeout=60)
+    assert served.status_code == 404 and "attestation" in served.text
 
 
 def test_bom_refuses_a_mutable_reference(tracking: RunningServer) -> None:
