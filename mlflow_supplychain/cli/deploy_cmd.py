@@ -124,8 +124,8 @@ def verify(manifest_file: Path, local: Path | None, registry_key: Path | None,
     standing = current_standing(pinned, client)
     if registry_key is not None:
         # a signature that does not vouch for these bytes always refuses (never a warning)
-        standing.problems += _summary_problems(pinned, {e.path: e.sha256 for e in actual.files},
-                                               registry_key)
+        standing.problems.extend(_summary_problems(
+            pinned, {e.path: e.sha256 for e in actual.files}, registry_key))
     alias_now = _alias_now(mlflow_client, pinned.model_name, pinned.alias)
     if alias_now is not None and alias_now != pinned.version:
         # Not a mismatch: these bytes are still approved. Worth knowing (e.g. after a rollback).
