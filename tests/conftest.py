@@ -64,3 +64,36 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked ``long`` first (stable otherwise): with two workers and whole files per
     worker, a minute-long test collected last kept one worker busy while the other idled."""
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
+def _remove_tree(top: str) -> None:
+    """Delete ``top`` with an explicit stack: the hostile-tree tests build directories 1,100
+    levels deep, which ``shutil.rmtree`` (and pytest's own clean-up of old temp folders)
+    cannot remove without running out of recursion."""
+    directories: list[str] = []
+    stack = [top]
+    while stack:
+        current = stack.pop()
+        directories.append(current)
+        with os.scandir(current) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    os.unlink(entry.path)
+    for directory in reversed(directories):
+        os.rmdir(directory)
+
+
+@pytest.fixture(autouse=True)
+def _remove_deep_temp_trees(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test that used ``tmp_path``, remove what it left there (deep trees included)."""
+    path = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if path is None:
+        return
+    try:
+        os.chmod(path, 0o700)
+        _remove_tree(str(path))
+    except OSError:
+        pass  # pytest's own clean-up gets another try; nothing here may fail a test
