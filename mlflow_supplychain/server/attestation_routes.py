@@ -75,6 +75,29 @@ def _body() -> dict[str, Any]:
     return body
 
 
+def verified_attestation(store: Any, name: str, version: str) -> Any:
+    """The newest attestation of the version answering to ``name``/``version`` now (by its
+    identity), only if its signature verifies now: what routes that vouch for the version's
+    bytes (promotion signatures, the ML-BOM) build on.
+
+    Raises:
+        MlflowException: RESOURCE_DOES_NOT_EXIST (404) when none verifies.
+    """
+    identity = store.gate.current_identity(store, name, version)
+    stored = None
+    if identity is not None:
+        with store.engine.connect() as conn:
+            stored = attestations.latest(conn, identity.digest())
+    try:
+        key = attestations.configured_public_key()
+    except IntegrityError:
+        key = None
+    if stored is None or stored.payload is None or not stored.verified(key):
+        raise MlflowException(f"models:/{name}/{version} has no scan attestation that verifies: "
+                              "nothing vouches for its bytes.", RESOURCE_DOES_NOT_EXIST)
+    return stored
+
+
 def register(app: Flask, store_getter: Callable[[], Any]) -> None:
     """Add the attestation endpoints to MLflow's Flask ``app``."""
 

@@ -14,11 +14,12 @@ from typing import Any
 
 from flask import Flask, Response, request
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.server.handlers import catch_mlflow_exception
 
 from mlflow_supplychain.errors import IntegrityError
-from mlflow_supplychain.governance import attestations
+from mlflow_supplychain.server.attestation_routes import verified_attestation
+from mlflow_supplychain.server.numbers import version_text
 from mlflow_supplychain.server.routes import NAMESPACE, paths
 
 BOM = NAMESPACE + "/bom"
@@ -44,23 +45,11 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
 
         name = request.args.get("name", "")
         version = request.args.get("version", "")
-        if not name or not version.isdigit() or len(version) > 18:
-            raise MlflowException("'name' and a numeric 'version' are required.",
-                                  INVALID_PARAMETER_VALUE)
+        version = version_text(version)
+        if not name:
+            raise MlflowException("'name' is required.", INVALID_PARAMETER_VALUE)
         store = store_getter()
-        identity = store.gate.current_identity(store, name, version)
-        stored = None
-        if identity is not None:
-            with store.engine.connect() as conn:
-                stored = attestations.latest(conn, identity.digest())
-        try:
-            key = attestations.configured_public_key()
-        except IntegrityError:
-            key = None
-        if stored is None or stored.payload is None or not stored.verified(key):
-            raise MlflowException(f"models:/{name}/{version} has no scan attestation that "
-                                  "verifies: nothing vouches for its file hashes.",
-                                  RESOURCE_DOES_NOT_EXIST)
+        stored = verified_attestation(store, name, version)
         mv = store.get_model_version(name, version)
         stores = _ServerStores(store)
         intake = intake_fields(dict(mv.tags or {}))

@@ -30,15 +30,16 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
     INVALID_PARAMETER_VALUE,
     PERMISSION_DENIED,
-    RESOURCE_DOES_NOT_EXIST,
     TEMPORARILY_UNAVAILABLE,
 )
 from mlflow.server.handlers import catch_mlflow_exception
 
 from mlflow_supplychain.errors import IntegrityError
-from mlflow_supplychain.governance import attestations, audit
+from mlflow_supplychain.governance import audit
 from mlflow_supplychain.policy.evidence import Target
 from mlflow_supplychain.registry.identity import current_user
+from mlflow_supplychain.server.attestation_routes import verified_attestation
+from mlflow_supplychain.server.numbers import version_text
 from mlflow_supplychain.server.routes import NAMESPACE, paths
 from mlflow_supplychain.signing import intoto, oms, registry_key
 
@@ -62,8 +63,9 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
         name = request.args.get("name", "")
         version = request.args.get("version", "")
         target_text = request.args.get("target", "")
-        if not name or not version.isdigit() or len(version) > 18 or not target_text:
-            raise MlflowException("'name', a numeric 'version' and 'target' are required.",
+        version = version_text(version)
+        if not name or not target_text:
+            raise MlflowException("'name', 'version' and 'target' are required.",
                                   INVALID_PARAMETER_VALUE)
         store = store_getter()
         decision = store.gate.evaluate(store, name, version, Target.parse(target_text))
@@ -74,19 +76,8 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
             raise MlflowException(
                 f"models:/{name}/{version} is not allowed for {target_text} now: "
                 + "; ".join(v.message for v in decision.violations), PERMISSION_DENIED)
+        stored = verified_attestation(store, name, version)
         identity = store.gate.current_identity(store, name, version)
-        stored = None
-        if identity is not None:
-            with store.engine.connect() as conn:
-                stored = attestations.latest(conn, identity.digest())
-        try:
-            public = attestations.configured_public_key()
-        except IntegrityError:
-            public = None
-        if stored is None or stored.payload is None or not stored.verified(public):
-            raise MlflowException(f"models:/{name}/{version} has no scan attestation that "
-                                  "verifies: nothing vouches for its bytes.",
-                                  RESOURCE_DOES_NOT_EXIST)
         key_path, key = _signing_key()
         files = dict(stored.payload.files)
         resource = f"models:/{name}/{version}"
