@@ -24,6 +24,8 @@ VERSION_TABLE = "supplychain_alembic_version"
 DIGEST_LEN = 71  # "sha256:" + 64 hex
 
 metadata = MetaData()
+# MySQL/MariaDB: compare names byte for byte as SQLite and PostgreSQL do (migration 0004).
+MYSQL_CHARSET, MYSQL_COLLATE = "utf8mb4", "utf8mb4_bin"
 
 transition_requests = Table(
     "supplychain_transition_requests", metadata,
@@ -42,6 +44,7 @@ transition_requests = Table(
     Column("resolution_comment", Text, nullable=True),
     Index("supplychain_tr_model_version", "model_name", "version"),
     Index("supplychain_tr_status", "status"),
+    mysql_charset=MYSQL_CHARSET, mysql_collate=MYSQL_COLLATE,
 )
 
 approvals = Table(
@@ -55,6 +58,7 @@ approvals = Table(
     Column("comment", Text, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     UniqueConstraint("request_id", "approver", name="supplychain_approval_once"),
+    mysql_charset=MYSQL_CHARSET, mysql_collate=MYSQL_COLLATE,
 )
 
 audit_events = Table(
@@ -71,6 +75,7 @@ audit_events = Table(
     Index("supplychain_audit_ts", "ts"),
     # A model's audit trail is a range on subject ("models:/<name>/...").
     Index("supplychain_audit_subject", "subject"),
+    mysql_charset=MYSQL_CHARSET, mysql_collate=MYSQL_COLLATE,
 )
 
 # One row (id=1): the chain's head. Appenders update it first, which serialises them on both
@@ -80,6 +85,7 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(DIGEST_LEN), nullable=False),
+    mysql_charset=MYSQL_CHARSET, mysql_collate=MYSQL_COLLATE,
 )
 
 # Signed scan attestations (sidecar). Rows are only evidence while their signature verifies
@@ -95,4 +101,5 @@ scan_attestations = Table(
     Column("key_id", String(16), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Index("supplychain_att_model_version", "model_name", "version"),
+    mysql_charset=MYSQL_CHARSET, mysql_collate=MYSQL_COLLATE,
 )

@@ -1,0 +1,32 @@
+"""On MySQL/MariaDB, make our tables utf8mb4 with a binary (case- and accent-sensitive) collation.
+
+MySQL's default collations compare 'Fraud' and 'fraud' (and 'é' and 'e') as equal, so lookups
+by model name, the one-approval-per-approver constraint and a model's audit trail (a range and
+LIKE on the subject) could merge two models' evidence. Names compare byte for byte elsewhere
+(SQLite, PostgreSQL); this makes MySQL agree. Other databases: nothing to do.
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+TABLES = ("supplychain_transition_requests", "supplychain_approvals",
+          "supplychain_audit_events", "supplychain_audit_head",
+          "supplychain_scan_attestations")
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name != "mysql":
+        return
+    for table in TABLES:
+        op.execute(f"ALTER TABLE {table} CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+
+
+def downgrade() -> None:
+    """Binary collations stay: folding names together again would be the bug this fixed."""
