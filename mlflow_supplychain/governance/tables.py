@@ -24,7 +24,8 @@ VERSION_TABLE = "supplychain_alembic_version"
 DIGEST_LEN = 71  # "sha256:" + 64 hex
 
 metadata = MetaData()
-# MySQL/MariaDB: compare names byte for byte as SQLite and PostgreSQL do (migration 0004).
+# MySQL/MariaDB: compare names byte for byte as SQLite and PostgreSQL do (migration 0004
+# converts the existing tables). A migration that creates a table must pass these too.
 MYSQL_CHARSET, MYSQL_COLLATE = "utf8mb4", "utf8mb4_bin"
 
 transition_requests = Table(

@@ -51,6 +51,12 @@ def test_migrations_upgrade_and_db_upgrade_is_idempotent(mysql_engine: sqlalchem
     with mysql_engine.connect() as conn:
         assert db.current_revision(conn) == db.head_revision()
         tables = {name for (name,) in conn.execute(sqlalchemy.text("SHOW TABLES"))}
+        # every text column of ours compares byte for byte (a new table must say so too)
+        folding = conn.execute(sqlalchemy.text(
+            "SELECT table_name, column_name, collation_name FROM information_schema.columns "
+            "WHERE table_schema = DATABASE() AND table_name LIKE 'supplychain\\_%' "
+            "AND collation_name IS NOT NULL AND collation_name <> 'utf8mb4_bin'")).all()
+    assert folding == []
     assert {"supplychain_transition_requests", "supplychain_approvals",
             "supplychain_audit_events", "supplychain_audit_head",
             "supplychain_scan_attestations"} <= tables

@@ -9,6 +9,7 @@ Revision ID: 0004
 Revises: 0003
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
@@ -16,16 +17,17 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-TABLES = ("supplychain_transition_requests", "supplychain_approvals",
-          "supplychain_audit_events", "supplychain_audit_head",
-          "supplychain_scan_attestations")
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "mysql":
+    bind = op.get_bind()
+    if bind.dialect.name != "mysql":
         return
-    for table in TABLES:
-        op.execute(f"ALTER TABLE {table} CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    # every table of ours that exists at this revision, whatever earlier migrations created
+    tables = [name for name in sa.inspect(bind).get_table_names()
+              if name.startswith("supplychain_")]
+    for table in tables:
+        op.execute(f"ALTER TABLE `{table}` CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
 
 
 def downgrade() -> None:
