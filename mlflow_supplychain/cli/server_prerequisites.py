@@ -19,7 +19,7 @@ _POSTGRES = "pip install 'mlflow-supplychain[postgres]'"
 # module to import and how to install it.
 _DRIVERS: dict[str, dict[str, tuple[str, str]]] = {
     "postgresql": {"psycopg": ("psycopg", _POSTGRES), "psycopg2": ("psycopg2", _POSTGRES)},
-    "mysql": {"pymysql": ("pymysql", "pip install pymysql"),
+    "mysql": {"pymysql": ("pymysql", "pip install 'mlflow-supplychain[mysql]'"),
               "mysqldb": ("MySQLdb", "pip install mysqlclient")},
 }
 

@@ -30,6 +30,9 @@ WORKSPACE_LEN = 63  # MLflow's workspace column
 # before migration 0004 have no identity and are never evidence.
 
 metadata = MetaData()
+# MySQL/MariaDB: compare names byte for byte as SQLite and PostgreSQL do (migration 0004
+# converts the existing tables). A migration that creates a table must pass these too.
+MYSQL_CHARSET, MYSQL_COLLATE = "utf8mb4", "utf8mb4_bin"
 
 transition_requests = Table(
     "supplychain_transition_requests", metadata,
@@ -51,6 +54,7 @@ transition_requests = Table(
     Index("supplychain_tr_model_version", "model_name", "version"),
     Index("supplychain_tr_identity", "identity_digest"),
     Index("supplychain_tr_status", "status"),
+    mysql_charset=MYSQL_CHARSET, mysql_collate=MYSQL_COLLATE,
 )
 
 approvals = Table(
@@ -64,6 +68,7 @@ approvals = Table(
     Column("comment", Text, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     UniqueConstraint("request_id", "approver", name="supplychain_approval_once"),
+    mysql_charset=MYSQL_CHARSET, mysql_collate=MYSQL_COLLATE,
 )
 
 audit_events = Table(
@@ -80,6 +85,7 @@ audit_events = Table(
     Index("supplychain_audit_ts", "ts"),
     # A model's audit trail is a range on subject ("models:/<name>/...").
     Index("supplychain_audit_subject", "subject"),
+    mysql_charset=MYSQL_CHARSET, mysql_collate=MYSQL_COLLATE,
 )
 
 # One row (id=1): the chain's head. Appenders update it first, which serialises them on both
@@ -89,6 +95,7 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(DIGEST_LEN), nullable=False),
+    mysql_charset=MYSQL_CHARSET, mysql_collate=MYSQL_COLLATE,
 )
 
 # Signed scan attestations (sidecar). Rows are only evidence while their signature verifies
@@ -107,6 +114,7 @@ scan_attestations = Table(
     Column("identity_digest", String(DIGEST_LEN), nullable=True),
     Index("supplychain_att_model_version", "model_name", "version"),
     Index("supplychain_att_identity", "identity_digest"),
+    mysql_charset=MYSQL_CHARSET, mysql_collate=MYSQL_COLLATE,
 )
 
 # Every policy a server process has loaded, by digest: the canonical JSON whose digest it is, so
@@ -120,6 +128,7 @@ policy_history = Table(
     Column("content", Text, nullable=False),
     Column("first_loaded_at", BigInteger, nullable=False),
     Column("source", String(600), nullable=False),
+    mysql_charset=MYSQL_CHARSET, mysql_collate=MYSQL_COLLATE,
 )
 
 # The policy each server process serves now (one row per host + pid), refreshed on load,
@@ -131,4 +140,5 @@ policy_servers = Table(
     Column("loaded_at", BigInteger, nullable=False),
     Column("seen_at", BigInteger, nullable=False),
     Index("supplychain_ps_seen", "seen_at"),
+    mysql_charset=MYSQL_CHARSET, mysql_collate=MYSQL_COLLATE,
 )

@@ -5,14 +5,15 @@
   waits until ``/health`` answers; and kills the whole process group on exit.
 - :func:`postgres_database` creates a fresh, uniquely named PostgreSQL database from an admin
   URI and drops it afterwards; databases left by a test process that died (named with its
-  pid) are dropped by the next one.
+  pid) are dropped by the next one. :func:`mysql_database` does the same on MySQL/MariaDB.
 - Fixtures: ``supplychain_server`` (session-scoped, SQLite, the policy from the overridable
   ``supplychain_policy_path``), ``supplychain_server_factory`` (session-scoped; servers are
   shared by every test that asks for the same configuration, and at most
   ``MLFLOW_SUPPLYCHAIN_TEST_MAX_SERVERS`` (default 3) stay alive per test process: call the
   factory from module- or function-scoped fixtures, since a server the current test module
   did not ask for may be stopped to make room), ``supplychain_postgres_uri``
-  (skips unless ``MLFLOW_SUPPLYCHAIN_TEST_POSTGRES_URI`` is set), ``unique_model_name``,
+  (skips unless ``MLFLOW_SUPPLYCHAIN_TEST_POSTGRES_URI`` is set), ``supplychain_mysql_uri``
+  (skips unless ``MLFLOW_SUPPLYCHAIN_TEST_MYSQL_URI`` is set), ``unique_model_name``,
   ``supplychain_client`` (an ``MlflowClient`` for ``supplychain_server``) and ``register_model``
   (``register_model(name, *, evidence)`` creates a version on ``supplychain_server`` with or
   without the evidence the policy needs; see :mod:`mlflow_supplychain.testing.registration`).
@@ -43,6 +44,7 @@ from mlflow_supplychain.testing.registration import RegisteredVersion
 from mlflow_supplychain.testing.registration import register_model as _register_model
 
 POSTGRES_ENV_VAR = "MLFLOW_SUPPLYCHAIN_TEST_POSTGRES_URI"
+MYSQL_ENV_VAR = "MLFLOW_SUPPLYCHAIN_TEST_MYSQL_URI"
 MAX_SERVERS_ENV_VAR = "MLFLOW_SUPPLYCHAIN_TEST_MAX_SERVERS"
 DEFAULT_MAX_SERVERS = 3
 DATABASE_PREFIX = "mlflow_sc_"
@@ -109,6 +111,61 @@ def postgres_database(admin_uri: str) -> Iterator[str]:
         conn.close()
 
 
+def _mysql_connect(admin_uri: str) -> Any:
+    """A PyMySQL connection (autocommit) to the server of a ``mysql[+pymysql]://`` URI."""
+    import pymysql
+    from sqlalchemy.engine import make_url
+
+    url = make_url(admin_uri)
+    if url.get_backend_name() != "mysql":
+        raise ValueError(f"not a mysql:// URI: {url.render_as_string(hide_password=True)}")
+    return pymysql.connect(host=url.host or "127.0.0.1", port=url.port or 3306,
+                           user=url.username or "root", password=url.password or "",
+                           autocommit=True, charset="utf8mb4")
+
+
+def drop_stale_mysql_databases(cur: Any) -> list[str]:
+    """:func:`drop_stale_databases` for MySQL/MariaDB."""
+    cur.execute("SHOW DATABASES")
+    stale = [name for (name,) in cur.fetchall()
+             if (m := _DATABASE_NAME.match(name)) and not _pid_alive(int(m.group(1)))]
+    for name in stale:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")  # name matched _DATABASE_NAME
+    return stale
+
+
+@contextlib.contextmanager
+def mysql_database(admin_uri: str) -> Iterator[str]:
+    """:func:`postgres_database` for MySQL/MariaDB (utf8mb4): a fresh database next to
+    ``admin_uri``'s, yielded as a ``mysql+pymysql://`` URI, dropped afterwards."""
+    from sqlalchemy.engine import make_url
+
+    name = f"{DATABASE_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:12]}"
+    conn = _mysql_connect(admin_uri)
+    try:
+        with conn.cursor() as cur:
+            if admin_uri not in _swept:
+                _swept.add(admin_uri)
+                drop_stale_mysql_databases(cur)
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        url = make_url(admin_uri).set(drivername="mysql+pymysql", database=name)
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def supplychain_mysql_uri() -> str:
+    """Admin URI of the test MySQL/MariaDB server; skips when not configured."""
+    uri = os.environ.get(MYSQL_ENV_VAR)
+    if not uri:
+        pytest.skip(f"MySQL/MariaDB tests need {MYSQL_ENV_VAR} "
+                    "(e.g. mysql+pymysql://root@127.0.0.1:3306/test)")
+    return uri
+
+
 @pytest.fixture(scope="session")
 def supplychain_postgres_uri() -> str:
     """Admin URI of the test PostgreSQL server; skips when not configured."""
@@ -155,9 +212,9 @@ class ServerPool:
 
     def __call__(self, policy: Path, *, postgres_uri: str | None = None, workers: int = 1,
                  auth: bool = False, env: dict[str, str] | None = None,
-                 sidecar: bool = False) -> RunningServer:
+                 sidecar: bool = False, mysql_uri: str | None = None) -> RunningServer:
         key = (str(policy), postgres_uri, workers, auth, tuple(sorted((env or {}).items())),
-               sidecar)
+               sidecar, mysql_uri)
         self._last_module[key] = _current_module[0]
         if key in self._live:
             self._live[key] = self._live.pop(key)  # most recently used last
@@ -165,8 +222,9 @@ class ServerPool:
         self._make_room()
         stack = contextlib.ExitStack()
         try:
-            backend = stack.enter_context(postgres_database(postgres_uri)) if postgres_uri \
-                else None
+            backend = (stack.enter_context(postgres_database(postgres_uri)) if postgres_uri
+                       else stack.enter_context(mysql_database(mysql_uri)) if mysql_uri
+                       else None)
             data_dir = self._tmp.mktemp("mlflow-supplychain-server")
             server = stack.enter_context(self._launch(
                 policy, data_dir, backend_store_uri=backend, workers=workers, auth=auth,
@@ -204,7 +262,8 @@ class ServerPool:
 def supplychain_server_factory(tmp_path_factory: pytest.TempPathFactory
                                ) -> Iterator[ServerFactory]:
     """Start (or reuse) a server: ``factory(policy_path, *, postgres_uri=None, workers=1,
-    auth=False, env=None, sidecar=False)`` (``sidecar=True``: with the scan sidecar).
+    auth=False, env=None, sidecar=False, mysql_uri=None)`` (``sidecar=True``: with the scan
+    sidecar; ``mysql_uri``: on a fresh MySQL/MariaDB database instead of PostgreSQL).
     Servers with the same arguments are shared; at most ``MLFLOW_SUPPLYCHAIN_TEST_MAX_SERVERS``
     (default 3) are alive at once, so call it from module- or function-scoped fixtures."""
     pool = ServerPool(tmp_path_factory,
