@@ -22,6 +22,7 @@ from mlflow_supplychain.testing.pytest_plugin import (
     ServerFactory,
     mysql_database,
 )
+from mlflow_supplychain.version_identity import VersionIdentity
 
 from .approvals.conftest import POLICY, Api, Auth, add_users, make_api, register
 
@@ -62,16 +63,22 @@ def test_migrations_upgrade_and_db_upgrade_is_idempotent(mysql_engine: sqlalchem
             "supplychain_scan_attestations"} <= tables
 
 
+def _identity(name: str) -> VersionIdentity:
+    return VersionIdentity(workspace="default", name=name, version="1", created_at=1,
+                           storage_location=f"mlflow-artifacts:/1/{name}/artifacts",
+                           uid=uuid.uuid4().hex)
+
+
 def test_names_differing_only_in_case_stay_apart(mysql_engine: sqlalchemy.Engine) -> None:
     db.upgrade(mysql_engine)
     stem = f"Case-{uuid.uuid4().hex[:8]}"
     with mysql_engine.begin() as conn:
         created = requests.create_request(
-            conn, model_name=stem, version="1", target="production", requester="alice",
+            conn, identity=_identity(stem), target="production", requester="alice",
             comment=None, evidence_digest=DIGEST, policy_digest=DIGEST, now_ms=1)
         # a second model spelled in other case is another model: its own open request
         requests.create_request(
-            conn, model_name=stem.lower(), version="1", target="production",
+            conn, identity=_identity(stem.lower()), target="production",
             requester="alice", comment=None, evidence_digest=DIGEST, policy_digest=DIGEST,
             now_ms=2)
     with mysql_engine.connect() as conn:
