@@ -31,8 +31,12 @@ def _as(monkeypatch: pytest.MonkeyPatch, server: RunningServer, auth: Auth) -> N
     mlflow.set_registry_uri(server.url)
 
 
-def _admin_post(server: RunningServer, endpoint: str, body: dict[str, str]) -> None:
-    answer = requests.post(f"{server.url}/api/2.0/mlflow/{endpoint}", json=body,
+def _grant(server: RunningServer, username: str, resource_type: str, resource_id: str,
+           permission: str) -> None:
+    """MLflow 3.17's permission API (the admin grants a user a permission on a resource)."""
+    answer = requests.post(f"{server.url}/api/3.0/mlflow/users/permissions/grant",
+                           json={"username": username, "resource_type": resource_type,
+                                 "resource_id": resource_id, "permission": permission},
                            auth=server.admin_auth(), timeout=30)
     assert answer.status_code == 200, answer.text
 
@@ -56,8 +60,7 @@ def test_a_data_scientist_logs_registers_and_an_approver_promotes(
     # the admin creates the team's experiment and lets her write to it
     _as(monkeypatch, server, server.admin_auth())
     experiment_id = mlflow.MlflowClient().create_experiment(f"team-churn-{suffix}")
-    _admin_post(server, "experiments/permissions/create",
-                {"experiment_id": experiment_id, "username": dana[0], "permission": "EDIT"})
+    _grant(server, dana[0], "experiment", experiment_id, "EDIT")
 
     _as(monkeypatch, server, dana)
     with mlflow.start_run(experiment_id=experiment_id):
