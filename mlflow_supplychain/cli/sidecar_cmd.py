@@ -143,7 +143,8 @@ def sidecar(tracking_uri: str, policy_file: Path, data_dir: Path, queue_url: str
                          public_url=public_url or f"http://{shown}:{port}/webhook",
                          exit_with_parent=exit_with_parent)
     click.echo(f"mlflow-supplychain sidecar: listening on http://{shown}:{port}/webhook", err=True)
-    return ExitCode(run(settings, options))
+    with _admin_token(data_dir):  # installs the webhook on an unauthenticated server too
+        return ExitCode(run(settings, options))
 
 
 @click.group()
