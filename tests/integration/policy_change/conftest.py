@@ -17,7 +17,6 @@ import requests
 from mlflow_supplychain.integrity.manifest import build_manifest
 from mlflow_supplychain.testing.pytest_plugin import RunningServer, ServerFactory
 
-from ..helpers import new_version
 from ..sidecar.attestation_helpers import make_payload, submit
 
 API = "/api/2.0/mlflow-supplychain"
@@ -37,6 +36,8 @@ sources:
   allow: ["mlflow-artifacts:", "runs:/", "models:/", "s3://corp-models/"]
 identity:
   allow_unauthenticated: true
+# versions are registered from s3://corp-models and never uploaded: nothing to re-hash
+integrity: {reverify_on_promotion: false}
 """
 
 
@@ -86,6 +87,20 @@ def as_user(user: str) -> dict[str, str]:
     return {"X-Supplychain-User": user}
 
 
+def register_as(server: RunningServer, user: str, name: str, tags: dict[str, str],
+                source: str) -> str:
+    """``user`` (the development identity header) registers a version of ``name``: the
+    version's creator is recorded, so separation of duties can be checked."""
+    requests.post(f"{server.url}/api/2.0/mlflow/registered-models/create", json={"name": name},
+                  headers=as_user(user), timeout=30)  # 400 when it exists already
+    created = requests.post(f"{server.url}/api/2.0/mlflow/model-versions/create",
+                            json={"name": name, "source": source,
+                                  "tags": [{"key": k, "value": v} for k, v in tags.items()]},
+                            headers=as_user(user), timeout=30)
+    assert created.status_code == 200, created.text
+    return str(created.json()["model_version"]["version"])
+
+
 def promote(server: RunningServer, name: str, model_dir: Path, *,
             target: str = "production", intake: dict[str, str] | None = None) -> str:
     """Register a version of ``name`` with the bytes in ``model_dir`` (registered from
@@ -94,9 +109,8 @@ def promote(server: RunningServer, name: str, model_dir: Path, *,
     version."""
     manifest = build_manifest(model_dir)
     files = {e.path: e.sha256 for e in manifest.files}
-    client = server.client()
     first = next(iter(files.values()))
-    version = new_version(client, name, {
+    version = register_as(server, "dana", name, {
         "supplychain.intake.artifact_class": "base_model",
         "supplychain.intake.owner": "ml-platform@example.com",
         "supplychain.intake.source_sha256": first,
@@ -121,7 +135,7 @@ def open_request(server: RunningServer, name: str, model_dir: Path) -> tuple[str
     """A compliant-but-unapproved version of ``name`` with an open request to production."""
     manifest = build_manifest(model_dir)
     files = {e.path: e.sha256 for e in manifest.files}
-    version = new_version(server.client(), name, {
+    version = register_as(server, "dana", name, {
         "supplychain.intake.artifact_class": "base_model",
         "supplychain.intake.owner": "ml-platform@example.com",
         "supplychain.intake.source_sha256": next(iter(files.values()))},
