@@ -138,6 +138,14 @@ def _reject(summary: str, where: str, what: str, fix: str) -> IntegrityError:
     return IntegrityError(summary, [Problem(where, what, fix)])
 
 
+def binds_current_policy(payload: AttestationPayload, policy: Policy) -> bool:
+    """Whether the payload was made under ``policy``'s format policy (v3), or under ``policy``
+    itself (a v2 payload, which signed the whole policy digest)."""
+    if payload.format_policy_digest is not None:
+        return payload.format_policy_digest == policy.format_digest
+    return payload.policy_digest == policy.digest
+
+
 def check_submission(payload: AttestationPayload, signature: str,
                      public_key: Ed25519PublicKey | None, *, policy: Policy,
                      previous: StoredAttestation | None, now: datetime | None = None) -> None:

@@ -91,7 +91,7 @@ def plan(store: Any, payload: AttestationPayload, signature: str,
     """
     gate = store.gate
     policy: Policy = gate.holder.policy
-    if (key is None or payload.policy_digest != policy.digest
+    if (key is None or not attestations.binds_current_policy(payload, policy)
             or not verify_payload(payload, signature, key)):
         return None
     with store.ManagedSessionMaker() as session:

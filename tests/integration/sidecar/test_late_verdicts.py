@@ -142,9 +142,10 @@ def test_a_verdict_stored_while_a_promotion_is_judged_aborts_the_promotion(
 
     def stored(verdict: str) -> None:
         payload = attest.AttestationPayload(
-            model_name="m", version="1", artifact_digest="sha256:" + "a" * 64,
+            model_name="m", version="1", identity=store.gate.current_identity(store, "m", "1"),
+            artifact_digest="sha256:" + "a" * 64,
             files={"model.safetensors": "c" * 64}, verdict=verdict, findings=["x"],
-            formats={}, scanner_version="test", policy_digest=policy.digest,
+            formats={}, scanner_version="test", format_policy_digest=policy.format_digest,
             scanned_at=attest.now_iso(), key_id=attest.key_id(key.public_key()))
         with store.engine.begin() as conn:
             attestations.store(conn, payload, attest.sign(payload, key),
@@ -180,7 +181,7 @@ def test_a_verdict_stored_while_a_promotion_is_judged_aborts_the_promotion(
     from mlflow_supplychain.registry import late_verdicts
 
     stored("permitted")
-    late = make_late(store, key, policy.digest, "prohibited")
+    late = make_late(store, key, policy.format_digest, "prohibited")
     plan = late_verdicts.plan(store, *late, key.public_key())
     assert plan is not None and plan.judged == frozenset() and plan.failing == ()
     store.set_registered_model_alias("m", "champion", "1")
@@ -193,12 +194,13 @@ def test_a_verdict_stored_while_a_promotion_is_judged_aborts_the_promotion(
     store.engine.dispose()
 
 
-def make_late(store: Any, key: Any, policy_digest: str, verdict: str) -> tuple[Any, str]:
+def make_late(store: Any, key: Any, format_digest: str, verdict: str) -> tuple[Any, str]:
     from mlflow_supplychain.integrity import attest
 
     payload = attest.AttestationPayload(
-        model_name="m", version="1", artifact_digest="sha256:" + "a" * 64,
+        model_name="m", version="1", identity=store.gate.current_identity(store, "m", "1"),
+        artifact_digest="sha256:" + "a" * 64,
         files={"model.safetensors": "c" * 64}, verdict=verdict, findings=["x"], formats={},
-        scanner_version="test", policy_digest=policy_digest, scanned_at=attest.now_iso(),
+        scanner_version="test", format_policy_digest=format_digest, scanned_at=attest.now_iso(),
         key_id=attest.key_id(key.public_key()))
     return payload, attest.sign(payload, key)
