@@ -98,7 +98,7 @@ def test_attestation_endpoints_under_auth(auth_server, alice, unique_model_name)
     status = _api(auth_server, "GET", "mlflow-supplychain/status", alice).json()
     key = attest.load_private_key(auth_server.data_dir / "attestation-signing.key")
     payload = make_payload(auth_server, unique_model_name, "1", auth=alice,
-                           policy_digest=status["policy"]["digest"])
+                           format_policy_digest=status["policy"]["format_digest"])
     body = {"payload": payload.model_dump(mode="json"), "signature": attest.sign(payload, key)}
     forged = {**body, "signature": attest.sign(payload, attest.Ed25519PrivateKey.generate())}
 

@@ -20,8 +20,10 @@ def server_key(server: RunningServer) -> Ed25519PrivateKey:
     return attest.load_private_key(server.data_dir / "attestation-signing.key")
 
 
-def format_digest(server: RunningServer) -> str:
-    status = requests.get(f"{server.url}/api/2.0/mlflow-supplychain/status", timeout=10)
+def format_digest(server: RunningServer, auth: tuple[str, str] | None = None,
+                  headers: dict[str, str] | None = None) -> str:
+    status = requests.get(f"{server.url}/api/2.0/mlflow-supplychain/status", auth=auth,
+                          headers=headers, timeout=10)
     return str(status.json()["policy"]["format_digest"])
 
 
@@ -40,7 +42,7 @@ def make_payload(server: RunningServer, name: str, version: str, *,
         "files": {"model.safetensors": "c" * 64}, "verdict": "permitted", "findings": [],
         "formats": {"model.safetensors": "safetensors"}, "scanner_version": "test",
         "format_policy_digest": (changes.pop("format_policy_digest", None)
-                                 or format_digest(server)),
+                                 or format_digest(server, auth, headers)),
         "scanned_at": attest.now_iso(),
         "key_id": attest.key_id(key.public_key())}
     fields.update(changes)
