@@ -352,3 +352,31 @@ def _auth_config(workdir: Path, auth_db_uri: str) -> Path:
                         "authorization_function = "
                         "mlflow.server.auth:authenticate_request_basic_auth\n")
     return path
+
+
+def promotion_invariants(backend_store_uri: str) -> tuple[list[str], int]:
+    """What must hold after any load or fault, read from the registry database: the audit
+    chain verifies, and every version holding ``production`` has an approved (or applied)
+    request for it. Returns the problems found (empty when all hold) and the number of gate
+    decisions the audit log records."""
+    import sqlalchemy
+
+    from mlflow_supplychain.governance import audit, db
+
+    engine = db.create_engine(backend_store_uri)
+    try:
+        with engine.connect() as conn:
+            report = audit.verify(conn)
+            decisions = sum(1 for r in audit.iter_records(conn) if r.action == "gate.decision")
+            promoted = conn.execute(sqlalchemy.text(
+                "SELECT name, version FROM registered_model_aliases WHERE alias = 'production'"
+            )).all()
+            approved = {(r[0], str(r[1])) for r in conn.execute(sqlalchemy.text(
+                "SELECT model_name, version FROM supplychain_transition_requests WHERE status "
+                "IN ('approved', 'applied') AND target = 'production'")).all()}
+    finally:
+        engine.dispose()
+    problems = [] if report.ok else [f"audit chain: {report}"]
+    problems += [f"{n}/{v} promoted without an approved request" for n, v in promoted
+                 if (n, str(v)) not in approved]
+    return problems, decisions

@@ -27,7 +27,13 @@ from typing import Any
 import pytest
 import requests
 
-from mlflow_supplychain.testing.cluster import Cluster, redis_server, run_cluster, s3_server
+from mlflow_supplychain.testing.cluster import (
+    Cluster,
+    promotion_invariants,
+    redis_server,
+    run_cluster,
+    s3_server,
+)
 from mlflow_supplychain.testing.pytest_plugin import postgres_database
 
 pytestmark = [pytest.mark.long, pytest.mark.postgres]
@@ -181,27 +187,9 @@ def test_story_across_servers_with_a_crash(cluster: Cluster, tmp_path: Path) -> 
 
 
 def _check_invariants(cluster: Cluster) -> None:
-    import sqlalchemy
-
-    from mlflow_supplychain.governance import audit, db
-
-    engine = db.create_engine(cluster.backend_store_uri)
-    try:
-        with engine.connect() as conn:
-            report = audit.verify(conn)
-            actions = [r.action for r in audit.iter_records(conn)]
-            aliases = conn.execute(sqlalchemy.text(
-                "SELECT name, version FROM registered_model_aliases WHERE alias = 'production'"
-            )).all()
-            approved = {(r[0], str(r[1])) for r in conn.execute(sqlalchemy.text(
-                "SELECT model_name, version FROM supplychain_transition_requests "
-                "WHERE status IN ('approved', 'applied') AND target = 'production'")).all()}
-    finally:
-        engine.dispose()
-    assert report.ok, report
-    assert actions.count("gate.decision") >= 2
-    for name, version in aliases:
-        assert (name, str(version)) in approved, f"{name}/{version} promoted without approval"
+    problems, decisions = promotion_invariants(cluster.backend_store_uri)
+    assert problems == []
+    assert decisions >= 2
 
 
 def _terminate_database_sessions(cluster: Cluster) -> None:
