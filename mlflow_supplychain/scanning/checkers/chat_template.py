@@ -80,15 +80,22 @@ def inspect_template_document(ins: Inspection, raw: bytes, label: str) -> None:
                 fix="re-save the tokenizer with transformers")
         return
     for key, source in templates:
-        try:
-            problems = template_problems(source)
-        except TemplateUnreadable as exc:
-            ins.add(Code.CHAT_TEMPLATE_INVALID, f"{key}: {exc}", None,
-                    fix="use a chat template that Jinja2 parses, or remove it")
-            continue
-        if problems:
-            ins.add(Code.CHAT_TEMPLATE_UNSAFE, describe(key, problems), None,
-                    fix="replace the chat template with the model publisher's original")
+        report_template(ins, key, source, None, unreadable=Code.CHAT_TEMPLATE_INVALID)
+
+
+def report_template(ins: Inspection, key: str, source: str, member: str | None, *,
+                    unreadable: Code) -> None:
+    """Add the findings of one chat template (``key`` names where it was found); a template
+    Jinja2 cannot parse is ``unreadable`` (could not decide)."""
+    try:
+        problems = template_problems(source)
+    except TemplateUnreadable as exc:
+        ins.add(unreadable, f"{key}: {exc}", member,
+                fix="use a chat template that Jinja2 parses, or remove it")
+        return
+    if problems:
+        ins.add(Code.CHAT_TEMPLATE_UNSAFE, describe(key, problems), member,
+                fix="replace the chat template with the model publisher's original")
 
 
 def describe(key: str, problems: list[str]) -> str:

@@ -12,11 +12,7 @@ import io
 import struct
 from typing import BinaryIO
 
-from mlflow_supplychain.scanning.checkers.chat_template import (
-    TemplateUnreadable,
-    describe,
-    template_problems,
-)
+from mlflow_supplychain.scanning.checkers.chat_template import report_template
 from mlflow_supplychain.scanning.cursor import Cursor, Truncated
 from mlflow_supplychain.scanning.excerpt import quoted
 from mlflow_supplychain.scanning.findings import Code
@@ -48,22 +44,10 @@ def inspect_gguf(ins: Inspection, f: BinaryIO, t: Target) -> bool:
         ins.add(Code.GGUF_INVALID, f"invalid GGUF: {exc}", member, fix=_FIX)
         return True
     for key, source in templates:
-        _check_template(ins, key, source, member)
+        report_template(ins, key, source, member, unreadable=Code.GGUF_INVALID)
     ins.saw("gguf")
     return True
 
-
-
-def _check_template(ins: Inspection, key: str, source: str, member: str | None) -> None:
-    try:
-        problems = template_problems(source)
-    except TemplateUnreadable as exc:
-        ins.add(Code.GGUF_INVALID, f"{key}: {exc}", member,
-                fix="use a chat template that Jinja2 parses, or remove it")
-        return
-    if problems:
-        ins.add(Code.CHAT_TEMPLATE_UNSAFE, describe(key, problems), member,
-                fix="replace the chat template with the model publisher's original")
 
 
 def _check(cur: Cursor, size: int | None, templates: list[tuple[str, str]]) -> None:
