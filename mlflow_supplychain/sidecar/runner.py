@@ -61,14 +61,17 @@ def run(settings: SidecarSettings, options: RunOptions) -> int:
     """Serve until interrupted (or the parent exits); return an exit code."""
     import uvicorn
 
+    from mlflow_supplychain.parent_death import set_parent_death_signal
     from mlflow_supplychain.sidecar.jobs import register_tasks
     from mlflow_supplychain.sidecar.queue import open_queue
     from mlflow_supplychain.sidecar.receiver import create_app
     from mlflow_supplychain.sidecar.reconcile import FormatPolicyWatch, reconcile_once
 
     parent = os.getppid()
+    # the worker stops with the sidecar, even when the sidecar is killed with SIGKILL
     worker = subprocess.Popen(  # noqa: S603 - our own module
-        [sys.executable, "-m", "mlflow_supplychain.sidecar.worker", str(options.workers)])
+        [sys.executable, "-m", "mlflow_supplychain.sidecar.worker", str(options.workers)],
+        preexec_fn=set_parent_death_signal)  # noqa: PLW1509 - prctl only, no locks taken
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=options.host,
                                            port=options.port, log_level="warning",
                                            access_log=False))

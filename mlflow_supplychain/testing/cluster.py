@@ -28,7 +28,6 @@ Everything started here runs in its own process group, is asked to die with this
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import os
 import shutil
@@ -40,6 +39,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlflow_supplychain.parent_death import set_parent_death_signal
 from mlflow_supplychain.server.launcher import RunningServer, free_port, run_server
 
 S3_ACCESS_KEY = "supplychain-test"
@@ -51,9 +51,7 @@ _SHARED_SECRET_FILES = ("webhook-encryption.key", "flask-secret.key", "admin-pas
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     os.setsid()
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    set_parent_death_signal()
 
 
 def spawn(argv: list[str], *, log: Path, env: dict[str, str] | None = None,
