@@ -58,6 +58,8 @@ TR = f"{API}/mlflow-supplychain/transition-requests"
 PASSWORD = "load-test-password-1234"  # noqa: S105 - loopback test users
 REGISTERED: queue.Queue[tuple[str, str]] = queue.Queue()
 OUTCOMES = {"promote 200": 0, "promote 403": 0}
+ERRORS: list[str] = []
+STOP_SECONDS = 300.0
 
 
 def _weights(megabytes: float) -> bytes:
@@ -126,10 +128,12 @@ class ContinuousIntegration(HttpUser):
             name, version = REGISTERED.get_nowait()
         except queue.Empty:
             return
-        r = self.client.post(f"{TR}/create", json={"name": name, "version": version,
-                                                   "target": "production"},
-                             name="request create")
-        if r.status_code == 200:
+        with self.client.post(f"{TR}/create", json={"name": name, "version": version,
+                                                    "target": "production"},
+                              name="request create", catch_response=True) as r:
+            if r.status_code != 200:
+                r.failure(f"{r.status_code}: {r.text[:200]}")
+                return
             self.asked.append((name, version))
 
     @task(3)
@@ -172,7 +176,10 @@ class Approver(HttpUser):
         for request in r.json().get("requests", [])[:3]:
             with self.client.post(f"{TR}/approve", json={"request_id": str(request["id"])},
                                   name="approve", catch_response=True) as answer:
-                if answer.status_code == 409:  # approved by a concurrent call: an answer
+                # two approver sessions (both bob) raced for the same request: the loser is
+                # told it is no longer pending (409) or that bob already approved it (403)
+                if answer.status_code == 409 or (answer.status_code == 403
+                                                 and "already approved" in answer.text):
                     answer.success()
                 elif answer.status_code != 200:
                     answer.failure(f"{answer.status_code}: {answer.text[:120]}")
@@ -195,11 +202,15 @@ def cluster_for(servers: int, postgres_uri: str, workdir: Path) -> Iterator[Clus
 
 
 def run_load(cluster: Cluster, users: int, seconds: float) -> dict[str, dict[str, float]]:
+    # stop_timeout: at the end of a step every user finishes the call it is making; killing
+    # it mid-call would leave a promotion the server decided (and audited) but the client
+    # never counted, and the audit invariant below would miscount
     environment = Environment(user_classes=[DataScientist, ContinuousIntegration, Approver],
-                              host=cluster.url, events=events)
+                              host=cluster.url, events=events, stop_timeout=STOP_SECONDS)
     runner = environment.create_local_runner()
     runner.start(users, spawn_rate=max(1, users))
     gevent.sleep(seconds)
+    runner.stop()
     runner.quit()
     out = {}
     for (name, _method), entry in sorted(environment.stats.entries.items()):
@@ -216,6 +227,10 @@ def run_load(cluster: Cluster, users: int, seconds: float) -> dict[str, dict[str
                   "p95": total.get_response_time_percentile(0.95),
                   "p99": total.get_response_time_percentile(0.99),
                   "rps": total.num_requests / seconds}
+    # what failed, not only how often: a failure count alone hid a real bug once (#19)
+    for error in sorted(environment.stats.errors.values(), key=lambda e: -e.occurrences):
+        ERRORS.append(f"{error.occurrences} x {error.method} {error.name}: "
+                      f"{str(error.error)[:300]}")
     return out
 
 
@@ -275,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
                 for name, row in stats.items():
                     print(f"{name:<18}{row['n']:>6.0f}{row['errors']:>5.0f}{row['p50']:>8.0f}"
                           f"{row['p95']:>8.0f}{row['p99']:>8.0f}{row['rps']:>7.1f}")
+                for line in ERRORS:
+                    print(f"error: {line}")
+                ERRORS.clear()
                 print(f"promotions: {OUTCOMES['promote 200']} allowed, "
                       f"{OUTCOMES['promote 403']} denied")
                 problems = check_invariants(cluster)
