@@ -18,7 +18,12 @@ version got an attestation (after the queue drains), no request is left approved
 unapplied while its version sits unpromoted with a passing scan.
 
     python benchmarks/bench_load.py --postgres-uri postgresql://postgres@127.0.0.1:5432/test \
-        [--servers 1 2] [--users 6 12] [--seconds 45] [--weights-mb 2]
+        [--servers 1 2] [--users 6 12] [--seconds 45] [--weights-mb 2] [--faults]
+
+With ``--faults`` (the opt-in long fault run; the bounded one is the cluster test in CI) the
+first step of each cluster runs while a sidecar and a server are killed -9, Redis stops for a
+minute and every database connection drops; the same invariants are checked afterwards, and
+the time to converge (every version attested) is printed.
 """
 
 from __future__ import annotations
@@ -46,7 +51,9 @@ import requests
 
 from mlflow_supplychain.testing.cluster import (
     Cluster,
+    RedisServer,
     promotion_invariants,
+    redis_server,
     run_cluster,
     s3_server,
 )
@@ -57,9 +64,13 @@ API = "/api/2.0"
 TR = f"{API}/mlflow-supplychain/transition-requests"
 PASSWORD = "load-test-password-1234"  # noqa: S105 - loopback test users
 REGISTERED: queue.Queue[tuple[str, str]] = queue.Queue()
-OUTCOMES = {"promote 200": 0, "promote 403": 0}
+OUTCOMES = {"promote 200": 0, "promote 403": 0, "promote lost": 0}
 ERRORS: list[str] = []
 STOP_SECONDS = 300.0
+# a lost webhook (Redis down) is found by the reconcile sweep, a job taken by a killed sidecar
+# is handed out again after rescan_after: both bound how soon the cluster converges
+RECONCILE_SECONDS = 20.0
+RESCAN_SECONDS = 60.0
 
 
 def _weights(megabytes: float) -> bytes:
@@ -151,6 +162,10 @@ class ContinuousIntegration(HttpUser):
             if r.status_code == 403 and "PERMISSION_DENIED" in r.text and "profile" not in r.text:
                 r.failure("refused before the gate")
                 return
+            if r.status_code in (0, 502, 504):  # the server died or the answer was lost
+                OUTCOMES["promote lost"] += 1
+                r.failure(f"no answer ({r.status_code})")
+                return
             if r.status_code in (200, 403):
                 OUTCOMES[f"promote {r.status_code}"] += 1
                 r.success()
@@ -186,19 +201,67 @@ class Approver(HttpUser):
 
 
 @contextlib.contextmanager
-def cluster_for(servers: int, postgres_uri: str, workdir: Path) -> Iterator[Cluster]:
+def cluster_for(servers: int, postgres_uri: str, workdir: Path
+                ) -> Iterator[tuple[Cluster, RedisServer]]:
+    # a private Redis: the fault run stops it, and a shared one could hold other runs' jobs
     with postgres_database(postgres_uri) as registry_db, \
             postgres_database(postgres_uri) as auth_db, s3_server(workdir) as s3, \
+            redis_server(workdir) as redis, \
             run_cluster(POLICY, workdir, backend_store_uri=registry_db,
                         auth_db_uri=auth_db.replace("postgresql://", "postgresql+psycopg2://",
                                                     1),
-                        redis_url="redis://127.0.0.1:6379/0", s3=s3, servers=servers,
-                        workers=2, sidecars=1) as running:
+                        redis_url=redis.url, s3=s3, servers=servers, workers=2, sidecars=1,
+                        reconcile_interval=RECONCILE_SECONDS,
+                        rescan_after=RESCAN_SECONDS) as running:
         for user in ("alice", "bob", "carl"):
             requests.post(f"{running.url}{API}/mlflow/users/create",
                           json={"username": user, "password": PASSWORD},
                           auth=running.admin_auth(), timeout=30).raise_for_status()
-        yield running
+        yield running, redis
+
+
+def terminate_database_sessions(backend_store_uri: str) -> None:
+    """What a PostgreSQL restart does to the servers: every open connection dropped."""
+    import psycopg2
+
+    base, _, name = backend_store_uri.rpartition("/")
+    conn = psycopg2.connect(base.replace("postgresql+psycopg2://", "postgresql://")
+                            + "/postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+    finally:
+        conn.close()
+
+
+def inject_faults(cluster: Cluster, redis: RedisServer, seconds: float,
+                  redis_down: float) -> list[str]:
+    """The faults of issue #19, spread over one load step (run in a greenlet): a sidecar
+    killed -9 mid-scan and replaced, a server killed -9 (with two or more), Redis stopped for
+    ``redis_down`` seconds, every database connection dropped. Returns the timeline."""
+    timeline: list[str] = []
+    started = time.monotonic()
+
+    def at(fraction: float, what: str) -> None:
+        gevent.sleep(max(0.0, started + fraction * seconds - time.monotonic()))
+        timeline.append(f"{time.monotonic() - started:6.1f} s  {what}")
+
+    at(0.2, "kill -9 sidecar 0, start a replacement")
+    cluster.kill_sidecar(0)
+    cluster.restart_sidecar(0)
+    if len(cluster.servers) > 1:
+        at(0.35, f"kill -9 server {len(cluster.servers) - 1} (its workers too)")
+        cluster.kill_server(len(cluster.servers) - 1)
+    at(0.5, f"Redis stopped for {redis_down:.0f} s")
+    redis.stop()
+    gevent.sleep(redis_down)
+    redis.start()
+    timeline.append(f"{time.monotonic() - started:6.1f} s  Redis started again")
+    at(0.85, "every PostgreSQL connection dropped (as in a restart)")
+    terminate_database_sessions(cluster.backend_store_uri)
+    return timeline
 
 
 def run_load(cluster: Cluster, users: int, seconds: float) -> dict[str, dict[str, float]]:
@@ -235,7 +298,8 @@ def run_load(cluster: Cluster, users: int, seconds: float) -> dict[str, dict[str
 
 
 def check_invariants(cluster: Cluster, drain_seconds: float = 120) -> list[str]:
-    """Problems found after the load (empty when every invariant holds)."""
+    """Problems found after the load (empty when every invariant holds); prints how long the
+    queue took to drain (every version attested)."""
     import sqlalchemy
 
     from mlflow_supplychain.governance import db
@@ -243,7 +307,8 @@ def check_invariants(cluster: Cluster, drain_seconds: float = 120) -> list[str]:
     problems: list[str] = []
     engine = db.create_engine(cluster.backend_store_uri)
     try:
-        deadline = time.monotonic() + drain_seconds
+        drained = time.monotonic()
+        deadline = drained + drain_seconds
         while True:
             with engine.connect() as conn:
                 unscanned = conn.execute(sqlalchemy.text(
@@ -251,6 +316,8 @@ def check_invariants(cluster: Cluster, drain_seconds: float = 120) -> list[str]:
                     "supplychain_scan_attestations a WHERE a.model_name = mv.name AND "
                     "a.version = CAST(mv.version AS VARCHAR))")).scalar_one()
             if not unscanned or time.monotonic() > deadline:
+                print(f"converged: every version attested {time.monotonic() - drained:.0f} s "
+                      "after the load stopped" if not unscanned else "not converged")
                 break
             time.sleep(2)
     finally:
@@ -260,9 +327,11 @@ def check_invariants(cluster: Cluster, drain_seconds: float = 120) -> list[str]:
                         f"{drain_seconds:.0f} s")
     found, decisions = promotion_invariants(cluster.backend_store_uri)
     problems += found
+    # a promotion whose answer was lost (server killed, 502) may or may not have been decided
     answers = OUTCOMES["promote 200"] + OUTCOMES["promote 403"]
-    if decisions != answers:
-        problems.append(f"{decisions} gate decisions audited for {answers} promotion answers")
+    if not answers <= decisions <= answers + OUTCOMES["promote lost"]:
+        problems.append(f"{decisions} gate decisions audited for {answers} promotion answers "
+                        f"(and {OUTCOMES['promote lost']} lost)")
     return problems
 
 
@@ -274,6 +343,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, nargs="+", default=[6, 12])
     parser.add_argument("--seconds", type=float, default=45)
     parser.add_argument("--weights-mb", type=float, default=2)
+    parser.add_argument("--faults", action="store_true",
+                        help="inject the faults of issue #19 during the first step of each "
+                             "cluster (kill -9 a sidecar and a server, stop Redis, drop every "
+                             "database connection); then check the invariants")
+    parser.add_argument("--redis-down", type=float, default=60,
+                        help="seconds Redis stays stopped with --faults")
     args = parser.parse_args(argv)
     DataScientist.weights = _weights(args.weights_mb)
     print(f"# machine: {os.cpu_count()} cores; {len(DataScientist.weights) / 1e6:.1f} MB "
@@ -281,11 +356,18 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for servers in args.servers:
         with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp, \
-                cluster_for(servers, args.postgres_uri, Path(tmp)) as cluster:
-            for users in args.users:
-                OUTCOMES.update({"promote 200": 0, "promote 403": 0})
+                cluster_for(servers, args.postgres_uri, Path(tmp)) as (cluster, redis):
+            # the audit log holds every step's decisions: count answers per cluster too
+            OUTCOMES.update({"promote 200": 0, "promote 403": 0, "promote lost": 0})
+            for step, users in enumerate(args.users):
+                faults = (gevent.spawn(inject_faults, cluster, redis, args.seconds,
+                                       args.redis_down) if args.faults and step == 0 else None)
                 stats = run_load(cluster, users, args.seconds)
-                print(f"\n## {servers} server(s) x 2 workers, {users} users")
+                print(f"\n## {servers} server(s) x 2 workers, {users} users"
+                      + (", with faults" if faults else ""))
+                if faults is not None:
+                    for line in faults.get():
+                        print(f"fault at {line}")
                 print(f"{'call':<18}{'n':>6}{'err':>5}{'p50':>8}{'p95':>8}{'p99':>8}{'rps':>7}")
                 for name, row in stats.items():
                     print(f"{name:<18}{row['n']:>6.0f}{row['errors']:>5.0f}{row['p50']:>8.0f}"
@@ -293,9 +375,9 @@ def main(argv: list[str] | None = None) -> int:
                 for line in ERRORS:
                     print(f"error: {line}")
                 ERRORS.clear()
-                print(f"promotions: {OUTCOMES['promote 200']} allowed, "
+                print(f"promotions so far: {OUTCOMES['promote 200']} allowed, "
                       f"{OUTCOMES['promote 403']} denied")
-                problems = check_invariants(cluster)
+                problems = check_invariants(cluster, drain_seconds=600 if faults else 120)
                 print("invariants: " + ("all hold" if not problems else "; ".join(problems)))
                 failed |= bool(problems)
     return 1 if failed else 0
