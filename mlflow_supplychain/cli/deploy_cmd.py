@@ -125,7 +125,8 @@ def verify(manifest_file: Path, local: Path | None, registry_key: Path | None,
     if registry_key is not None:
         # a signature that does not vouch for these bytes always refuses (never a warning)
         standing.problems.extend(_summary_problems(
-            pinned, {e.path: e.sha256 for e in actual.files}, registry_key))
+            pinned, {e.path: e.sha256 for e in actual.files}, registry_key,
+            standing.identity_digest))
     alias_now = _alias_now(mlflow_client, pinned.model_name, pinned.alias)
     if alias_now is not None and alias_now != pinned.version:
         # Not a mismatch: these bytes are still approved. Worth knowing (e.g. after a rollback).
@@ -187,18 +188,13 @@ def registry_for(manifest_registry: str, tracking_uri: str | None) -> str:
         "manifest is never trusted to choose a local database or path",
         "pass --tracking-uri URL (or set MLFLOW_TRACKING_URI) for the registry to verify "
         "against")])
-def _summary_problems(pinned: Any, files: dict[str, str], key_file: Path) -> list[Problem]:
-    from mlflow_supplychain.signing.intoto import check_summary
+def _summary_problems(pinned: Any, files: dict[str, str], key_file: Path,
+                      live_identity: str | None) -> list[Problem]:
+    from mlflow_supplychain.deploy.summary_check import summary_problems
     from mlflow_supplychain.signing.registry_key import load_public_key
 
-    if pinned.verification_summary is None:
-        return [Problem("manifest: verification_summary", "the registry did not sign this "
-                        "promotion", "write the manifest again from a server with a signing key")]
-    check = check_summary(pinned.verification_summary, files,
-                          [load_public_key(key_file.read_bytes())],
-                          resource_uri=pinned.pinned_uri)
-    return [Problem("verification summary", problem, "the bytes or the summary are not the "
-                    "ones the registry signed; write a new manifest") for problem in check.problems]
+    return summary_problems(pinned, files, load_public_key(key_file.read_bytes()),
+                            live_identity=live_identity)
 
 
 def _alias_now(mlflow_client: Any, name: str, alias: str | None) -> str | None:

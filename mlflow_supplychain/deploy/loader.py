@@ -10,19 +10,25 @@ Order of operations, each step failing closed:
    changed, missing or extra file is refused, naming the files;
 5. the downloaded files are scanned again locally: a prohibited format is refused even when the
    manifest says otherwise (defence in depth: manifests can be written by hand);
-6. ``sandboxed`` files decide how the model is loaded (:mod:`.sandbox`): allowlisted pickles
+6. the registry's signed verification summary (SLSA VSA), when the manifest carries one or a
+   registry key is pinned: it must verify with the pinned key (``registry_key=`` or
+   ``$MLFLOW_SUPPLYCHAIN_REGISTRY_PUBLIC_KEY``; without one, the key the registry reports,
+   with a warning), say PASSED for exactly the downloaded files, and name the version identity
+   and target; a pinned key with no summary refuses;
+7. ``sandboxed`` files decide how the model is loaded (:mod:`.sandbox`): allowlisted pickles
    through a restricted unpickler that resolves only the globals this scan accepted, so a
    scanner miss cannot run code at load; a sandboxed file that cannot be loaded that way
    (TorchScript, a flavor that unpickles through its own code, a format moved to sandboxed)
    is refused. No isolated-process loading is offered;
-7. only then ``mlflow.pyfunc.load_model`` on the verified directory (restricted as above);
-8. a ``deploy.load`` audit record is sent to the server (best effort: warning if unreachable).
+8. only then ``mlflow.pyfunc.load_model`` on the verified directory (restricted as above);
+9. a ``deploy.load`` audit record is sent to the server (best effort: warning if unreachable).
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import os
 import shutil
 import socket
 import tempfile
@@ -40,6 +46,9 @@ if TYPE_CHECKING:
     from mlflow_supplychain.scanning.results import ScanReport
 
 _logger = logging.getLogger(__name__)
+
+PUBLIC_KEY_ENV_VAR = "MLFLOW_SUPPLYCHAIN_REGISTRY_PUBLIC_KEY"
+"""Names the registry's public key file (PEM) a deployment pins."""
 
 
 def _expected(uri: str, manifest: DeploymentManifest | str | Path | None, *,
@@ -103,7 +112,8 @@ def _loader_module(model_dir: Path) -> str | None:
 
 def load_verified_model(uri: str, *, manifest: DeploymentManifest | str | Path | None = None,
                         target: str | None = None, tracking_uri: str | None = None,
-                        dst_path: str | None = None, record: bool = True) -> Any:
+                        dst_path: str | None = None, record: bool = True,
+                        registry_key: str | Path | None = None) -> Any:
     """Download, verify and load a registered model through ``mlflow.pyfunc``.
 
     ``uri`` is ``models:/name/<version>`` or ``models:/name@<alias>``. With ``manifest`` (a
@@ -111,12 +121,15 @@ def load_verified_model(uri: str, *, manifest: DeploymentManifest | str | Path |
     the version's verified scan attestation, after the server's gate confirms the version is
     allowed for ``target`` (default: the URI's alias, else ``production``). The verified files
     stay in ``dst_path`` (default: a private temporary directory removed at exit).
+    ``registry_key`` is the registry's public key file (``registry-signing.pub``), pinned
+    (default: ``$MLFLOW_SUPPLYCHAIN_REGISTRY_PUBLIC_KEY``).
 
     Raises:
         ReferenceRefused: a mutable or unregistered URI (``latest``, stage, ``runs:/``).
         PromotionDenied: the gate does not allow the version for the target now.
         IntegrityError: no verified attestation, a prohibited/undecided format, files that
-            differ from the approved manifest (each named), or a sandboxed file that cannot
+            differ from the approved manifest (each named), a verification summary that does
+            not vouch for them (or none with a pinned key), or a sandboxed file that cannot
             be loaded through the restricted unpickler.
         GlobalRefused: (from :mod:`.sandbox`, a ``pickle.UnpicklingError``) while loading, a
             pickle named a global the scan did not accept.
@@ -158,6 +171,8 @@ def load_verified_model(uri: str, *, manifest: DeploymentManifest | str | Path |
         steps.step(f"hashing {len(expected.files)} files against the approved manifest")
         actual = build_manifest(local)
         require_match(expected.files, expected.artifact_digest, actual, subject=subject)
+        _require_summary(expected, {e.path: e.sha256 for e in actual.files}, client,
+                         registry_key, steps)
         steps.step("scanning the formats before loading")
         report = _refuse_unsafe_formats(local, subject)
         how = _sandbox_plan(report, local, subject)
@@ -178,6 +193,35 @@ def load_verified_model(uri: str, *, manifest: DeploymentManifest | str | Path |
         _record(client, expected, tuple(p.where.removeprefix("registry: ")
                                         for p in noncompliant))
     return model
+
+
+def _require_summary(expected: DeploymentManifest, files: dict[str, str], client: Any,
+                     registry_key: str | Path | None, steps: Steps) -> None:
+    """Refuse unless the registry's verification summary vouches for ``files`` (when the
+    manifest has one, or a key is pinned). Fails closed: a summary present is never skipped."""
+    from mlflow_supplychain.deploy.summary_check import summary_problems
+    from mlflow_supplychain.signing.registry_key import load_public_key
+
+    pinned = registry_key or os.environ.get(PUBLIC_KEY_ENV_VAR) or None
+    if expected.verification_summary is None and pinned is None:
+        return  # a registry without a signing key: nothing signed, nothing pinned
+    steps.step("checking the registry's signed verification summary")
+    if pinned is not None:
+        try:
+            pem = Path(pinned).read_bytes()
+        except OSError as exc:
+            raise IntegrityError("Cannot read the pinned registry key", [Problem(
+                str(pinned), type(exc).__name__, f"pass registry_key= or set "
+                f"{PUBLIC_KEY_ENV_VAR} to the registry's registry-signing.pub")]) from None
+    else:
+        warnings.warn("the registry's public key is not pinned: the verification summary is "
+                      "checked with the key the registry reports (pass registry_key= or set "
+                      f"{PUBLIC_KEY_ENV_VAR})", RuntimeWarning, stacklevel=3)
+        pem = client.registry_key().encode()
+    problems = summary_problems(expected, files, load_public_key(pem))
+    if problems:
+        raise IntegrityError(f"{expected.pinned_uri}: the registry's verification summary does "
+                             "not vouch for these bytes, not loaded", problems)
 
 
 def _record(client: Any, manifest: DeploymentManifest, noncompliant: tuple[str, ...] = ()) -> None:

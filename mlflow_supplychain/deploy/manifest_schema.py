@@ -68,6 +68,10 @@ class DeploymentManifest(_Frozen):
     rollback_version: str | None = None
     policy_digest: Digest
     evidence_digest: Digest
+    identity_digest: Digest | None = Field(
+        None, description="Digest of the version's immutable identity the gate judged; the "
+        "verification summary must name it (a model deleted and re-created under the same "
+        "name has another one).")
     created_at: str = Field(description="ISO 8601 UTC time the manifest was written.")
     verification_summary: dict[str, Any] | None = Field(
         None, description="The registry's signed SLSA verification summary (DSSE envelope of "

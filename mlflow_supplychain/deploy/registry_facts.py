@@ -231,12 +231,13 @@ def build_deployment_manifest(requested_uri: str, ref: ModelRef, *, tracking_uri
         eval_ref=_intake(tags, "eval.ref"), owner=_intake(tags, "owner"),
         rollback_version=_intake(tags, "rollback.version"),
         policy_digest=decision.policy_digest, evidence_digest=decision.evidence_digest,
-        created_at=now_iso(), **_registry_signatures(client, ref.name, version, target,
-                                                     payload.artifact_digest))
+        identity_digest=payload.identity.digest(), created_at=now_iso(),
+        **_registry_signatures(client, ref.name, version, target, payload.artifact_digest,
+                               payload.identity.digest()))
 
 
 def _registry_signatures(client: DeployClient, name: str, version: str, target: str,
-                         artifact_digest: str) -> dict[str, Any]:
+                         artifact_digest: str, identity_digest: str) -> dict[str, Any]:
     # A server without a signing key (plain 'mlflow server' set up by hand) still gets a
     # manifest; 'deploy verify --registry-key' then refuses it for lacking the signatures.
     try:
@@ -244,7 +245,8 @@ def _registry_signatures(client: DeployClient, name: str, version: str, target: 
     except RegistryError as exc:
         _logger.warning("the registry did not sign this promotion: %s", exc.summary)
         return {}
-    if body.get("artifact_digest") != artifact_digest:
+    if (body.get("artifact_digest") != artifact_digest
+            or body.get("identity_digest") != identity_digest):
         raise IntegrityError("The version changed while it was being pinned", [Problem(
             f"models:/{name}/{version}", "the registry signed other bytes than the attestation "
             "read a moment before", "retry")])
@@ -261,6 +263,8 @@ class Standing:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     policy_digest: str | None = None
+    identity_digest: str | None = None
+    """The identity of the version answering to the manifest's name and number now."""
 
 
 def current_standing(manifest: DeploymentManifest, client: DeployClient) -> Standing:
@@ -287,4 +291,9 @@ def current_standing(manifest: DeploymentManifest, client: DeployClient) -> Stan
                                     f"{payload.artifact_digest}, the manifest "
                                     f"{manifest.artifact_digest}",
                                     "write a new manifest for the current approved bytes"))
-    return Standing(problems, warnings, decision.policy_digest)
+    if manifest.identity_digest is not None and decision.identity_digest != manifest.identity_digest:
+        problems.append(Problem("registry: identity", "the version answering to "
+                                f"{manifest.pinned_uri} now is not the one the manifest pins "
+                                "(deleted and re-created, or renamed)",
+                                "do not deploy it; write a manifest for the version there now"))
+    return Standing(problems, warnings, decision.policy_digest, decision.identity_digest)

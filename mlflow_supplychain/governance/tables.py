@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects import mysql
 
 VERSION_TABLE = "supplychain_alembic_version"
 DIGEST_LEN = 71  # "sha256:" + 64 hex
@@ -140,5 +141,29 @@ policy_servers = Table(
     Column("loaded_at", BigInteger, nullable=False),
     Column("seen_at", BigInteger, nullable=False),
     Index("supplychain_ps_seen", "seen_at"),
+    mysql_charset=MYSQL_CHARSET, mysql_collate=MYSQL_COLLATE,
+)
+
+# What the registry signed when it promoted a version (migration 0007): a SLSA verification
+# summary (DSSE envelope) and an OMS bundle over the files of the scan attestation the gate
+# judged. Keyed by the version's identity, the target and the policy digest; a row is evidence
+# only for the version whose identity it names, under that policy, while that attestation is
+# still the newest (``governance/promotion_evidence.py``). Written once, never changed.
+promotion_evidence = Table(
+    "supplychain_promotion_evidence", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("identity_digest", String(DIGEST_LEN), nullable=False),
+    Column("workspace", String(WORKSPACE_LEN), nullable=False),
+    Column("model_name", String(256), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("target", String(300), nullable=False),
+    Column("policy_digest", String(DIGEST_LEN), nullable=False),
+    Column("attestation_id", Integer, nullable=False),
+    Column("artifact_digest", String(DIGEST_LEN), nullable=False),
+    Column("summary", Text().with_variant(mysql.LONGTEXT(), "mysql"), nullable=False),
+    Column("oms_bundle", Text().with_variant(mysql.LONGTEXT(), "mysql"), nullable=False),
+    Column("key_fingerprint", String(DIGEST_LEN), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("supplychain_pe_identity", "identity_digest", "target"),
     mysql_charset=MYSQL_CHARSET, mysql_collate=MYSQL_COLLATE,
 )

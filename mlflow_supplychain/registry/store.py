@@ -43,6 +43,7 @@ from mlflow_supplychain.registry import late_verdicts
 from mlflow_supplychain.registry.evidence_reader import default_reader
 from mlflow_supplychain.registry.gate import PromotionBlocked, RegistryGate
 from mlflow_supplychain.registry.lineage_provider import LineageProvider
+from mlflow_supplychain.registry.promotion_signing import sign_promotion
 from mlflow_supplychain.registry.reverify import ReverifyingProvider
 from mlflow_supplychain.server.policy_holder import get_policy_holder
 
@@ -107,7 +108,7 @@ class _GatedRegistry:
         number = _validate_model_version(version)
         for attempt in range(1, ALIAS_WRITE_ATTEMPTS + 1):
             try:
-                decision = self._set_protected_alias(name, alias, number, target)
+                decision, seen = self._set_protected_alias(name, alias, number, target)
                 break
             except PromotionBlocked as blocked:
                 self.gate.audit(blocked.decision)
@@ -122,9 +123,11 @@ class _GatedRegistry:
                 _logger.info("alias %s@%s was written concurrently; retrying", name, alias)
         self.gate.record(self, decision)
         self.gate.audit(decision, applied=True)
+        # after the commit: a signing failure never fails (nor un-does) an allowed promotion
+        sign_promotion(self, decision, seen)
 
     def _set_protected_alias(self, name: str, alias: str, number: int,
-                             target: Target) -> Decision | None:
+                             target: Target) -> tuple[Decision | None, dict[str, int]]:
         with self.ManagedSessionMaker(read_only=False) as session:  # type: ignore[attr-defined]
             with observed_attestations() as seen:
                 record, decision = self.gate.check_promotion_in(self, session, name, number,
@@ -137,7 +140,7 @@ class _GatedRegistry:
             session.merge(alias_row)
             # a verdict stored while we judged could not see this alias: re-check before commit
             late_verdicts.still_current(session, name, number, seen)
-        return decision
+        return decision, seen
 
     # model versions
 
@@ -172,6 +175,7 @@ class _GatedRegistry:
                                               seen)
         self.gate.record(self, decision)
         self.gate.audit(decision, applied=True)
+        sign_promotion(self, decision, seen)
         return result
 
     def delete_model_version(self, name: str, version: Any) -> None:

@@ -1,14 +1,17 @@
 """What the registry signs about a promotion, under ``/api/2.0/mlflow-supplychain/`` (+ ajax).
 
 - ``GET promotions/evidence?name=&version=&target=``: when the gate allows the version for the
-  protected ``target`` now, the registry signs, with its own key (ECDSA P-256):
+  protected ``target`` now, the evidence the registry signed with its own key (ECDSA P-256)
+  when it promoted the version, or, when none is stored for this version identity, target,
+  policy and scan attestation (a promotion before the upgrade, a signing failure, a version
+  not promoted yet), signed and stored now (``registry/promotion_signing.py``):
 
   - an OpenSSF Model Signing bundle over the version's files (the hashes of its verified scan
     attestation: the bytes the scanner read), which the stock ``model_signing verify key``
     command checks on the downloaded model with the registry's public key;
   - a SLSA Verification Summary (in-toto statement in a DSSE envelope) saying those files were
     verified against the policy in force (its digest) with result PASSED, naming the scan
-    attestation it relied on.
+    attestation it relied on, the version identity and the target.
 
   Each issue is audited (``promotion.sign``). A version the gate refuses gets 403 with the
   violations; an unprotected target 400; a server without a signing key 503-like
@@ -20,8 +23,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,18 +31,18 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
     INVALID_PARAMETER_VALUE,
     PERMISSION_DENIED,
+    RESOURCE_DOES_NOT_EXIST,
     TEMPORARILY_UNAVAILABLE,
 )
 from mlflow.server.handlers import catch_mlflow_exception
 
 from mlflow_supplychain.errors import IntegrityError
-from mlflow_supplychain.governance import audit
+from mlflow_supplychain.governance.attestations import observed as observed_attestations
 from mlflow_supplychain.policy.evidence import Target
-from mlflow_supplychain.registry.identity import current_user
-from mlflow_supplychain.server.attestation_routes import verified_attestation
+from mlflow_supplychain.registry import promotion_signing
 from mlflow_supplychain.server.numbers import version_text
 from mlflow_supplychain.server.routes import NAMESPACE, paths
-from mlflow_supplychain.signing import intoto, oms, registry_key
+from mlflow_supplychain.signing import registry_key
 
 EVIDENCE = NAMESPACE + "/promotions/evidence"
 REGISTRY_KEY = NAMESPACE + "/registry-key"
@@ -68,7 +69,8 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
             raise MlflowException("'name', 'version' and 'target' are required.",
                                   INVALID_PARAMETER_VALUE)
         store = store_getter()
-        decision = store.gate.evaluate(store, name, version, Target.parse(target_text))
+        with observed_attestations() as seen:
+            decision = store.gate.evaluate(store, name, version, Target.parse(target_text))
         if decision.profile is None:
             raise MlflowException(f"{target_text!r} is not a protected alias or stage: the "
                                   "registry vouches for nothing there.", INVALID_PARAMETER_VALUE)
@@ -76,34 +78,19 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
             raise MlflowException(
                 f"models:/{name}/{version} is not allowed for {target_text} now: "
                 + "; ".join(v.message for v in decision.violations), PERMISSION_DENIED)
-        stored = verified_attestation(store, name, version)
         identity = store.gate.current_identity(store, name, version)
-        key_path, key = _signing_key()
-        files = dict(stored.payload.files)
-        resource = f"models:/{name}/{version}"
-        scan_input = intoto.InputAttestation(
-            uri=f"mlflow-supplychain:scan-attestation/{stored.id}",
-            sha256=hashlib.sha256(stored.payload_text.encode()).hexdigest())
-        summary = intoto.sign_envelope(intoto.verification_summary(
-            files, resource_uri=resource, policy_uri=f"mlflow-supplychain:policy/"
-            f"{decision.policy_digest}", policy_digest=decision.policy_digest, passed=True,
-            inputs=[scan_input]), key)
-        bundle = oms.sign_file_hashes(files, private_key=key_path, model_name=name)
-        recorder = store.gate.recorder
-        if recorder is not None:
-            with recorder.engine.begin() as conn:
-                audit.append(conn, actor=current_user() or "anonymous", action="promotion.sign",
-                             subject=resource, payload={
-                                 "target": target_text, "identity": identity.digest()
-                                 if identity else None,
-                                 "summary_sha256": intoto.envelope_digest(summary),
-                                 "artifact_digest": stored.payload.artifact_digest},
-                             policy_digest=decision.policy_digest,
-                             ts_ms=int(time.time() * 1000))
-        return jsonify({"model": resource, "target": target_text,
-                        "artifact_digest": stored.payload.artifact_digest,
-                        "verification_summary": summary, "oms_bundle": json.loads(bundle),
-                        "registry_key": registry_key.public_pem(key)})
+        if identity is None:
+            raise MlflowException(f"models:/{name}/{version} does not exist.",
+                                  RESOURCE_DOES_NOT_EXIST)
+        try:
+            evidence = promotion_signing.obtain(store, decision, identity,
+                                                attestation_id=seen.get(identity.digest()))
+        except promotion_signing.NotSignable as exc:
+            raise MlflowException(f"models:/{name}/{version}: nothing to sign for "
+                                  f"{target_text}: {exc}.", RESOURCE_DOES_NOT_EXIST) from None
+        except IntegrityError as exc:
+            raise MlflowException(exc.diagnostics(), TEMPORARILY_UNAVAILABLE) from None
+        return jsonify(promotion_signing.response_body(evidence))
 
     @catch_mlflow_exception
     def key_view() -> Response:

@@ -134,10 +134,12 @@ class InputAttestation:
 def verification_summary(files: Mapping[str, str], *, resource_uri: str, policy_uri: str,
                          policy_digest: str, passed: bool,
                          inputs: Sequence[InputAttestation] = (),
-                         verified_at: datetime | None = None) -> bytes:
+                         verified_at: datetime | None = None,
+                         extensions: Mapping[str, Any] | None = None) -> bytes:
     """The in-toto statement of a SLSA VSA v1: ``files`` were verified against the policy.
 
-    ``policy_digest`` is ``sha256:<hex>``.
+    ``policy_digest`` is ``sha256:<hex>``. ``extensions`` are added to the predicate under
+    their own (namespaced) keys; consumers that do not know them ignore them, as in-toto asks.
     """
     when = (verified_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
     algorithm, _, hexdigest = policy_digest.partition(":")
@@ -151,6 +153,10 @@ def verification_summary(files: Mapping[str, str], *, resource_uri: str, policy_
         "verifiedLevels": [],
         "slsaVersion": "1.0",
     }
+    for key, value in (extensions or {}).items():
+        if key in predicate:
+            raise ValueError(f"extension {key!r} would replace a VSA field")
+        predicate[key] = value
     return statement(files, VSA_PREDICATE_TYPE, predicate)
 
 
