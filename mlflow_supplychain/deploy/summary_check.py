@@ -18,15 +18,18 @@ def summary_problems(manifest: DeploymentManifest, files: Mapping[str, str], pub
     """Why the manifest's verification summary does not vouch for ``files`` (empty: it does).
 
     The summary must verify with ``public_key``, say PASSED for exactly ``files`` of the
-    manifest's version and target, and name the version identity the manifest pins (or, for a
-    manifest without one, ``live_identity``: the registry's answer for that name and number).
+    manifest's version and target, and name the version identity the manifest pins and, when
+    given, ``live_identity`` (the registry's answer for that name and number now).
     """
     if manifest.verification_summary is None:
         return [Problem("manifest: verification_summary", "the registry did not sign this "
                         "promotion", "write the manifest again from a server with a signing key")]
-    check = check_promotion_summary(
-        manifest.verification_summary, files, [public_key], name=manifest.model_name,
-        version=manifest.version, target=manifest.target,
-        identity_digest=manifest.identity_digest or live_identity)
+    problems: list[str] = []
+    known = [i for i in dict.fromkeys((manifest.identity_digest, live_identity)) if i]
+    for identity in known or [None]:  # None: no identity known, which the check refuses
+        check = check_promotion_summary(
+            manifest.verification_summary, files, [public_key], name=manifest.model_name,
+            version=manifest.version, target=manifest.target, identity_digest=identity)
+        problems += [p for p in check.problems if p not in problems]
     return [Problem("verification summary", problem, "the bytes or the summary are not the "
-                    "ones the registry signed; write a new manifest") for problem in check.problems]
+                    "ones the registry signed; write a new manifest") for problem in problems]
