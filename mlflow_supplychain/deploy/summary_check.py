@@ -25,7 +25,8 @@ def summary_problems(manifest: DeploymentManifest, files: Mapping[str, str], pub
         return [Problem("manifest: verification_summary", "the registry did not sign this "
                         "promotion", "write the manifest again from a server with a signing key")]
     problems: list[str] = []
-    known = [i for i in dict.fromkeys((manifest.identity_digest, live_identity)) if i]
+    known: list[str | None] = [
+        i for i in dict.fromkeys((manifest.identity_digest, live_identity)) if i]
     for identity in known or [None]:  # None: no identity known, which the check refuses
         check = check_promotion_summary(
             manifest.verification_summary, files, [public_key], name=manifest.model_name,
