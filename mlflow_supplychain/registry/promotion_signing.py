@@ -80,7 +80,10 @@ def sign_promotion(store: Any, decision: Decision | None, seen: dict[str, int]) 
             raise NotSignable("the version changed since the gate judged it")
         attestation_id = seen.get(identity.digest(), 0)
         if not attestation_id:
-            raise NotSignable("the gate judged no stored attestation")
+            _logger.info("models:/%s/%s -> %s: the profile judged no files (no scan or hash "
+                         "requirement), so the registry signs nothing for it",
+                         decision.model_name, decision.version, decision.target)
+            return
         evidence = obtain(store, decision, identity, attestation_id=attestation_id)
     except NotSignable as exc:
         _logger.warning("models:/%s/%s -> %s promoted; evidence not signed now (%s): it is "
@@ -99,13 +102,14 @@ def sign_promotion(store: Any, decision: Decision | None, seen: dict[str, int]) 
 
 
 def obtain(store: Any, decision: Decision, identity: VersionIdentity, *,
-           attestation_id: int | None = None) -> PromotionEvidence:
+           attestation_id: int) -> PromotionEvidence:
     """The stored evidence for ``decision`` (which must allow), or new evidence, signed and
-    stored now. ``attestation_id``: the attestation the gate judged (None: the newest).
+    stored now. ``attestation_id``: the scan attestation the gate judged; the summary names
+    only files the gate judged, so a profile without scan or hash requirements (0) gets none.
 
     Raises:
         NotSignable: the decision does not allow, the identity is not the judged one, the
-            attestation is not the newest or does not verify.
+            gate judged no attestation, or it is not the newest or does not verify.
         IntegrityError: the server has no (readable) signing key.
     """
     if not decision.allowed or decision.profile is None:
@@ -113,6 +117,8 @@ def obtain(store: Any, decision: Decision, identity: VersionIdentity, *,
     digest = identity.digest()
     if decision.identity_digest != digest:
         raise NotSignable("the gate judged another version identity")
+    if not attestation_id:
+        raise NotSignable("the target's profile judges no files (no scan or hash requirement)")
     recorder = store.gate.recorder
     if recorder is None:
         raise NotSignable("the governance tables are not bound")
@@ -131,11 +137,11 @@ def obtain(store: Any, decision: Decision, identity: VersionIdentity, *,
 
 
 def _judged_attestation(conn: Any, identity_digest: str,
-                        attestation_id: int | None) -> StoredAttestation:
+                        attestation_id: int) -> StoredAttestation:
     stored = attestations.latest(conn, identity_digest)
     if stored is None or stored.payload is None:
         raise NotSignable("no stored attestation for this version identity")
-    if attestation_id is not None and stored.id != attestation_id:
+    if stored.id != attestation_id:
         raise NotSignable("a newer attestation arrived after the gate judged")
     try:
         public_key = attestations.configured_public_key()

@@ -84,7 +84,7 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
                                   RESOURCE_DOES_NOT_EXIST)
         try:
             evidence = promotion_signing.obtain(store, decision, identity,
-                                                attestation_id=seen.get(identity.digest()))
+                                                attestation_id=seen.get(identity.digest(), 0))
         except promotion_signing.NotSignable as exc:
             raise MlflowException(f"models:/{name}/{version}: nothing to sign for "
                                   f"{target_text}: {exc}.", RESOURCE_DOES_NOT_EXIST) from None

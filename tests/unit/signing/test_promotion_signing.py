@@ -67,7 +67,10 @@ def test_an_error_while_signing_is_logged_not_raised(caplog: pytest.LogCaptureFi
 
 def test_obtain_refuses_a_decision_that_does_not_allow() -> None:
     with pytest.raises(promotion_signing.NotSignable):
-        promotion_signing.obtain(_Store(IDENTITY), _decision(allowed=False), IDENTITY)
+        promotion_signing.obtain(_Store(IDENTITY), _decision(allowed=False), IDENTITY,
+                                 attestation_id=7)
     with pytest.raises(promotion_signing.NotSignable, match="another version identity"):
         promotion_signing.obtain(_Store(IDENTITY), _decision(identity="sha256:" + "9" * 64),
-                                 IDENTITY)
+                                 IDENTITY, attestation_id=7)
+    with pytest.raises(promotion_signing.NotSignable, match="judges no files"):
+        promotion_signing.obtain(_Store(IDENTITY), _decision(), IDENTITY, attestation_id=0)
