@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from mlflow_supplychain.governance import audit, db, requests
+from mlflow_supplychain.governance import audit, db, promotion_evidence, requests
 from mlflow_supplychain.testing.pytest_plugin import (
     RunningServer,
     ServerFactory,
@@ -88,6 +88,29 @@ def test_names_differing_only_in_case_stay_apart(mysql_engine: sqlalchemy.Engine
     assert [r.id for r in listed] == [created.id]
     assert upper == []
     assert [r.subject for r in trail] == [f"models:/{stem}/1 -> production"]
+
+
+def test_promotion_evidence_of_a_large_model_is_stored_whole(mysql_engine: sqlalchemy.Engine
+                                                            ) -> None:
+    # a 2,000-file model's OMS bundle is ~0.5 MB: MySQL's TEXT (64 KiB) would refuse or cut it
+    db.upgrade(mysql_engine)
+    identity = _identity(f"Big-{uuid.uuid4().hex[:8]}")
+    bundle = "x" * 600_000
+    summary = {"payload": "y" * 500_000, "payloadType": "application/vnd.in-toto+json"}
+    with mysql_engine.begin() as conn:
+        promotion_evidence.save(conn, identity=identity, target="production",
+                                policy_digest=DIGEST, attestation_id=1, artifact_digest=DIGEST,
+                                summary=summary, oms_bundle=bundle, key_fingerprint=DIGEST,
+                                now_ms=1)
+    with mysql_engine.connect() as conn:
+        found = promotion_evidence.find(conn, identity_digest=identity.digest(),
+                                        target="production", policy_digest=DIGEST,
+                                        attestation_id=1)
+        other = promotion_evidence.find(conn, identity_digest=_identity(identity.name).digest(),
+                                        target="production", policy_digest=DIGEST,
+                                        attestation_id=1)
+    assert found is not None and found.oms_bundle == bundle and found.summary == summary
+    assert other is None  # same name and number, another identity: nothing
 
 
 @pytest.fixture(scope="module")

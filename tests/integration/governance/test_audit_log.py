@@ -60,7 +60,8 @@ def test_migrations_never_touch_mlflow_tables(engine: Engine) -> None:
     assert names == {"supplychain_transition_requests", "supplychain_approvals",
                      "supplychain_audit_events", "supplychain_audit_head",
                      "supplychain_scan_attestations", "supplychain_alembic_version",
-                     "supplychain_policy_history", "supplychain_policy_servers"}
+                     "supplychain_policy_history", "supplychain_policy_servers",
+                     "supplychain_promotion_evidence"}
 
 
 def test_append_verify_export(engine: Engine) -> None:
