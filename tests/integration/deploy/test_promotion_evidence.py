@@ -206,3 +206,21 @@ def test_pinned_key_refuses_a_manifest_without_summary(tracking: RunningServer,
         load_verified_model(f"models:/{name}@production", manifest=manifest,
                             tracking_uri=tracking.url,
                             registry_key=tracking.data_dir / PUBLIC_KEY_FILE, record=False)
+
+
+def test_a_protected_stage_transition_is_signed_too(supplychain_server: RunningServer,
+                                                    unique_model_name: str) -> None:
+    from .test_reverified_bytes import PREPROCESSOR_INTAKE, _tracking
+
+    name = unique_model_name
+    client = MlflowClient(supplychain_server.url, supplychain_server.url)
+    with _tracking(supplychain_server):
+        version = sklearn_version(name)
+    attest(supplychain_server, name, version, verdict="permitted")
+    for key, value in PREPROCESSOR_INTAKE.items():
+        client.set_model_version_tag(name, version, f"supplychain.intake.{key}", value)
+    client.transition_model_version_stage(name, version, "Staging")
+    rows = _evidence_rows(supplychain_server, name)
+    assert [r["target"] for r in rows] == ["stage:Staging"]
+    body = _evidence(supplychain_server, name, version, "stage:Staging").json()
+    assert body["issued_now"] is False and body["identity_digest"] == rows[0]["identity_digest"]
