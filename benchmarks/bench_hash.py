@@ -19,6 +19,12 @@ Goals (issue #19), printed with each table:
   benchmark exists to catch: a read-ahead thread made ``hash_file`` 18% slower than the loop);
 * many files: ``build_manifest`` at least 1.5x model-signing (sha256, files) in wall-clock.
 
+Some rows explain the ratios rather than compete: the CLI's start-up (``hash`` of an empty file,
+a whole process: what it pays before reading a byte, and ``python -c pass``: how much of that is
+the interpreter) and ``build_manifest`` with as many threads
+as model-signing's pool (``ThreadPoolExecutor``'s default, CPUs + 4), which shows every run
+whether our one-thread-per-core choice still holds.
+
 coreutils ``sha256sum`` is not a baseline: it is ~5x slower than OpenSSL here.
 """
 
@@ -31,6 +37,7 @@ import queue
 import random
 import resource
 import shutil
+import ssl
 import statistics
 import subprocess
 import sys
@@ -209,23 +216,34 @@ def verdict(name: str, ratio_wall: float, ratio_cpu: float, goal: float) -> None
 def one_file(big: Path, rounds: int) -> None:
     size = big.stat().st_size
     warm(big)
+    empty = big.with_name("empty.bin")
+    empty.touch()
     openssl = Contender("openssl dgst -sha256 (process)", ["openssl", "dgst", "-sha256", str(big)])
     cli = Contender("mlflow-supplychain hash (process)", [*CLI, "hash", str(big)])
+    startup = Contender("start-up only: mlflow-supplychain hash of an empty file (process)",
+                        [*CLI, "hash", str(empty)])
+    bare = Contender("bare interpreter and site: python -c pass (process)",
+                     [sys.executable, "-c", "pass"])
     engine = Contender("hash_file (in-process)", lambda: hash_file(big))
     loop = Contender("plain hashlib loop, 1 MiB readinto (in-process)", lambda: plain_loop(big))
     ahead = Contender("read-ahead thread, 4 x 1 MiB (removed engine, in-process)",
                       lambda: read_ahead(big))
     ceiling = Contender("ceiling: hashlib on bytes in memory, 1 core", lambda: in_memory(size))
     contenders = [openssl, cli, engine, loop, ahead, ceiling]
-    race(contenders, rounds)
+    race([*contenders, startup, bare], rounds)
     print(f"\n## sha256 of one {size / 2**30:.1f} GiB file ({rounds} rounds, medians, "
-          "warm cache)\n")
+          f"warm cache, load average {load_average()} after)\n")
     table(contenders, size, openssl, "openssl")
     print()
     verdict("mlflow-supplychain hash vs openssl, whole processes",
             openssl.wall_s / cli.wall_s, openssl.cpu_s / cli.cpu_s, 0.97)
     verdict("hash_file vs the plain hashlib loop, in-process",
             loop.wall_s / engine.wall_s, loop.cpu_s / engine.cpu_s, 1.0)
+    print(f"- start-up of mlflow-supplychain hash (an empty file, whole process): "
+          f"{startup.wall_s:.3f} s wall, {startup.cpu_s:.3f} CPU s, "
+          f"{startup.cpu_s / cli.cpu_s:.0%} of its CPU on this file, of which {bare.cpu_s:.3f} "
+          "CPU s is the interpreter and site (the editable-install finder, in a development "
+          "install) before any of our imports")
 
 
 def many_files(tree: Path, count: int, rounds: int) -> None:
@@ -240,15 +258,18 @@ def many_files(tree: Path, count: int, rounds: int) -> None:
     if signing:
         contenders.append(signing)
     ours = Contender(f"build_manifest ({cpus} threads)", lambda: build_manifest(tree))
+    pool = min(32, cpus + 4)  # ThreadPoolExecutor's default, which model-signing keeps
+    wide = Contender(f"build_manifest, {pool} threads (model-signing's pool size)",
+                     lambda: build_manifest(tree, workers=pool))
     single = Contender("build_manifest, 1 thread", lambda: build_manifest(tree, workers=1))
     loop = Contender("plain hashlib loop over the files, 1 thread",
                      lambda: [plain_loop(p) for p in files])
     ceiling = Contender(f"ceiling: hashlib on bytes in memory, {cpus} threads",
                         lambda: in_memory_parallel(tree_size, cpus))
-    contenders += [ours, single, loop, ceiling]
+    contenders += [ours, wide, single, loop, ceiling]
     race(contenders, rounds)
     print(f"\n## manifest of {count} files, {tree_size / 1e9:.2f} GB ({cpus} CPUs, {rounds} "
-          "rounds, medians, warm cache)\n")
+          f"rounds, medians, warm cache, load average {load_average()} after)\n")
     if signing is None:
         print("model-signing is not installed (pip install model-signing): no ratio to it\n")
         table(contenders, tree_size, loop, "loop")
@@ -271,6 +292,7 @@ def main() -> None:
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-hash-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    print(f"{machine()}, load average {load_average()} at the start")
     try:
         if args.only != "many":
             big = workdir / "big.bin"
@@ -285,9 +307,27 @@ def main() -> None:
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
-    load = os.getloadavg()
-    print(f"\nmachine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load average "
-          f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the end")
+    print(f"\n{machine()}, load average {load_average()} at the end")
+
+
+def machine() -> str:
+    """CPU model, count, Python, OpenSSL (hashlib's and the command's) and model-signing."""
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f
+                          if line.startswith("model name")), model)
+    except OSError:
+        pass
+    tool = subprocess.run(["openssl", "version"], capture_output=True, text=True,
+                          check=False).stdout.strip()
+    return (f"machine: {model}, {os.cpu_count()} CPUs; Python {sys.version.split()[0]} "
+            f"({ssl.OPENSSL_VERSION}); command: {tool or 'no openssl'}; "
+            f"model-signing {model_signing_version()}")
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -2,17 +2,18 @@
 
 Nothing here walks directories or decides which files belong to a model; that is
 :mod:`mlflow_supplychain.integrity.tree` and :mod:`~mlflow_supplychain.integrity.manifest`'s
-job. Chosen by measurement (``benchmarks/bench_hash.py``: medians of alternating rounds, CPU
-seconds for one 2 GiB file in the page cache, on a shared 2-core Xeon with SHA-NI):
+job. Chosen by measurement (``benchmarks/bench_hash.py``: medians of alternating rounds, wall and
+CPU seconds, side by side with ``openssl dgst`` and model-signing; the figures, machine and load
+are in ``docs/performance.md#hashing``):
 
 * one plain loop: every read lands in a reusable 256 KiB buffer (``os.readv``) that is hashed
-  while it is still in the CPU cache: 1.50-1.53 CPU s, against 1.56-1.61 for a plain loop over
-  1 MiB reads, 1.52-1.57 for ``openssl dgst -sha256`` and 1.16-1.18 for hashing bytes already
-  in memory (the rest is the kernel's copy out of the page cache, which only a memory map
-  avoids);
-* no read-ahead thread: a second thread reading 1 MiB buffers ahead cost 1.77-1.96 CPU s and
-  was slower in wall-clock too on the shared reference machine (#19): its hand-offs cost more
-  than the overlap saves when cores are busy, and one stream's sha256 runs on one core anyway;
+  while it is still in the CPU cache; 64 KiB to 1 MiB buffers were within the noise of each
+  other, and what is left above hashing bytes already in memory is the kernel's copy out of
+  the page cache, which only a memory map avoids;
+* no read-ahead thread: a second thread reading 1 MiB buffers ahead costs more CPU than the
+  plain loop (its hand-offs cost more than the overlap saves when cores are busy), and one
+  stream's sha256 runs on one core anyway;
+* one thread per core: model-signing's pool size (CPUs + 4) and processes were slower;
 * ``posix_fadvise(SEQUENTIAL)`` on large files, for cold reads from disk (no cost when cached);
 * ``hashlib`` and ``os.readv`` release the GIL, so a few threads hash several files truly in
   parallel; each takes the largest file left, so one huge file never starts last.
@@ -45,7 +46,7 @@ Identity = tuple[int, int]
 """``(st_dev, st_ino)`` of a file."""
 
 BUFFER_SIZE = 256 << 10
-"""Read size: 256 KiB stays in the L2 cache while it is hashed (1 MiB cost 4% more CPU)."""
+"""Read size: 256 KiB stays in the L2 cache while it is hashed (64 KiB to 1 MiB measured alike)."""
 
 FADVISE_MIN = 32 << 20
 """Files at least this large are announced to the kernel as read sequentially."""

@@ -70,6 +70,17 @@ def test_a_tree_1100_levels_deep_is_exit_2_naming_the_limit(tmp_path: Path) -> N
     assert rc == ExitCode.ERROR and "limit" in err and "internal error" not in err
 
 
+def test_relative_paths_are_posix_and_only_the_root_skips(tmp_path: Path) -> None:
+    # the walk joins relative paths as strings (#19): a skipped name is skipped at the root
+    # only, nested paths are "/"-joined, and the list is sorted by relative path
+    for rel in (".git/HEAD", "a/.git/HEAD", "a/b/c.bin", "a b/x", "z"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    tree = walk_tree(tmp_path, skip_top=frozenset({".git"}))
+    assert [f.rel for f in tree.files] == ["a b/x", "a/.git/HEAD", "a/b/c.bin", "z"]
+    assert [f.path for f in tree.files] == [str(tmp_path / f.rel) for f in tree.files]
+
+
 def test_a_tree_at_the_limit_is_hashed(tmp_path: Path) -> None:
     _deep(tmp_path / "model", MAX_DEPTH)
     manifest = build_manifest(tmp_path / "model")
