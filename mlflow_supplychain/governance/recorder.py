@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import sqlalchemy
 from sqlalchemy.engine import Engine
 
 from mlflow_supplychain.errors import GovernanceError
-from mlflow_supplychain.governance import audit, db, policy_history, requests
+from mlflow_supplychain.governance import audit, conflicts, db, policy_history, requests
 from mlflow_supplychain.policy.decision import Decision
 from mlflow_supplychain.policy.schema import Policy
 
@@ -72,7 +73,8 @@ class AuditRecorder:
         reason = (f"registered model renamed to {new_name!r}" if new_name is not None
                   else f"{subject} deleted")
         actor = user or "anonymous"
-        try:
+
+        def transaction() -> None:
             with self._engine.begin() as conn:
                 now = _now_ms()
                 stale = requests.invalidate_open(conn, workspace=workspace, model_name=name,
@@ -84,8 +86,8 @@ class AuditRecorder:
                     payload.update(new_name=new_name, reissued_identities=reissued)
                 audit.append(conn, actor=actor, action=action, subject=subject,
                              payload=payload, policy_digest=policy_digest, ts_ms=now)
-        except (sqlalchemy.exc.SQLAlchemyError, Exception) as exc:  # noqa: BLE001
-            _logger.error("audit append failed (%s): %s", action, type(exc).__name__)
+
+        self._write(action, transaction)
 
     def policy_event(self, action: str, path: str, policy: Policy, *, loaded_at: float,
                      previous: str | None = None, detail: str | None = None) -> None:
@@ -98,7 +100,8 @@ class AuditRecorder:
             payload["previous"] = previous
         if detail:
             payload["detail"] = detail
-        try:
+
+        def transaction() -> None:
             with self._engine.begin() as conn:
                 now = _now_ms()
                 new = policy_history.remember(conn, policy, source=path, now_ms=now)
@@ -108,8 +111,8 @@ class AuditRecorder:
                 audit.append(conn, actor=f"system:{policy_history.process_key()}",
                              action=action, subject=path, payload=payload,
                              policy_digest=policy.digest, ts_ms=now)
-        except (sqlalchemy.exc.SQLAlchemyError, Exception) as exc:  # noqa: BLE001
-            _logger.error("audit append failed (%s): %s", action, type(exc).__name__)
+
+        self._write(action, transaction)
 
     def serving(self, digest: str, loaded_at: float,
                 window_ms: int = 600_000) -> list[dict[str, object]]:
@@ -128,7 +131,7 @@ class AuditRecorder:
 
     def _append(self, *, applied_request: bool = False, decision: Decision | None = None,
                 **fields: object) -> None:
-        try:
+        def transaction() -> None:
             with self._engine.begin() as conn:
                 now = _now_ms()
                 # Lock order: request rows before the audit head, as the approval workflow
@@ -145,6 +148,16 @@ class AuditRecorder:
                     except GovernanceError as exc:  # the decision is still recorded below
                         _logger.warning("could not mark requests applied: %s", exc.summary)
                 audit.append(conn, ts_ms=now, **fields)  # type: ignore[arg-type]
+
+        self._write(str(fields.get("action")), transaction)
+
+    @staticmethod
+    def _write(action: str, transaction: Callable[[], None]) -> None:
+        """Run one audit transaction. Every writer updates the chain's head row, so concurrent
+        promotions conflict (deadlock, serialization failure): such a transaction is run again,
+        never dropped (a dropped one left a promotion without its record). Anything else is
+        logged and never turns the registry call into a 5xx: the decision was enforced."""
+        try:
+            conflicts.run_again_on_conflict(transaction, what=f"audit {action}")
         except (sqlalchemy.exc.SQLAlchemyError, Exception) as exc:  # noqa: BLE001
-            _logger.error("audit append failed (%s): %s", fields.get("action"),
-                          type(exc).__name__)
+            _logger.error("audit append failed (%s): %s", action, type(exc).__name__)
