@@ -57,6 +57,8 @@ class VersionRecord:
     created_at: int = 0
     storage_location: str | None = None
     """Where MLflow fixed the version's bytes when it was created (None on old rows)."""
+    run_id: str | None = None
+    """The run that logged the model (its training run), when MLflow recorded one."""
 
     @property
     def download_uri(self) -> str | None:
@@ -116,7 +118,8 @@ def read_version(store: Any, session: Session, name: str, version: int) -> Versi
                 SqlModelVersion.current_stage != STAGE_DELETED_INTERNAL)
         .with_entities(SqlModelVersion.source, SqlModelVersion.current_stage,
                        SqlModelVersion.user_id, workspace_column, SqlModelVersion.creation_time,
-                       SqlModelVersion.storage_location, SqlModelVersionTag.key,
+                       SqlModelVersion.storage_location, SqlModelVersion.run_id,
+                       SqlModelVersionTag.key,
                        SqlModelVersionTag.value)
         .all()
     )
@@ -126,7 +129,8 @@ def read_version(store: Any, session: Session, name: str, version: int) -> Versi
     tags = {key: value or "" for *_, key, value in rows if key is not None}
     return VersionRecord(name=name, version=str(version), source=first[0], stage=first[1],
                          user_id=first[2], tags=tags, workspace=first[3],
-                         created_at=int(first[4] or 0), storage_location=first[5])
+                         created_at=int(first[4] or 0), storage_location=first[5],
+                         run_id=first[6] or None)
 
 
 def protected_alias_versions(store: Any, session: Session, name: str,
@@ -254,6 +258,30 @@ def tracking_run_exists(run_id: str) -> bool | None:
     return bool(run.info.lifecycle_stage == "active")
 
 
+@dataclass(frozen=True)
+class RunDatasetsProvider:
+    """Reads the data sets logged on the version's training run and its ``eval.ref`` run,
+    for reconciling them with the intake record's ``datasets`` (under intake_complete)."""
+
+    get_run: Callable[[str], Any]
+    requirements: frozenset[Requirement] = frozenset({Requirement.INTAKE_COMPLETE})
+
+    def provide(self, record: VersionRecord, policy: Policy,
+                intake: Mapping[str, str]) -> Mapping[str, Any]:
+        from mlflow_supplychain.intake.run_inputs import read_logged_inputs
+
+        found = read_logged_inputs(self.get_run, record.run_id, intake.get("eval.ref"))
+        # incomplete: not looked up, which the gate denies where datasets are required
+        return {"logged_datasets": found.datasets if found.complete else None}
+
+
+def tracking_get_run(run_id: str) -> Any:
+    """The run ``run_id`` from the server's own tracking store (raises MlflowException)."""
+    from mlflow.server.handlers import _get_tracking_store
+
+    return _get_tracking_store().get_run(run_id)
+
+
 class EvidenceReader:
     """Turns a :class:`VersionRecord` into engine :class:`Evidence` using providers."""
 
@@ -285,7 +313,8 @@ class EvidenceReader:
 
 def default_reader(*extra: EvidenceProvider) -> EvidenceReader:
     """The reader the store uses: every evidence source available in this release."""
-    return EvidenceReader([EvalRunProvider(tracking_run_exists), *extra])
+    return EvidenceReader([EvalRunProvider(tracking_run_exists),
+                           RunDatasetsProvider(tracking_get_run), *extra])
 
 
 def protected_alias_page(store: Any, session: Session, aliases: Sequence[str], *,
