@@ -41,6 +41,11 @@ def tracking(server: RunningServer) -> Iterator[RunningServer]:
 def _trained_version(server: RunningServer, name: str) -> tuple[str, str]:
     """A run that logged its training data with mlflow.log_input, and a version registered
     from it (run_id set); returns (version, the digest MLflow logged)."""
+    version, digest, _ = _trained_run_and_version(server, name)
+    return version, digest
+
+
+def _trained_run_and_version(server: RunningServer, name: str) -> tuple[str, str, str]:
     import mlflow
     import numpy as np
 
@@ -52,7 +57,7 @@ def _trained_version(server: RunningServer, name: str) -> tuple[str, str]:
         client.create_registered_model(name)
     version = client.create_model_version(name, "s3://corp-models/tickets/1",
                                           run_id=run.info.run_id)
-    return str(version.version), str(data.digest)
+    return str(version.version), str(data.digest), run.info.run_id
 
 
 def _record(tmp_path: Path, datasets: list[dict[str, str]]) -> Path:
@@ -96,7 +101,15 @@ def _entry(digest: str, **over: str) -> dict[str, str]:
 
 def test_fine_tune_with_its_logged_data_recorded_is_promoted(
         tracking: RunningServer, unique_model_name: str, tmp_path: Path) -> None:
-    version, digest = _trained_version(tracking, unique_model_name)
+    version, digest, run_id = _trained_run_and_version(tracking, unique_model_name)
+    # the record's block comes from the run: licenses are left for the reviewer to fill in
+    code, block, err = _cli("intake", "datasets", run_id, "--tracking-uri", tracking.url)
+    assert code == ExitCode.OK, err
+    [listed] = yaml.safe_load(block)["datasets"]
+    assert (listed["name"], listed["context"], listed["digest"], listed["license"]) == (
+        "tickets-2026q1", "training", digest, "")
+    unfilled = _record(tmp_path, [listed])
+    assert _cli("intake", "validate", str(unfilled))[0] == ExitCode.ERROR
     record = _record(tmp_path, [_entry(digest)])
     code, _, err = _cli("intake", "apply", str(record), "--name", unique_model_name,
                         "--version", version, "--tracking-uri", tracking.url)
