@@ -23,7 +23,7 @@ from mlflow_supplychain.deploy.registry_facts import (
 )
 from mlflow_supplychain.deploy.resolve import ModelRef, strip_credentials
 from mlflow_supplychain.intake.datasets import parse_datasets
-from mlflow_supplychain.intake.run_inputs import read_logged_inputs
+from mlflow_supplychain.intake.run_inputs import client_inputs, read_logged_inputs
 
 _logger = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def version_datasets(mlflow_client: Any, run_id: str | None,
     """The intake record's data sets merged with those logged on the training run and the
     ``eval.ref`` run (``mlflow_client``: anything with ``get_run``). An invalid ``datasets``
     value lists none of the record's (the gate refuses it; the BOM states only what holds)."""
-    found = read_logged_inputs(mlflow_client.get_run, run_id, intake.get("eval.ref"))
+    found = read_logged_inputs(client_inputs(mlflow_client), run_id, intake.get("eval.ref"))
     if not found.complete:
         _logger.warning("the data sets logged on the runs of this version are listed "
                         "incompletely (see the warnings above)")

@@ -146,10 +146,9 @@ def datasets(run_id: str, eval_run: str | None, tracking_uri: str | None) -> Exi
     run, mlflow.log_input) and --eval-run. Licenses are left empty for you to fill in: a
     record with an empty license does not validate. Exit 2 if a run cannot be read."""
     from mlflow_supplychain.intake.dataset_links import LoggedDataset
-    from mlflow_supplychain.intake.run_inputs import read_logged_inputs
+    from mlflow_supplychain.intake.run_inputs import client_inputs, read_logged_inputs
 
-    client = _mlflow_client(tracking_uri)
-    found = read_logged_inputs(client.get_run, run_id, eval_run)
+    found = read_logged_inputs(client_inputs(_mlflow_client(tracking_uri)), run_id, eval_run)
     if not found.complete:
         raise EvidenceError("The logged data sets could not all be read", [Problem(
             f"run {run_id}" + (f" / {eval_run}" if eval_run else ""), "is not readable (or "

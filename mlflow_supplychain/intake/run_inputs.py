@@ -1,8 +1,9 @@
 """Read the data sets MLflow logged (``mlflow.log_input``) on a version's runs.
 
-Adapter: asks a ``get_run`` callable (an ``MlflowClient``'s, or the server's tracking store's)
-for the version's training run (the run that logged the model) and the run its ``eval.ref``
-names, and turns their dataset inputs into :class:`LoggedDataset` values. Nothing is loaded but
+Adapter: asks a ``get_inputs`` callable (run id -> the run's MLflow ``DatasetInput`` list:
+:func:`client_inputs` over an ``MlflowClient``, or the server's own cheaper reader) for the
+version's training run (the run that logged the model) and the run its ``eval.ref`` names, and
+turns their dataset inputs into :class:`LoggedDataset` values. Nothing is loaded but
 the run's metadata: a data set's source is kept as MLflow stored it, never fetched.
 
 The gate fails closed on an incomplete answer (:attr:`LoggedInputs.complete` False: a run that
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,18 @@ CONTEXT_TAG = "mlflow.data.context"
 """The input tag ``mlflow.log_input(dataset, context=...)`` writes."""
 _NOT_FOUND = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
 
-GetRun = Callable[[str], Any]
+GetInputs = Callable[[str], Sequence[Any]]
+"""Run id -> the run's dataset inputs (MLflow ``DatasetInput``); raises MlflowException."""
+
+
+def client_inputs(client: Any) -> GetInputs:
+    """``get_inputs`` over anything with ``get_run`` (an ``MlflowClient``, a tracking store)."""
+
+    def get_inputs(run_id: str) -> Sequence[Any]:
+        run = client.get_run(run_id)
+        return tuple(getattr(getattr(run, "inputs", None), "dataset_inputs", None) or ())
+
+    return get_inputs
 
 
 @dataclass(frozen=True)
@@ -44,7 +56,7 @@ def eval_run_id(eval_ref: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def read_logged_inputs(get_run: GetRun, run_id: str | None,
+def read_logged_inputs(get_inputs: GetInputs, run_id: str | None,
                        eval_ref: str | None) -> LoggedInputs:
     """The data sets logged on the training run ``run_id`` and the ``eval_ref`` run.
 
@@ -60,7 +72,7 @@ def read_logged_inputs(get_run: GetRun, run_id: str | None,
     complete = True
     for rid, role in runs:
         try:
-            run = get_run(rid)
+            inputs = get_inputs(rid)
         except MlflowException as exc:
             if role == "evaluation" and exc.error_code in _NOT_FOUND:
                 continue  # a missing evaluation run is eval_evidence's finding
@@ -73,7 +85,6 @@ def read_logged_inputs(get_run: GetRun, run_id: str | None,
                             role, rid, type(exc).__name__)
             complete = False
             continue
-        inputs = getattr(getattr(run, "inputs", None), "dataset_inputs", None) or ()
         if len(inputs) > MAX_LOGGED_DATASETS:
             _logger.warning("%s run %s logged %d data sets; more than %d are not read", role,
                             rid, len(inputs), MAX_LOGGED_DATASETS)
