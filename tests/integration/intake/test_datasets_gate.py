@@ -120,6 +120,9 @@ def test_fine_tune_with_its_logged_data_recorded_is_promoted(
     assert json.loads(shown)["datasets"] == [_entry(digest)]
     decision = _decision(tracking, unique_model_name, version)
     assert decision["allowed"] is True and decision["advisories"] == [], decision
+    page = requests.get(f"{tracking.url}/supplychain/version",
+                        params={"name": unique_model_name, "version": version}, timeout=60)
+    assert "data sets: 1 in the record, 1 logged on the runs" in page.text, page.text[:2000]
     assert _promote(tracking, unique_model_name, version).status_code == 200
 
 
