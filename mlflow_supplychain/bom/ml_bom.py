@@ -32,6 +32,7 @@ from packageurl import PackageURL
 
 from mlflow_supplychain import __version__
 from mlflow_supplychain.errors import IntegrityError, Problem
+from mlflow_supplychain.intake.datasets import is_sha256_digest, source_problem
 
 PROPERTY_PREFIX = "mlflow-supplychain:"
 
@@ -55,6 +56,10 @@ class DatasetFact:
     source: str | None = None
     digest: str | None = None
     license: str | None = None
+    logged_digest: str | None = None
+    """The digest MLflow logged for it, when the record's is of another kind."""
+    run_id: str | None = None
+    """The run that logged it (mlflow.log_input), when one did."""
 
 
 @dataclass(frozen=True)
@@ -139,13 +144,27 @@ def _ancestor(ancestor: AncestorFact) -> Component:
 
 def _dataset_component(dataset: DatasetFact, index: int) -> Component:
     properties = [Property(name=PROPERTY_PREFIX + "context", value=dataset.context)]
-    if dataset.digest:
+    hashes = []
+    if dataset.digest and is_sha256_digest(dataset.digest):
+        hashes.append(HashTypeFactory().from_hashlib_alg(
+            "sha256", dataset.digest.removeprefix("sha256:")))
+    elif dataset.digest:  # MLflow's dataset digest is its own fingerprint, not a named hash
         properties.append(Property(name=PROPERTY_PREFIX + "digest", value=dataset.digest))
-    if dataset.source:
+    if dataset.logged_digest:
+        properties.append(Property(name=PROPERTY_PREFIX + "mlflow_digest",
+                                   value=dataset.logged_digest))
+    if dataset.run_id:
+        properties.append(Property(name=PROPERTY_PREFIX + "run_id", value=dataset.run_id))
+    references = []
+    if dataset.source and source_problem(dataset.source) is None:
+        references.append(ExternalReference(type=ExternalReferenceType.DISTRIBUTION,
+                                             url=XsUri(dataset.source)))
+    elif dataset.source:  # as MLflow stored it (source type + JSON), not a URI
         properties.append(Property(name=PROPERTY_PREFIX + "source", value=dataset.source))
     return Component(type=ComponentType.DATA, name=dataset.name,
-                     bom_ref=f"dataset:{index}:{dataset.name}",
-                     licenses=_licenses(dataset.license), properties=properties)
+                     bom_ref=f"dataset:{index}:{dataset.name}", hashes=hashes,
+                     licenses=_licenses(dataset.license), properties=properties,
+                     external_references=references)
 
 
 def _licenses(license_id: str | None) -> Any:

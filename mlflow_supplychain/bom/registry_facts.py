@@ -2,8 +2,9 @@
 
 Adapter: the file hashes come from the version's verified scan attestation (the bytes the
 scanner saw and the store verifies), the model card and license from its intake tags, the
-pedigree from walking ``base_model.uri`` through the registry, and the data sets from the
-inputs MLflow logged on the version's training run and its evaluation run.
+pedigree from walking ``base_model.uri`` through the registry, and the data sets from the intake
+record's ``datasets`` merged with the inputs MLflow logged on the version's training run and
+its evaluation run.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import re
 from typing import Any
 
+from mlflow_supplychain.bom.datasets import merge_datasets
 from mlflow_supplychain.bom.ml_bom import AncestorFact, DatasetFact, ModelBomFacts
 from mlflow_supplychain.deploy.registry_facts import (
     INTAKE_PREFIX,
@@ -20,14 +22,14 @@ from mlflow_supplychain.deploy.registry_facts import (
     verified_attestation,
 )
 from mlflow_supplychain.deploy.resolve import ModelRef, strip_credentials
+from mlflow_supplychain.intake.datasets import parse_datasets
+from mlflow_supplychain.intake.run_inputs import client_inputs, read_logged_inputs
 
 _logger = logging.getLogger(__name__)
 
 MAX_ANCESTORS = 32
 """Longest base-model chain followed; a longer (or cyclic) chain is cut there, with a warning."""
 _MODELS_URI = re.compile(r"^models:/([^/@]+)/([1-9][0-9]{0,18})$")
-_RUN_REF = re.compile(r"^(?:runs:/)?([0-9a-f]{32})(?:/.*)?$")
-_CONTEXT_TAG = "mlflow.data.context"
 
 
 def gather_bom_facts(ref: ModelRef, *, tracking_uri: str, mlflow_client: Any,
@@ -46,7 +48,7 @@ def gather_bom_facts(ref: ModelRef, *, tracking_uri: str, mlflow_client: Any,
         registry=strip_credentials(tracking_uri), name=ref.name, version=version,
         artifact_digest=payload.artifact_digest, files=dict(payload.files), intake=intake,
         ancestors=lineage(mlflow_client, intake),
-        datasets=run_datasets(mlflow_client, mv.run_id, intake.get("eval.ref")),
+        datasets=version_datasets(mlflow_client, mv.run_id, intake),
         scan_verdict=payload.verdict)
 
 
@@ -85,43 +87,18 @@ def lineage(mlflow_client: Any, intake: dict[str, str]) -> tuple[AncestorFact, .
     return tuple(out)
 
 
-def run_datasets(mlflow_client: Any, run_id: str | None,
-                 eval_ref: str | None) -> tuple[DatasetFact, ...]:
-    """Data sets logged on the training run and the ``eval.ref`` run (``mlflow_client``:
-    anything with ``get_run``)."""
-    runs = [(run_id, "training")] if run_id else []
-    match = _RUN_REF.match(eval_ref or "")
-    if match is not None and match.group(1) != run_id:
-        runs.append((match.group(1), "evaluation"))
-    out: list[DatasetFact] = []
-    for rid, default_context in runs:
-        out.extend(_run_datasets(mlflow_client, rid, default_context))
-    return tuple(out)
-
-
-def _run_datasets(mlflow_client: Any, run_id: str, default_context: str) -> list[DatasetFact]:
-    from mlflow.exceptions import MlflowException
-
+def version_datasets(mlflow_client: Any, run_id: str | None,
+                     intake: dict[str, str]) -> tuple[DatasetFact, ...]:
+    """The intake record's data sets merged with those logged on the training run and the
+    ``eval.ref`` run (``mlflow_client``: anything with ``get_run``). An invalid ``datasets``
+    value lists none of the record's (the gate refuses it; the BOM states only what holds)."""
+    found = read_logged_inputs(client_inputs(mlflow_client), run_id, intake.get("eval.ref"))
+    if not found.complete:
+        _logger.warning("the data sets logged on the runs of this version are listed "
+                        "incompletely (see the warnings above)")
     try:
-        run = mlflow_client.get_run(run_id)
-    except MlflowException:
-        _logger.warning("run %s is not readable; its data sets are not listed", run_id)
-        return []
-    inputs = getattr(getattr(run, "inputs", None), "dataset_inputs", None) or ()
-    out = []
-    for item in inputs:
-        dataset = item.dataset
-        context = next((t.value for t in (item.tags or ()) if t.key == _CONTEXT_TAG),
-                       default_context)
-        out.append(DatasetFact(name=dataset.name, context=context or default_context,
-                               source=_source(dataset), digest=dataset.digest or None))
-    return out
-
-
-def _source(dataset: Any) -> str | None:
-    # MLflow stores a dataset's source as JSON text of its own shape per source type; keep it
-    # as MLflow wrote it, prefixed with the type, so nothing is re-interpreted.
-    kind, text = getattr(dataset, "source_type", None), getattr(dataset, "source", None)
-    if not text:
-        return None
-    return f"{kind}:{text}" if kind else str(text)
+        recorded = parse_datasets(intake["datasets"]) if "datasets" in intake else ()
+    except ValueError:
+        _logger.warning("the intake record's datasets are invalid; only logged ones are listed")
+        recorded = ()
+    return merge_datasets(recorded, found.datasets)

@@ -137,6 +137,44 @@ def hashes(path: Path, only: tuple[str, ...], fmt: str) -> ExitCode:
 
 
 @intake.command()
+@click.argument("run_id")
+@click.option("--eval-run", "eval_run", default=None,
+              help="Also list the data sets logged on this evaluation run (its eval.ref).")
+@tracking_uri_option
+def datasets(run_id: str, eval_run: str | None, tracking_uri: str | None) -> ExitCode:
+    """Print a datasets block for a record from the data sets logged on RUN_ID (the training
+    run, mlflow.log_input) and --eval-run. Licenses are left empty for you to fill in: a
+    record with an empty license does not validate. Exit 2 if a run cannot be read."""
+    from mlflow_supplychain.intake.dataset_links import LoggedDataset
+    from mlflow_supplychain.intake.run_inputs import client_inputs, read_logged_inputs
+
+    found = read_logged_inputs(client_inputs(_mlflow_client(tracking_uri)), run_id, eval_run)
+    if not found.complete:
+        raise EvidenceError("The logged data sets could not all be read", [Problem(
+            f"run {run_id}" + (f" / {eval_run}" if eval_run else ""), "is not readable (or "
+            "logged too many data sets)", "check the run ids and the tracking URI")])
+    if not found.datasets:
+        click.echo(f"run {run_id} logged no data sets (mlflow.log_input)", err=True)
+        return ExitCode.OK
+
+    def context(item: LoggedDataset) -> str:
+        return "training" if item.trains else "evaluation"
+
+    seen: set[tuple[str, str | None]] = set()
+    lines = ["datasets:"]
+    for item in found.datasets:
+        if (item.name, item.digest) in seen:
+            continue
+        seen.add((item.name, item.digest))
+        lines += [f"  - name: {json.dumps(item.name)}", f"    context: {context(item)}",
+                  f"    digest: {json.dumps(item.digest or '')}",
+                  "    license: ''   # fill in: SPDX expression or LicenseRef-<name>",
+                  f"    # logged on {item.run_role} run {item.run_id}; add source: <URI>"]
+    click.echo("\n".join(lines))
+    return ExitCode.OK
+
+
+@intake.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", required=True, help="Registered model name.")
 @click.option("--version", required=True, help="Model version.")

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from mlflow_supplychain.digests import DIGEST_SHAPE, is_digest, is_sha256_hex
 from mlflow_supplychain.intake import licenses
+from mlflow_supplychain.intake.datasets import DATASETS_EXAMPLE, validate_datasets_value
 
 
 class ArtifactClass(str, enum.Enum):
@@ -215,6 +216,10 @@ _SPECS: tuple[FieldSpec, ...] = (
     FieldSpec("finetune.summary", "How the fine-tune was trained.", "LoRA r=16, 3 epochs", _text),
     FieldSpec("finetune.data_lineage", "Training data sources and their licenses.",
               "internal-tickets-2026Q1 (proprietary)", _text),
+    FieldSpec("datasets", "Data sets the artifact was trained, fine-tuned or evaluated on "
+              "(name, context, digest, license, source each; one JSON list in the tag); their "
+              "licenses are reviewed with the model's.", DATASETS_EXAMPLE,
+              validate_datasets_value),
     FieldSpec("security_review.status", "Outcome of the security review.", "passed",
               _enum(SecurityReviewStatus)),
     FieldSpec("security_review.reviewer", "Who did the security review.", "appsec@example.com",

@@ -33,6 +33,9 @@ _FIXES = {
     "dict_type": "write a mapping (key: value lines)",
     "too_short": "list at least one",
 }
+_DATASET_FIX = ("each data set entry has name, context (training, fine-tuning or evaluation), "
+                "digest (sha256 or the MLflow dataset digest), license (SPDX expression) and "
+                "optionally source (a URI), with no two entries of the same name and digest")
 
 
 def validation_problem(err: Any, where: LocateFn, record_type: type[BaseModel]) -> Problem:
@@ -57,6 +60,8 @@ def validation_problem(err: Any, where: LocateFn, record_type: type[BaseModel]) 
     fix = _FIXES.get(kind, "")
     if kind == "value_error" and dotted in FIELDS:
         fix = f"for example: {FIELDS[dotted].example}"
+    elif loc and loc[0] == "datasets" and kind not in {"extra_forbidden", "missing"}:
+        fix = fix or _DATASET_FIX
     return Problem(f"{where(loc)} {dotted}".rstrip(), msg, fix)
 
 

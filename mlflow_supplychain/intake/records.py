@@ -38,6 +38,11 @@ from pydantic import (
 
 from mlflow_supplychain.digests import canonical_json
 from mlflow_supplychain.errors import EvidenceError, Problem
+from mlflow_supplychain.intake.datasets import (
+    DatasetList,
+    encode_datasets,
+    validate_datasets_value,
+)
 from mlflow_supplychain.intake.fields import (
     FIELDS,
     ArtifactClass,
@@ -194,6 +199,8 @@ class _Common(_Record):
     security_review: SecurityReview | None = None
     deployment: Deployment | None = None
     rollback: Rollback | None = None
+    datasets: DatasetList | None = Field(
+        None, description="Data sets the artifact was trained, fine-tuned or evaluated on.")
 
     @model_validator(mode="after")
     def _pinned_source(self) -> _Common:
@@ -205,6 +212,9 @@ class _Common(_Record):
         if self.source_url is not None and self.source_revision is None:
             raise _fail("source_revision", "is required when source_url is set: without a pinned "
                         "commit the source can change under the same URL")
+        if self.datasets is not None and (
+                problem := validate_datasets_value(encode_datasets(self.datasets))):
+            raise _fail("datasets", problem)  # the tag's own limit (the JSON length)
         return self
 
 
@@ -338,7 +348,9 @@ def record_to_fields(record: IntakeRecord) -> dict[str, str]:
     """
     flat: dict[str, str] = {}
     for key, value in record.model_dump(exclude_none=True).items():
-        if isinstance(value, dict) and key != "source_sha256":
+        if key == "datasets":
+            flat[key] = encode_datasets(record.datasets or ())
+        elif isinstance(value, dict) and key != "source_sha256":
             for sub, inner in value.items():
                 if inner is not None:
                     flat[f"{key}.{sub}"] = _encode(inner)
@@ -380,6 +392,14 @@ def _decode(name: str, value: str) -> Any:
         return value
     if name == "rollback.version":
         return int(value) if value.isdigit() else value
+    if name == "datasets":
+        # Only the shape is decoded here; the record schema judges the entries. Malformed
+        # JSON stays a string, which the schema refuses (never read as "no data sets").
+        try:
+            decoded = json.loads(value) if len(value) <= MAX_TAG_VALUE else value
+        except (ValueError, RecursionError):
+            return value
+        return decoded if isinstance(decoded, list) else value
     return value
 
 

@@ -9,6 +9,7 @@ id will not pass the gate, so an unedited template cannot slip through.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import yaml
@@ -69,15 +70,35 @@ def _flags(name: str, schema_required: bool, policy_required: set[str]) -> str:
     return f" [{', '.join(flags)}]" if flags else " [optional]"
 
 
-def _lines(model: type[BaseModel], prefix: str, indent: str, policy_required: set[str]) -> list[str]:
+def _dataset_lines(indent: str, policy_required: set[str], derived: bool) -> list[str]:
+    """The ``datasets`` list with one example entry; commented out where it is optional and
+    the class is not derived (a base model's data is usually the publisher's to list)."""
+    flags = _flags("datasets", False, policy_required)
+    entry = json.loads(FIELDS["datasets"].example)[0]
+    lines = [f"{indent}# {FIELDS['datasets'].summary}{flags}", f"{indent}datasets:"]
+    first = True
+    for key in ("name", "context", "digest", "license", "source"):
+        lines.append(f"{indent}  {'- ' if first else '  '}{key}: {_scalar(entry[key])}")
+        first = False
+    if "policy requires" in flags or derived:
+        return lines
+    header = [f"{indent}# {line[len(indent):]}" for line in lines[1:]]
+    return [f"{indent}# Uncomment to list the data sets it was trained or evaluated on:", *header]
+
+
+def _lines(model: type[BaseModel], prefix: str, indent: str, policy_required: set[str],
+           derived: bool = False) -> list[str]:
     out: list[str] = []
     for key, info in model.model_fields.items():
         if key == "artifact_class":
             continue
         name = f"{prefix}{key}"
+        if name == "datasets":
+            out.extend(_dataset_lines(indent, policy_required, derived))
+            continue
         section = model_in(info.annotation)
         if section is not None:
-            sub = _lines(section, f"{name}.", indent + "  ", policy_required)
+            sub = _lines(section, f"{name}.", indent + "  ", policy_required, derived)
             header = [f"{indent}{key}:{' # required section' if info.is_required() else ''}", *sub]
             if key in _COMMENTED_WHEN_OPTIONAL and not info.is_required():
                 # removing the "# " after the indent restores the section exactly
@@ -117,5 +138,6 @@ def render_template(artifact_class: ArtifactClass, policy: Policy | None = None)
         "",
         f"artifact_class: {artifact_class.value}",
     ]
-    body = _lines(RECORD_TYPES[artifact_class], "", "", policy_required)
+    body = _lines(RECORD_TYPES[artifact_class], "", "", policy_required,
+                  artifact_class in (ArtifactClass.FINE_TUNE, ArtifactClass.ADAPTER))
     return "\n".join(head + body) + "\n"

@@ -46,6 +46,9 @@ class Decision(BaseModel):
     evidence_digest: str
     identity_digest: str | None = None
     """Digest of the judged version's immutable identity (None: not known, evidence files)."""
+    advisories: tuple[Violation, ...] = ()
+    """Findings that do not block (e.g. a logged data set the record does not list, when the
+    class does not require datasets): shown with the verdict, never counted against it."""
     deployed_when_noncompliant: Literal["refuse", "warn"] = "refuse"
     """The policy's ``deployed.when_noncompliant``: what deployment checks do when a version
     that already holds the target is not allowed (a new promotion is always refused)."""
@@ -69,9 +72,11 @@ class Decision(BaseModel):
         )
         if self.profile:
             head += f" under profile {self.profile!r}"
+        notes = [f"  advisory: {v.render()}" for v in self.advisories]
         if not self.violations:
-            return head + "."
+            return "\n".join([head + ".", *notes])
         lines = [head + f"; {len(self.violations)} requirement(s) unmet:"]
         lines.extend(f"  - {v.render()}" for v in self.violations)
+        lines.extend(notes)
         lines.append(f"  (policy {self.policy_digest})")
         return "\n".join(lines)

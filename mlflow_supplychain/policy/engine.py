@@ -16,6 +16,7 @@ from mlflow_supplychain.intake.fields import FIELDS, ArtifactClass, LicenseOutco
 from mlflow_supplychain.intake.inheritance import inheritance_problems
 from mlflow_supplychain.intake.licenses import license_keys
 from mlflow_supplychain.policy.approvals import approver_problem
+from mlflow_supplychain.policy.dataset_checks import Finding, license_findings, record_findings
 from mlflow_supplychain.policy.decision import Decision, Violation
 from mlflow_supplychain.policy.evidence import (
     AncestorState,
@@ -57,11 +58,18 @@ class _Context:
     evidence_digest: str
     reported_fields: set[str] = field(default_factory=set)
     out: list[Violation] = field(default_factory=list)
+    notes: list[Violation] = field(default_factory=list)
 
     def deny(self, requirement: Requirement, code: str, message: str, remediation: str,
              field_name: str | None = None) -> None:
         self.out.append(Violation(code=code, requirement=requirement, field=field_name,
                                   message=message, remediation=remediation))
+
+    def report(self, requirement: Requirement, finding: Finding, field_name: str) -> None:
+        """A finding: a violation when it blocks, else an advisory."""
+        violation = Violation(code=finding.code, requirement=requirement, field=field_name,
+                              message=finding.message, remediation=finding.fix)
+        (self.out if finding.blocking else self.notes).append(violation)
 
     def intake_value(self, requirement: Requirement, name: str, code_prefix: str) -> str | None:
         """The field's value when present and valid; otherwise report it (once) and None."""
@@ -110,7 +118,7 @@ def evaluate(policy: Policy, evidence: Evidence, target: Target) -> Decision:
     return Decision(model_name=evidence.model_name, version=evidence.version,
                     target=str(target), profile=profile_name, allowed=not ctx.out,
                     enforced=enforced, requirements=required, violations=tuple(ctx.out),
-                    policy_digest=policy.digest, evidence_digest=ev_digest,
+                    advisories=tuple(ctx.notes), policy_digest=policy.digest, evidence_digest=ev_digest,
                     identity_digest=evidence.identity_digest,
                     deployed_when_noncompliant=policy.deployed.when_noncompliant.value)
 
@@ -164,8 +172,12 @@ def _check_intake(ctx: _Context) -> None:
                  "use one of " + ", ".join(c.value for c in ctx.policy.artifact_classes)
                  + ", or ask an admin to add the class to the policy.", "artifact_class")
         return
-    for name in ctx.policy.required_fields(artifact_class):
+    required = ctx.policy.required_fields(artifact_class)
+    for name in required:
         ctx.intake_value(req, name, "intake")
+    for finding in record_findings(ctx.evidence.intake, required="datasets" in required,
+                                   logged=ctx.evidence.logged_datasets):
+        ctx.report(req, finding, "datasets")
 
 
 def _class_unknown(ctx: _Context) -> None:
@@ -272,6 +284,11 @@ def _check_license(ctx: _Context) -> None:
     if license_id is not None:
         _check_license_conditions(ctx, license_id, outcome)
     _check_license_inheritance(ctx)
+    # the data's terms: only when the record lists data sets, and only when the list is valid
+    # (an invalid one is reported here as license.invalid unless intake_complete did already)
+    if "datasets" in ctx.evidence.intake and ctx.intake_value(req, "datasets", "license"):
+        for finding in license_findings(ctx.policy, ctx.evidence.intake):
+            ctx.report(req, finding, "datasets")
 
 
 def _check_license_conditions(ctx: _Context, license_id: str, outcome: str | None) -> None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mlflow_supplychain.digest_fields import Digest
 from mlflow_supplychain.digests import digest_of
+from mlflow_supplychain.intake.dataset_links import LoggedDataset
 from mlflow_supplychain.policy.schema import FormatVerdict
 
 
@@ -137,6 +138,10 @@ class Evidence(_Frozen):
     )
     approvals: tuple[Approval, ...] = ()
     lineage: tuple[Ancestor, ...] = ()
+    logged_datasets: tuple[LoggedDataset, ...] | None = Field(
+        None, description="Data sets MLflow logged (mlflow.log_input) on the version's training "
+        "run and its eval.ref run; None: not looked up (a class that requires datasets is then "
+        "denied as unverified).")
 
 
 def evidence_digest(intake: Mapping[str, str], artifact_digest: str | None,

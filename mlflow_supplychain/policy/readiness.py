@@ -24,8 +24,9 @@ _OUTSIDE_THE_RECORD = ("lineage.",)
 def record_refusals(policy: Policy, target: str, fields: Mapping[str, str]) -> list[Violation]:
     """The gate's refusals of a promotion to ``target`` that concern the intake ``fields``."""
     parsed = Target.parse(target)
+    # whether the eval run exists, and what the runs logged, are checked at promotion
     evidence = Evidence(model_name="record", version="1", intake=dict(fields),
-                        eval_run_found=True)  # whether the run exists is checked at promotion
+                        eval_run_found=True, logged_datasets=())
     decision = evaluate(policy, evidence, parsed)
     return [v for v in decision.violations
             if v.field in FIELDS and not v.code.startswith(_OUTSIDE_THE_RECORD)]

@@ -176,7 +176,9 @@ class ArtifactClassRule(_Frozen):
     extends: ArtifactClass | None = Field(
         None, description="Inherit the required fields of another class (no cycles).")
     required: tuple[str, ...] = Field(
-        (), description="Intake fields (names from the intake field table) this class must carry.")
+        (), description="Intake fields (names from the intake field table) this class must carry. "
+        "'datasets' also requires a training or fine-tuning data set, and the data sets logged "
+        "on the training run to be in the record.")
     require_signature: bool = Field(
         False, description="Versions of this class must carry their publisher's OpenSSF Model "
         "Signing signature, verified with a key in signatures.trusted_keys, under every profile "
@@ -275,10 +277,12 @@ class Licenses(_Frozen):
         description="license.outcome values that pass; never 'rejected'.")
     deny: tuple[str, ...] = Field(
         (), description="Licenses (SPDX ids or named model licenses) that never pass, also "
-        "inside an expression.")
+        "inside an expression: the model's license.id and the license of every data set its "
+        "record lists (datasets).")
     require_conditions: tuple[str, ...] = Field(
         (), description="Licenses (SPDX ids or named model licenses) that may only pass as "
-        "approved_with_conditions, with the conditions written in license.conditions.")
+        "approved_with_conditions, with the conditions written in license.conditions (for the "
+        "model's license and its data sets' licenses).")
 
     @field_validator("allowed_outcomes")
     @classmethod

@@ -28,6 +28,7 @@ from mlflow.store.model_registry.dbmodels.models import (
 )
 from sqlalchemy.orm import Session
 
+from mlflow_supplychain.intake.run_inputs import client_inputs
 from mlflow_supplychain.policy.evidence import Evidence
 from mlflow_supplychain.policy.schema import Policy, Requirement
 from mlflow_supplychain.registry import tags as tagrules
@@ -57,6 +58,8 @@ class VersionRecord:
     created_at: int = 0
     storage_location: str | None = None
     """Where MLflow fixed the version's bytes when it was created (None on old rows)."""
+    run_id: str | None = None
+    """The run that logged the model (its training run), when MLflow recorded one."""
 
     @property
     def download_uri(self) -> str | None:
@@ -116,7 +119,8 @@ def read_version(store: Any, session: Session, name: str, version: int) -> Versi
                 SqlModelVersion.current_stage != STAGE_DELETED_INTERNAL)
         .with_entities(SqlModelVersion.source, SqlModelVersion.current_stage,
                        SqlModelVersion.user_id, workspace_column, SqlModelVersion.creation_time,
-                       SqlModelVersion.storage_location, SqlModelVersionTag.key,
+                       SqlModelVersion.storage_location, SqlModelVersion.run_id,
+                       SqlModelVersionTag.key,
                        SqlModelVersionTag.value)
         .all()
     )
@@ -126,7 +130,8 @@ def read_version(store: Any, session: Session, name: str, version: int) -> Versi
     tags = {key: value or "" for *_, key, value in rows if key is not None}
     return VersionRecord(name=name, version=str(version), source=first[0], stage=first[1],
                          user_id=first[2], tags=tags, workspace=first[3],
-                         created_at=int(first[4] or 0), storage_location=first[5])
+                         created_at=int(first[4] or 0), storage_location=first[5],
+                         run_id=first[6] or None)
 
 
 def protected_alias_versions(store: Any, session: Session, name: str,
@@ -254,6 +259,58 @@ def tracking_run_exists(run_id: str) -> bool | None:
     return bool(run.info.lifecycle_stage == "active")
 
 
+@dataclass(frozen=True)
+class RunDatasetsProvider:
+    """Reads the data sets logged on the version's training run and its ``eval.ref`` run,
+    for reconciling them with the intake record's ``datasets`` (under intake_complete).
+
+    Only for versions whose class requires ``datasets`` or whose record lists some: the read
+    costs queries on the tracking store at every protected promotion, and for a record that
+    says nothing about data under a class that does not ask, there is nothing to reconcile
+    but an advisory. (Trade-off: such a version gets no "unrecorded" advisory.)"""
+
+    get_inputs: Callable[[str], Sequence[Any]]
+    requirements: frozenset[Requirement] = frozenset({Requirement.INTAKE_COMPLETE})
+
+    def provide(self, record: VersionRecord, policy: Policy,
+                intake: Mapping[str, str]) -> Mapping[str, Any]:
+        from mlflow_supplychain.intake.fields import ArtifactClass
+        from mlflow_supplychain.intake.run_inputs import read_logged_inputs
+
+        class_value = intake.get("artifact_class")
+        known = {c.value for c in ArtifactClass}
+        required = class_value in known and "datasets" in policy.required_fields(
+            ArtifactClass(class_value or ""))
+        if not required and "datasets" not in intake:
+            return {}
+        found = read_logged_inputs(self.get_inputs, record.run_id, intake.get("eval.ref"))
+        # incomplete: not looked up, which the gate denies where datasets are required
+        return {"logged_datasets": found.datasets if found.complete else None}
+
+
+def tracking_run_inputs(run_id: str) -> Sequence[Any]:
+    """The dataset inputs of run ``run_id`` in the server's own tracking store (raises
+    MlflowException when the run does not exist).
+
+    On MLflow's SQL tracking store this reads the run row and its inputs only: ``get_run``
+    also loads every metric, param, tag and logged-model link, which made a protected
+    promotion of a version with a training run ~60 ms slower at p50 (benchmarks/
+    bench_datasets.py). Those are private methods (``_get_run``, ``_get_run_inputs``, in
+    MLflow 2.x and 3.x); any other store, or a future MLflow without them, takes ``get_run``.
+    """
+    from mlflow.server.handlers import _get_tracking_store
+
+    store = _get_tracking_store()
+    get_run_row = getattr(store, "_get_run", None)
+    get_inputs = getattr(store, "_get_run_inputs", None)
+    sessions = getattr(store, "ManagedSessionMaker", None)
+    if get_run_row is None or get_inputs is None or sessions is None:
+        return client_inputs(store)(run_id)
+    with sessions() as session:
+        get_run_row(run_uuid=run_id, session=session, eager=False)  # raises when missing
+        return tuple(get_inputs(session=session, run_uuids=[run_id])[0])
+
+
 class EvidenceReader:
     """Turns a :class:`VersionRecord` into engine :class:`Evidence` using providers."""
 
@@ -285,7 +342,8 @@ class EvidenceReader:
 
 def default_reader(*extra: EvidenceProvider) -> EvidenceReader:
     """The reader the store uses: every evidence source available in this release."""
-    return EvidenceReader([EvalRunProvider(tracking_run_exists), *extra])
+    return EvidenceReader([EvalRunProvider(tracking_run_exists),
+                           RunDatasetsProvider(tracking_run_inputs), *extra])
 
 
 def protected_alias_page(store: Any, session: Session, aliases: Sequence[str], *,

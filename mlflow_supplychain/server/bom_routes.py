@@ -41,7 +41,7 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
     @catch_mlflow_exception
     def bom_view() -> Response:
         from mlflow_supplychain.bom.ml_bom import ModelBomFacts, build_ml_bom
-        from mlflow_supplychain.bom.registry_facts import intake_fields, lineage, run_datasets
+        from mlflow_supplychain.bom.registry_facts import intake_fields, lineage, version_datasets
 
         name = request.args.get("name", "")
         version = request.args.get("version", "")
@@ -57,7 +57,7 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
             registry=request.host_url.rstrip("/"), name=name, version=str(mv.version),
             artifact_digest=stored.payload.artifact_digest, files=dict(stored.payload.files),
             intake=intake, ancestors=lineage(stores, intake),
-            datasets=run_datasets(stores, mv.run_id, intake.get("eval.ref")),
+            datasets=version_datasets(stores, mv.run_id, intake),
             scan_verdict=stored.payload.verdict)
         try:
             text = build_ml_bom(facts)

@@ -70,11 +70,23 @@ class Checklist:
     items: tuple[CheckItem, ...]
 
 
+def _dataset_fact(evidence: Evidence) -> str:
+    from mlflow_supplychain.policy.dataset_checks import recorded_datasets
+
+    entries = recorded_datasets(evidence.intake)
+    listed = ("data sets: invalid" if entries is None and "datasets" in evidence.intake
+              else f"data sets: {len(entries or ())} in the record")
+    logged = evidence.logged_datasets
+    return listed + (", runs not read" if logged is None
+                     else f", {len(logged)} logged on the runs")
+
+
 def _facts(requirement: Requirement, evidence: Evidence, target: str) -> tuple[str, ...]:
     intake = evidence.intake
     if requirement is Requirement.INTAKE_COMPLETE:
         cls = intake.get("artifact_class")
-        return (f"artifact class: {cls or 'not set'}", f"{len(intake)} intake field(s) recorded")
+        return (f"artifact class: {cls or 'not set'}", f"{len(intake)} intake field(s) recorded",
+                _dataset_fact(evidence))
     if requirement is Requirement.SOURCE_ALLOWED:
         return (f"source: {evidence.source or 'none'}",)
     if requirement is Requirement.HASH_MATCH:

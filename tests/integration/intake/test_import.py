@@ -19,6 +19,8 @@ from mlflow_supplychain.intake.records import TAG_PREFIX
 pytestmark = pytest.mark.slow
 HUB = "https://huggingface.co/org/tiny-model"
 COMMIT = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432"
+DATASET = {"name": "tiny-corpus", "context": "training", "digest": "c" * 64, "license": "CC0-1.0",
+           "source": "hf://datasets/org/tiny-corpus"}
 FILES = {"model.safetensors": b"\x08\x00\x00\x00\x00\x00\x00\x00{}      weights",
          "config.json": b'{"hidden": 4}', "tokenizer/vocab.txt": b"a\nb\n"}
 
@@ -49,7 +51,8 @@ def test_good_pinned_import(client: MlflowClient, model_name: str, tmp_path: Pat
     record.write_text(yaml.safe_dump({
         "artifact_class": "base_model", "owner": "ml-platform@example.com",
         "license": {"id": "Apache-2.0", "outcome": "approved", "reviewer": "legal@example.com",
-                    "date": "2026-01-31"}}))
+                    "date": "2026-01-31"},
+        "datasets": [DATASET]}))
     assert _import(directory, hashes, model_name, COMMIT, "--record", str(record),
                    "--format", "json") == ExitCode.OK
     result = json.loads(capsys.readouterr().out)
@@ -62,6 +65,7 @@ def test_good_pinned_import(client: MlflowClient, model_name: str, tmp_path: Pat
     declared = json.loads(mv.tags[TAG_PREFIX + "source_sha256"])
     assert declared == {p: hashlib.sha256(d).hexdigest() for p, d in FILES.items()}
     assert show_intake(model_name, mv.version, client=client).license is not None
+    assert json.loads(mv.tags[TAG_PREFIX + "datasets"]) == [DATASET]  # the record's data sets
 
     # the controlled copy holds exactly the verified bytes
     local = Path(download_artifacts(artifact_uri=mv.source, dst_path=str(tmp_path / "dl"),

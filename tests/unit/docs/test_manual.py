@@ -15,8 +15,10 @@ from mlflow_supplychain.policy.schema import Policy, Requirement
 from tests.unit.docs.manual import REPO, nav, page, section
 
 ENGINE_SOURCES = [REPO / "mlflow_supplychain" / "policy" / "engine.py",
-                  REPO / "mlflow_supplychain" / "intake" / "inheritance.py"]
-CODE = re.compile(r'"((?:intake|source|hash|license|eval|scan|approval|lineage)\.[a-z_]+)"')
+                  REPO / "mlflow_supplychain" / "intake" / "inheritance.py",
+                  REPO / "mlflow_supplychain" / "policy" / "dataset_checks.py"]
+CODE = re.compile(
+    r'"((?:intake|source|hash|license|eval|scan|approval|lineage|dataset)\.[a-z_]+)"')
 
 
 def test_every_intake_field_has_a_row_in_the_intake_field_table() -> None:
