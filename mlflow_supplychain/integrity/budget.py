@@ -136,7 +136,7 @@ def _within(work: Callable[[threading.Event, list[str]], Manifest | None],
     elapsed = time.perf_counter() - started
     if thread.is_alive():
         cancel.set()
-        return Rehash(None, elapsed, f"re-hashing did not finish within {budget:g} s "
+        return Rehash(None, elapsed, f"re-hashing did not finish within {budget:.3g} s "
                       f"({stage[0]})")
     manifest = box.get("manifest")
     if isinstance(manifest, Manifest):
