@@ -203,7 +203,9 @@ class ReverifyingProvider:
             _logger.info("re-verified %s/%s in %.2f s: %s", record.name, record.version,
                          outcome.seconds, "match" if outcome.digest == artifacts.digest
                          else "CHANGED")
-        fields["artifacts"] = artifacts.model_copy(update={"reverified_digest": outcome.digest})
+        fields["artifacts"] = artifacts.model_copy(update={
+            "reverified_digest": outcome.digest,
+            "reverify_reason": None if outcome.digest else (outcome.reason or "unknown")[:400]})
         return fields
 
 
@@ -226,8 +228,11 @@ def _rehash_source(location: str, budget: float, *,
             rehash = rehasher(storage_uri(location, registry_source=_registry_source),
                               workers=min(4, os.cpu_count() or 1))
         except Exception as exc:  # noqa: BLE001 - unresolvable source: not re-verified (denies)
+            # the detail stays in the server log: the reason is shown to the caller
+            _logger.warning("cannot resolve the download location %r: %s: %s", location,
+                            type(exc).__name__, str(exc)[:300])
             return Rehash(None, 0.0,
-                          f"cannot resolve the download location: {type(exc).__name__}: {exc}"[:300])
+                          f"cannot resolve the download location ({type(exc).__name__})")
         return rehash(max(remaining, 0.001))
     finally:
         slots.release()
