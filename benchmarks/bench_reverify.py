@@ -21,8 +21,10 @@ hashed in order, :func:`stream_within`), **download-then-hash** (what it did bef
 S3 repository downloads to a temporary directory, then the local engine hashes it) and
 **local** (the same files on local disk, page cache warm, as the server hashes a local
 artifact destination in place). ``--mode local`` runs only the local one, for sizes moto
-cannot hold (the 10 GB / 2,000-file model). Both print the machine's hashing limit: sha256 of
-bytes already in memory, one thread per core.
+cannot hold (the 10 GB / 2,000-file model). moto answers a ranged GET by reading the whole
+object and slicing it, so each range costs the object's size there (not on S3 or MinIO);
+``--part-mib 8 256`` shows that cost against one read per object. Both print the machine's
+hashing limit: sha256 of bytes already in memory, one thread per core.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from mlflow_supplychain.integrity import attest
 from mlflow_supplychain.integrity.budget import rehash_within, stream_within
 from mlflow_supplychain.integrity.manifest import build_manifest
 from mlflow_supplychain.integrity.object_store import S3Location, S3Reader, s3_client
-from mlflow_supplychain.integrity.streaming import LANES, WINDOW
+from mlflow_supplychain.integrity.streaming import LANES, PART_SIZE, WINDOW
 from mlflow_supplychain.testing.pytest_plugin import run_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -169,7 +171,7 @@ def bench_local(folder: Path, size: int, runs: int) -> str | None:
     return digest
 
 
-def bench_s3(root: Path, folder: Path, size: int, runs: int) -> None:
+def bench_s3(root: Path, folder: Path, size: int, runs: int, parts: list[int]) -> None:
     from mlflow_supplychain.registry.reverify import materializer
     from mlflow_supplychain.testing.cluster import s3_server
 
@@ -183,9 +185,12 @@ def bench_s3(root: Path, folder: Path, size: int, runs: int) -> None:
         print(f"(uploaded to moto in {time.perf_counter() - started:.1f} s)", flush=True)
         uri = f"s3://{s3.bucket}/artifacts/model"
         location = S3Location.parse(uri)
-        streamed, s_digest = _timed(lambda: stream_within(lambda: S3Reader(location, s3_client(
-            timeout=3600, connections=WINDOW * LANES)), 3600), runs)
-        _row("S3 streamed", streamed, size, s_digest)
+        s_digest = None
+        for part in parts:
+            streamed, s_digest = _timed(lambda p=part: stream_within(
+                lambda: S3Reader(location, s3_client(timeout=3600, connections=WINDOW * LANES)),
+                3600, part_size=p << 20), runs)
+            _row(f"S3 streamed {part} MiB parts", streamed, size, s_digest)
         scratch = root / "scratch"
         scratch.mkdir()
         os.environ["TMPDIR"] = str(scratch)
@@ -205,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--mode", choices=("server", "s3", "local"), default="server")
     parser.add_argument("--files", type=int, default=200)
+    parser.add_argument("--part-mib", type=int, nargs="+", default=[PART_SIZE >> 20],
+                        help="ranged-read sizes to time the streamed re-hash with (s3 mode)")
     args = parser.parse_args(argv)
     if args.mode != "server":
         with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
@@ -216,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"model: {args.files} files, {size / 1e9:.2f} GB (written in "
                   f"{time.perf_counter() - started:.1f} s)", flush=True)
             if args.mode == "s3":
-                bench_s3(root, root / "model", size, args.runs)
+                bench_s3(root, root / "model", size, args.runs, args.part_mib)
             else:
                 bench_local(root / "model", size, args.runs)
             shutil.rmtree(root / "model", ignore_errors=True)

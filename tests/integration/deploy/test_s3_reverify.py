@@ -4,8 +4,10 @@ the product reads it through boto3 exactly as it would any S3 endpoint):
 
 - an honest version is re-hashed from S3 and promoted;
 - a version whose bytes are replaced in S3 after the scan is refused (changed);
+- a server whose artifact root is ``s3://`` itself (no proxy): promotion re-hashes the
+  ``s3://`` location, and ``deploy verify`` streams the manifest from S3 on the client side;
 - the endpoint stalling (accepts connections, never answers) or gone: refused as not
-  re-verified, within the budget, with the cause in the server log.
+  re-verified, within the budget, with the cause in the denial and the server log.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from mlflow_supplychain.testing.cluster import S3Endpoint, s3_server
 from mlflow_supplychain.testing.pytest_plugin import RunningServer, run_server
 
 from ..conftest import POLICIES
-from .conftest import attest, sklearn_version
+from mlflow_supplychain.errors import ExitCode
+
+from .conftest import attest, cli, sklearn_version
 
 BUDGET = 4
 POLICY = (POLICIES / "deploy.yaml").read_text().replace("reverify_budget_seconds: 30",
@@ -145,6 +149,49 @@ def _stalling(port: int) -> Iterator[None]:
         for conn in held:
             conn.close()
         server.close()
+
+
+def test_direct_s3_root_reverifies_and_deploy_verify_streams(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unique_model_name: str) -> None:
+    import mlflow
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    with s3_server(tmp_path) as s3, run_server(
+            policy, tmp_path / "server", env=s3.env,
+            extra_args=("--default-artifact-root", f"s3://{s3.bucket}/direct",
+                        "--no-serve-artifacts")) as server:
+        for key, value in {**s3.env, "MLFLOW_TRACKING_URI": server.url}.items():
+            monkeypatch.setenv(key, value)  # this client reads and writes S3 itself
+        mlflow.set_tracking_uri(server.url)
+        mlflow.set_registry_uri(server.url)
+        client = MlflowClient(server.url, server.url)
+        version = sklearn_version(unique_model_name)
+        assert client.get_model_version_download_uri(unique_model_name, version).startswith(
+            f"s3://{s3.bucket}/direct/")
+        attest(server, unique_model_name, version, verdict="permitted")
+        client.set_registered_model_alias(unique_model_name, "production", version)
+        pinned = tmp_path / "pinned.json"
+        assert cli("deploy", "manifest", f"models:/{unique_model_name}@production", "-o",
+                   str(pinned), "--tracking-uri", server.url)[0] == ExitCode.OK
+        code, report, err = cli("deploy", "verify", str(pinned), "--tracking-uri", server.url)
+        assert code == ExitCode.OK, err
+        assert "downloading" not in err  # streamed, not downloaded
+
+        uri = client.get_model_version_download_uri(unique_model_name, version)
+        prefix = uri[len(f"s3://{s3.bucket}/"):].rstrip("/") + "/"
+        listed = s3.client().list_objects_v2(  # type: ignore[attr-defined]
+            Bucket=s3.bucket, Prefix=prefix)
+        pkl = next(str(o["Key"]) for o in listed["Contents"] if o["Key"].endswith("model.pkl"))
+        s3.client().put_object(Bucket=s3.bucket, Key=pkl,  # type: ignore[attr-defined]
+                               Body=b"replaced")
+        code, report, err = cli("deploy", "verify", str(pinned), "--tracking-uri", server.url)
+        assert code == ExitCode.DENIED, err
+        assert report["verified"] is False and report["mismatches"], report
+        client.delete_registered_model_alias(unique_model_name, "production")
+        message = _refused(lambda: client.set_registered_model_alias(
+            unique_model_name, "production", version))
+        assert "hash.artifacts_changed" in message, message
 
 
 def test_a_stalled_or_stopped_endpoint_denies_within_the_budget(
