@@ -162,6 +162,7 @@ def rehasher(uri: str, *, workers: int) -> Callable[[float], Rehash]:
         location, keys = s3
 
         def stream(budget: float) -> Rehash:
+            _logger.info("re-hashing %s as it streams from S3", location)
             return stream_within(lambda: S3Reader(location, s3_client(
                 timeout=budget, connections=WINDOW * LANES, credentials=keys)), budget)
         return stream
