@@ -47,7 +47,8 @@ from mlflow_supplychain.integrity.budget import rehash_within, stream_within
 from mlflow_supplychain.integrity.manifest import build_manifest
 from mlflow_supplychain.integrity.object_store import S3Location, S3Reader, s3_client
 from mlflow_supplychain.integrity.streaming import LANES, PART_SIZE, WINDOW
-from mlflow_supplychain.testing.pytest_plugin import run_server
+from mlflow_supplychain.testing.pytest_plugin import RunningServer, run_server
+from mlflow_supplychain.testing.registration import version_identity
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import best
@@ -85,13 +86,15 @@ def register(url: str, folder: Path, name: str) -> str:
     return str(client.create_model_version(name, source, run_id=run.info.run_id).version)
 
 
-def submit_attestation(url: str, data_dir: Path, name: str, version: str, folder: Path) -> None:
+def submit_attestation(server: RunningServer, name: str, version: str, folder: Path) -> None:
+    url, data_dir = server.url, server.data_dir
     manifest = build_manifest(folder)
     key = attest.load_private_key(data_dir / "attestation-signing.key")
     digest = requests.get(f"{url}/api/2.0/mlflow-supplychain/status", timeout=30).json()[
         "policy"]["format_digest"]
     payload = attest.AttestationPayload(
-        model_name=name, version=version, artifact_digest=manifest.digest,
+        model_name=name, version=version, identity=version_identity(server, name, version),
+        artifact_digest=manifest.digest,
         files={e.path: e.sha256 for e in manifest.files}, verdict="permitted",
         formats={e.path: "safetensors" for e in manifest.files}, scanner_version="bench",
         format_policy_digest=digest, scanned_at=attest.now_iso(),
@@ -244,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                 write_model(folder, args.gib, shards)
                 name = f"bench-{uuid.uuid4().hex[:8]}"
                 version = register(server.url, folder, name)
-                submit_attestation(server.url, server.data_dir, name, version, folder)
+                submit_attestation(server, name, version, folder)
                 protected = best(lambda n=name, v=version: client.set_registered_model_alias(
                     n, "production", v), args.runs)
                 plain = best(lambda n=name, v=version: client.set_registered_model_alias(
