@@ -102,7 +102,7 @@ def manifest(model_uri: str, output: Path | None, target: str | None,
 def verify(manifest_file: Path, local: Path | None, registry_key: Path | None,
            tracking_uri: str | None) -> ExitCode:
     """Check every byte against MANIFEST and the registry's current approval."""
-    from mlflow_supplychain.deploy.fetch import downloaded_version
+    from mlflow_supplychain.deploy.fetch import downloaded_version, streamed_manifest
     from mlflow_supplychain.deploy.manifest_schema import read_manifest
     from mlflow_supplychain.deploy.registry_facts import current_standing
     from mlflow_supplychain.deploy.verify import compare
@@ -115,10 +115,15 @@ def verify(manifest_file: Path, local: Path | None, registry_key: Path | None,
         steps.step(f"hashing {local}")
         actual = build_manifest(local)
     else:
-        steps.step(f"downloading {pinned.pinned_uri}")
-        with downloaded_version(mlflow_client, pinned.model_name, pinned.version) as directory:
-            steps.step(f"hashing {len(pinned.files)} files")
-            actual = build_manifest(directory)
+        steps.step(f"reading {pinned.pinned_uri}")
+        streamed = streamed_manifest(mlflow_client, pinned.model_name, pinned.version)
+        if streamed is not None:  # hashed as it streamed from S3, nothing written to disk
+            actual = streamed
+        else:
+            with downloaded_version(mlflow_client, pinned.model_name,
+                                    pinned.version) as directory:
+                steps.step(f"hashing {len(pinned.files)} files")
+                actual = build_manifest(directory)
     mismatches = compare(pinned.files, actual)
     steps.step("checking the version's standing in the registry")
     standing = current_standing(pinned, client)

@@ -1,4 +1,5 @@
-"""Download a registered version's artifacts into a private temporary directory.
+"""Download a registered version's artifacts into a private temporary directory, or hash them
+as they stream from S3 when only their manifest is needed (:func:`streamed_manifest`).
 
 The storage location comes from the registry (``get_model_version_download_uri``), not
 ``models:/`` itself: MLflow's models repository adds a ``registered_model_meta`` file to what it
@@ -19,6 +20,7 @@ from typing import Any
 
 from mlflow_supplychain.deploy.registry_facts import mlflow_error
 from mlflow_supplychain.errors import Problem, RegistryError
+from mlflow_supplychain.integrity.manifest import Manifest
 
 MAX_BYTES_ENV_VAR = "MLFLOW_SUPPLYCHAIN_MAX_DOWNLOAD_BYTES"
 DEFAULT_MAX_BYTES = 200 * 1024**3
@@ -74,3 +76,35 @@ def downloaded_version(mlflow_client: Any, name: str, version: str, *,
         yield Path(local)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def streamed_manifest(mlflow_client: Any, name: str, version: str) -> Manifest | None:
+    """The manifest of the version's artifacts hashed as they stream from S3, nothing written
+    to disk, when its download location is ``s3://`` (read with this machine's S3 settings and
+    credentials, as MLflow's download would); None for any other store (download instead:
+    ``mlflow-artifacts:`` goes through the tracking server, which this client cannot bypass).
+
+    Raises:
+        RegistryError: the version cannot be looked up.
+        ArtifactReadError: the objects cannot be listed or read, break the path rules of
+            :mod:`~mlflow_supplychain.integrity.object_tree`, or changed while read.
+    """
+    from mlflow.exceptions import MlflowException
+
+    from mlflow_supplychain.integrity.object_store import (
+        READ_TIMEOUT,
+        S3Location,
+        S3Reader,
+        s3_client,
+    )
+    from mlflow_supplychain.integrity.streaming import LANES, WINDOW, stream_manifest
+
+    try:
+        uri = str(mlflow_client.get_model_version_download_uri(name, version))
+    except MlflowException as exc:
+        raise mlflow_error(exc, f"models:/{name}/{version}") from None
+    if not uri.startswith("s3://"):
+        return None
+    reader = S3Reader(S3Location.parse(uri),
+                      s3_client(timeout=READ_TIMEOUT, connections=WINDOW * LANES))
+    return stream_manifest(reader.list(), reader.fetch)

@@ -351,7 +351,9 @@ def _bytes_problem(ctx: _Context, attested: str) -> tuple[str, str, str] | None:
             return None
         fix = ("retry the promotion; if it keeps failing, raise "
                "integrity.reverify_budget_seconds.")
-        return "not_reverified", "the artifacts were not re-hashed at promotion time.", fix
+        why = artifacts.reverify_reason if artifacts is not None else None
+        return ("not_reverified", "the artifacts were not re-hashed at promotion time"
+                + (f" ({why})." if why else "."), fix)
     if reverified == attested:
         return None
     message = (f"the artifacts now hash to {reverified}, not the attested {attested}: files "

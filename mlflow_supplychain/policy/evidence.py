@@ -56,6 +56,9 @@ class ArtifactEvidence(_Frozen):
     reverified_digest: str | None = Field(
         None, description="Digest of the bytes re-hashed just now; None when not re-hashed."
     )
+    reverify_reason: str | None = Field(
+        None, max_length=400, description="Why the re-hash did not happen (budget, store "
+        "error...), shown in the denial; None when it happened or was not asked for.")
 
 class ScanEvidence(_Frozen):
     """Summary of the scan attestation attached to the version."""

@@ -18,9 +18,12 @@ Locations are resolved in the server process, without HTTP to itself: ``models:/
 logged model) and ``runs:/<id>/<path>`` through the tracking store, ``models:/<name>/<v>`` (old
 rows without a storage location) through the registry's download URI of that version,
 ``mlflow-artifacts:/`` through the server's artifact destination. A
-local destination is hashed in place (no copy); any other repository is downloaded into a
-temporary directory first. Nothing here runs for unprotected targets: the provider only runs
-when a protected profile needs scan/hash evidence, and only when the policy asks.
+local destination is hashed in place (no copy); an S3 location (``s3://``, or
+``mlflow-artifacts:`` over an S3 destination) is hashed as it streams in with parallel ranged
+reads, nothing written to disk (:func:`~mlflow_supplychain.integrity.budget.stream_within`);
+any other repository is downloaded into a temporary directory first. Nothing here runs for
+unprotected targets: the provider only runs when a protected profile needs scan/hash
+evidence, and only when the policy asks.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mlflow_supplychain.integrity.budget import Rehash, rehash_within
+from mlflow_supplychain.integrity.budget import Rehash, rehash_within, stream_within
+from mlflow_supplychain.integrity.object_store import Credentials, S3Location, S3Reader, s3_client
+from mlflow_supplychain.integrity.streaming import LANES, WINDOW
 from mlflow_supplychain.policy.evidence import ArtifactEvidence
 from mlflow_supplychain.policy.schema import Mode, Policy, Requirement
 
@@ -124,6 +129,47 @@ def materializer(uri: str) -> Materialize:
     return download(get_artifact_repository(uri), "")
 
 
+def s3_source(uri: str) -> tuple[S3Location, Credentials] | None:
+    """Where ``uri``'s objects live when it is on S3 (and the keys MLflow's repository was
+    given, if any); None for any other store."""
+    if uri.startswith("s3://"):
+        return S3Location.parse(uri), Credentials()
+    if not uri.startswith("mlflow-artifacts:"):
+        return None
+    from mlflow.server.handlers import _get_artifact_repo_mlflow_artifacts
+    from mlflow.store.artifact.s3_artifact_repo import S3ArtifactRepository
+    from mlflow.utils.uri import extract_and_normalize_path
+
+    repo = _get_artifact_repo_mlflow_artifacts()
+    if not isinstance(repo, S3ArtifactRepository):
+        return None
+    relative = extract_and_normalize_path(uri).lstrip("/")
+    if any(part == ".." for part in relative.split("/")):
+        raise ValueError("artifact path escapes the artifact destination")
+    bucket, prefix = repo.parse_s3_compliant_uri(repo.artifact_uri)
+    # the keys MLflow's repository holds (None unless the server was given explicit ones)
+    keys = Credentials(getattr(repo, "_access_key_id", None),
+                       getattr(repo, "_secret_access_key", None),
+                       getattr(repo, "_session_token", None))
+    return S3Location(bucket, str(prefix).strip("/")).child(relative), keys
+
+
+def rehasher(uri: str, *, workers: int) -> Callable[[float], Rehash]:
+    """``rehash(budget)`` for the artifacts at storage URI ``uri``: streamed from S3, hashed in
+    place when local, downloaded first otherwise."""
+    s3 = s3_source(uri)
+    if s3 is not None:
+        location, keys = s3
+
+        def stream(budget: float) -> Rehash:
+            _logger.info("re-hashing %s as it streams from S3", location)
+            return stream_within(lambda: S3Reader(location, s3_client(
+                timeout=budget, connections=WINDOW * LANES, credentials=keys)), budget)
+        return stream
+    materialize = materializer(uri)
+    return lambda budget: rehash_within(materialize, budget, workers=workers)
+
+
 class ReverifyingProvider:
     """Wraps the attestation provider: adds a fresh re-hash to its ``artifacts`` evidence when
     the policy asks for re-verification at promotion."""
@@ -158,7 +204,9 @@ class ReverifyingProvider:
             _logger.info("re-verified %s/%s in %.2f s: %s", record.name, record.version,
                          outcome.seconds, "match" if outcome.digest == artifacts.digest
                          else "CHANGED")
-        fields["artifacts"] = artifacts.model_copy(update={"reverified_digest": outcome.digest})
+        fields["artifacts"] = artifacts.model_copy(update={
+            "reverified_digest": outcome.digest,
+            "reverify_reason": None if outcome.digest else (outcome.reason or "unknown")[:400]})
         return fields
 
 
@@ -178,11 +226,14 @@ def _rehash_source(location: str, budget: float, *,
     try:
         remaining = budget - (time.monotonic() - started)
         try:
-            materialize = materializer(storage_uri(location, registry_source=_registry_source))
+            rehash = rehasher(storage_uri(location, registry_source=_registry_source),
+                              workers=min(4, os.cpu_count() or 1))
         except Exception as exc:  # noqa: BLE001 - unresolvable source: not re-verified (denies)
+            # the detail stays in the server log: the reason is shown to the caller
+            _logger.warning("cannot resolve the download location %r: %s: %s", location,
+                            type(exc).__name__, str(exc)[:300])
             return Rehash(None, 0.0,
-                          f"cannot resolve the download location: {type(exc).__name__}: {exc}"[:300])
-        return rehash_within(materialize, max(remaining, 0.001),
-                             workers=min(4, os.cpu_count() or 1))
+                          f"cannot resolve the download location ({type(exc).__name__})")
+        return rehash(max(remaining, 0.001))
     finally:
         slots.release()

@@ -202,6 +202,11 @@ def test_reverification_required_by_policy() -> None:
         update={"reverified_digest": None})
     evidence = evidence.model_copy(update={"artifacts": artifacts})
     assert [v.code for v in evaluate(policy, evidence, PROD).violations] == ["hash.not_reverified"]
+    stalled = evidence.artifacts.model_copy(  # type: ignore[union-attr]
+        update={"reverify_reason": "the S3 endpoint did not answer in time"})
+    [violation] = evaluate(policy, evidence.model_copy(update={"artifacts": stalled}),
+                           PROD).violations
+    assert "(the S3 endpoint did not answer in time)" in violation.message
 
 
 _REVERIFY = POLICY.model_copy(update={"integrity": POLICY.integrity.model_copy(
