@@ -5,8 +5,8 @@ predicates: the envelope layer of our own attestations (scan results, approvals)
 builds predicates through protobuf (numbers become floats). Our attestations name their key by
 the id the rest of the product already uses (``attest.key_id``: the first 16 hex characters of
 sha256 over the raw public key, or the registry key's fingerprint), and their predicates carry
-integers (creation times), so this module keeps the predicate as plain JSON and validates the
-statement by parsing it with the in-toto attestation library.
+integers (creation times), so this module keeps the predicate as plain JSON and checks the
+statement against the in-toto v1 rules itself (:func:`statement_problem`).
 
 Anyone can verify an envelope with securesystemslib alone::
 
@@ -39,7 +39,7 @@ def statement_bytes(subjects: Mapping[str, str], predicate_type: str,
     ``predicate`` kept as given (integers stay integers).
 
     Raises:
-        ValueError: the in-toto attestation library does not accept the statement.
+        ValueError: not a valid statement (no subject, empty predicate type or predicate).
     """
     document = {
         "_type": STATEMENT_TYPE,
@@ -48,27 +48,44 @@ def statement_bytes(subjects: Mapping[str, str], predicate_type: str,
         "predicateType": predicate_type,
         "predicate": dict(predicate),
     }
-    raw = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                     allow_nan=False).encode("utf-8")
-    validate_statement(raw)
-    return raw
+    problem = statement_problem(document)
+    if problem is not None:
+        raise ValueError(problem)
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
 
 
-def validate_statement(raw: bytes) -> None:
-    """Parse ``raw`` as an in-toto v1 Statement with the in-toto attestation library.
+STATEMENT_FIELDS = frozenset({"_type", "subject", "predicateType", "predicate"})
 
-    Raises:
-        ValueError: not a valid statement (no subject, a subject without digest...).
+
+def statement_problem(statement: Any) -> str | None:
+    """What makes ``statement`` not an in-toto v1 Statement (None: it is one).
+
+    The rules the in-toto attestation library's ``Statement.validate`` applies (type, at least
+    one subject, each with a name and a non-empty digest map of strings, a predicate type and a
+    non-empty predicate object), plus no unknown top-level field, checked on plain JSON: the
+    library parses through protobuf's pure-Python JSON reader, about 0.4 ms per subject, which
+    a 50,000-file manifest would turn into seconds on every read. The interop tests check that
+    the library accepts what this accepts from us.
     """
-    from google.protobuf import json_format
-    from in_toto_attestation.v1.statement import Statement
-    from in_toto_attestation.v1.statement_pb2 import Statement as StatementPb
-
-    try:
-        message = json_format.Parse(raw, StatementPb())
-    except json_format.ParseError as exc:
-        raise ValueError(f"not an in-toto statement: {str(exc)[:200]}") from None
-    Statement.copy_from_pb(message).validate()
+    if not isinstance(statement, Mapping) or statement.get("_type") != STATEMENT_TYPE:
+        return "the payload is not an in-toto v1 statement"
+    if set(statement) - STATEMENT_FIELDS:
+        return "the statement has fields in-toto v1 does not define"
+    subjects = statement.get("subject")
+    if not isinstance(subjects, list) or not subjects:
+        return "the statement has no subject"
+    for index, subject in enumerate(subjects):
+        digest = subject.get("digest") if isinstance(subject, Mapping) else None
+        if (not isinstance(digest, Mapping) or not digest
+                or not all(isinstance(k, str) and isinstance(v, str) for k, v in digest.items())
+                or not isinstance(subject.get("name", ""), str)):
+            return f"subject {index} has no digest"
+    if not isinstance(statement.get("predicateType"), str) or not statement["predicateType"]:
+        return "the statement has no predicate type"
+    if not isinstance(statement.get("predicate"), Mapping) or not statement["predicate"]:
+        return "the statement has no predicate"
+    return None
 
 
 def sign(payload: bytes, private_key: Any, keyid: str) -> dict[str, Any]:
@@ -121,12 +138,9 @@ def parse(envelope: Any, *, max_bytes: int) -> EnvelopeParts:
         statement = json.loads(raw)
     except ValueError:
         raise EnvelopeRefused("the payload is not JSON") from None
-    if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
-        raise EnvelopeRefused("the payload is not an in-toto v1 statement")
-    try:
-        validate_statement(raw)
-    except ValueError as exc:
-        raise EnvelopeRefused(str(exc)[:300]) from None
+    problem = statement_problem(statement)
+    if problem is not None:
+        raise EnvelopeRefused(problem)
     return EnvelopeParts(statement, signatures)
 
 

@@ -124,3 +124,29 @@ def test_our_approval_check_refuses_another_version_request_or_key() -> None:
     other = [ec.generate_private_key(ec.SECP256R1()).public_key()]
     assert not approval_statement.check(envelope, other, identity_digest=facts.identity_digest,
                                         request_id=7).ok
+
+
+def _library_accepts(statement: Any) -> bool:
+    try:
+        message = json_format.Parse(json.dumps(statement), statement_pb2.Statement())  # type: ignore[attr-defined]
+        Statement.copy_from_pb(message).validate()
+    except (json_format.ParseError, ValueError):
+        return False
+    return True
+
+
+GOOD_STATEMENT = {"_type": "https://in-toto.io/Statement/v1",
+                  "subject": [{"name": "a", "digest": {"sha256": "a" * 64}}],
+                  "predicateType": "https://example.com/p/v1", "predicate": {"k": 1}}
+
+
+@pytest.mark.parametrize("change", [
+    {}, {"_type": "https://in-toto.io/Statement/v0.1"}, {"subject": []},
+    {"subject": [{"name": "a"}]}, {"subject": [{"name": "a", "digest": {}}]},
+    {"predicateType": ""}, {"predicate": {}}, {"extra": 1},
+])
+def test_our_statement_rules_agree_with_the_in_toto_library(change: dict[str, Any]) -> None:
+    from mlflow_supplychain.signing.keyed_envelopes import statement_problem
+
+    statement = {**GOOD_STATEMENT, **change}
+    assert (statement_problem(statement) is None) == _library_accepts(statement)
