@@ -175,9 +175,9 @@ def check_submission(submission: Submission,
 
     Raises:
         IntegrityError: no key configured, bad signature (or an envelope signed by another
-            key), another format policy (v3) or
-            another policy (a v2 submission from a sidecar not yet upgraded), a time in the
-            future, or older than the attestation already stored (a replay of an earlier scan).
+            key), another format policy (v3) or another policy (a v2 submission from a sidecar
+            not yet upgraded), a time in the future, or older than the attestation already
+            stored (a replay of an earlier scan).
     """
     if public_key is None:
         raise _reject("Attestations cannot be verified", PUBLIC_KEY_ENV_VAR, "is not set",
@@ -247,6 +247,8 @@ def store(conn: Connection, submission: Submission, *, policy_digest: str, actor
     """
     now = _now_ms()
     payload = submission.payload
+    # the original format keeps NULL, as every row before 0007: a server rolled back before
+    # 0007 still reads those, and finds no evidence in an envelope row (fail closed)
     original = submission.format == attestation_formats.ORIGINAL
     result = conn.execute(scan_attestations.insert().values(
         model_name=payload.model_name, version=payload.version,
