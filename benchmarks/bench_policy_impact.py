@@ -25,6 +25,7 @@ import requests
 from mlflow_supplychain.governance import attestations, db
 from mlflow_supplychain.governance import requests as workflow
 from mlflow_supplychain.integrity import attest
+from mlflow_supplychain.integrity.attestation_formats import scan_envelope
 from mlflow_supplychain.policy.evidence import evidence_digest
 from mlflow_supplychain.policy.loader import parse_policy
 from mlflow_supplychain.policy.schema import ApprovalRule
@@ -105,7 +106,7 @@ def fill(data: Path, models: int, versions: int) -> None:
                 verdict="permitted", formats={"model.safetensors": "safetensors"},
                 scanner_version="bench", format_policy_digest=policy.format_digest,
                 scanned_at=attest.now_iso(), key_id=attest.key_id(key.public_key()))
-            attestations.store(conn, payload, attest.sign(payload, key),
+            attestations.store(conn, scan_envelope.submission(payload, key),
                                policy_digest=policy.digest, actor="bench")
             digest = evidence_digest(INTAKE, payload.artifact_digest, identity.digest())
             request_ids.append(workflow.create_request(

@@ -29,12 +29,13 @@ from mlflow_supplychain.errors import IntegrityError, Problem
 from mlflow_supplychain.governance import audit
 from mlflow_supplychain.governance.policy_history import FormatDigests
 from mlflow_supplychain.governance.tables import scan_attestations
+from mlflow_supplychain.integrity import attestation_formats
 from mlflow_supplychain.integrity.attest import (
     PUBLIC_KEY_ENV_VAR,
     AttestationPayload,
     load_public_key,
-    verify_payload,
 )
+from mlflow_supplychain.integrity.attestation_formats import Submission, scan_envelope
 from mlflow_supplychain.policy.evidence import ArtifactEvidence, ScanEvidence
 from mlflow_supplychain.policy.schema import FormatVerdict, Policy, Requirement
 from mlflow_supplychain.registry.evidence_reader import DatabaseProvider, VersionRecord
@@ -94,21 +95,32 @@ class StoredAttestation:
     key_id: str
     created_at: int
     payload: AttestationPayload | None
+    format: str | None = None
+    """The registered format of ``payload_text`` (None: the original signed payload)."""
 
     def verified(self, public_key: Ed25519PublicKey | None) -> bool:
-        """Whether the stored payload, as stored now, verifies with ``public_key``."""
-        if public_key is None or self.payload is None:
+        """Whether the stored text, as stored now, verifies with ``public_key`` and vouches
+        for exactly ``payload``."""
+        reader = attestation_formats.for_row(self.format)
+        if public_key is None or self.payload is None or reader is None:
             return False
-        # Verify the stored text itself, not a re-encoding: a reordered or padded row fails.
-        return (self.payload.canonical_bytes() == self.payload_text.encode("utf-8")
-                and verify_payload(self.payload, self.signature, public_key))
+        return reader.verify(self.payload_text, self.signature, public_key) == self.payload
+
+    @property
+    def envelope(self) -> dict[str, Any] | None:
+        """The stored DSSE envelope, for an attestation stored as one."""
+        if self.format != scan_envelope.NAME:
+            return None
+        try:
+            value = json.loads(self.payload_text)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
 
 
-def _parse(text: str) -> AttestationPayload | None:
-    try:
-        return AttestationPayload.parse(json.loads(text))
-    except (ValueError, IntegrityError):
-        return None
+def _parse(text: str, signature: str, format_name: str | None) -> AttestationPayload | None:
+    reader = attestation_formats.for_row(format_name)
+    return None if reader is None else reader.from_row(text, signature)
 
 
 def latest(conn: Connection, identity_digest: str) -> StoredAttestation | None:
@@ -127,7 +139,8 @@ def latest(conn: Connection, identity_digest: str) -> StoredAttestation | None:
     stored = StoredAttestation(id=row.id, model_name=row.model_name, version=row.version,
                                payload_text=row.payload, signature=row.signature,
                                key_id=row.key_id, created_at=row.created_at,
-                               payload=_parse(row.payload))
+                               payload=_parse(row.payload, row.signature, row.format),
+                               format=row.format)
     if stored.payload is not None and stored.payload.identity.digest() != identity_digest:
         # the signed identity is what counts, not the column (a row moved in the database)
         return dataclasses.replace(stored, payload=None)
@@ -146,24 +159,35 @@ def binds_current_policy(payload: AttestationPayload, policy: Policy) -> bool:
     return payload.policy_digest == policy.digest
 
 
-def check_submission(payload: AttestationPayload, signature: str,
+def verifies(submission: Submission, public_key: Ed25519PublicKey | None) -> bool:
+    """Whether ``public_key`` vouches for the submission's payload in its own format."""
+    reader = attestation_formats.FORMATS.get(submission.format)
+    return (public_key is not None and reader is not None
+            and reader.verify(submission.text, submission.signature, public_key)
+            == submission.payload)
+
+
+def check_submission(submission: Submission,
                      public_key: Ed25519PublicKey | None, *, policy: Policy,
                      previous: StoredAttestation | None, now: datetime | None = None) -> None:
     """Decide whether a submitted attestation may be stored (the version's existence is the
     caller's check).
 
     Raises:
-        IntegrityError: no key configured, bad signature, another format policy (v3) or
-            another policy (a v2 submission from a sidecar not yet upgraded), a time in the
-            future, or older than the attestation already stored (a replay of an earlier scan).
+        IntegrityError: no key configured, bad signature (or an envelope signed by another
+            key), another format policy (v3) or another policy (a v2 submission from a sidecar
+            not yet upgraded), a time in the future, or older than the attestation already
+            stored (a replay of an earlier scan).
     """
     if public_key is None:
         raise _reject("Attestations cannot be verified", PUBLIC_KEY_ENV_VAR, "is not set",
                       "start the server with 'mlflow-supplychain server' or point the variable "
                       "at the sidecar's public key")
-    if not verify_payload(payload, signature, public_key):
+    payload = submission.payload
+    if not verifies(submission, public_key):
         raise _reject("Attestation signature does not verify", "signature",
-                      "is not the configured key's signature over this payload",
+                      "is not the configured key's signature over this payload (an untrusted "
+                      "or unknown key, or altered content)",
                       "submit attestations signed by the sidecar's key")
     if payload.format_policy_digest is not None:
         if payload.format_policy_digest != policy.format_digest:
@@ -214,28 +238,33 @@ def _scanned_at(payload: AttestationPayload) -> datetime | None:
     return value if value.tzinfo is not None else None
 
 
-def store(conn: Connection, payload: AttestationPayload, signature: str, *,
-          policy_digest: str, actor: str) -> int:
-    """Insert the attestation, keyed by the identity it signs, and its ``attestation.accept``
-    audit record (caller's transaction). The caller has checked that the signed identity is
-    the version's identity now (:func:`check_identity`).
+def store(conn: Connection, submission: Submission, *, policy_digest: str, actor: str) -> int:
+    """Insert the attestation in its own format, keyed by the identity it signs, and its
+    ``attestation.accept`` audit record (caller's transaction). The caller has checked that the
+    signed identity is the version's identity now (:func:`check_identity`).
 
     Returns the row id.
     """
     now = _now_ms()
+    payload = submission.payload
+    # the original format keeps NULL, as every row before 0008: a server rolled back before
+    # 0008 still reads those, and finds no evidence in an envelope row (fail closed)
+    original = submission.format == attestation_formats.ORIGINAL
     result = conn.execute(scan_attestations.insert().values(
         model_name=payload.model_name, version=payload.version,
         workspace=payload.identity.workspace, identity_digest=payload.identity.digest(),
         artifact_digest=payload.artifact_digest,
-        payload=payload.canonical_bytes().decode("utf-8"), signature=signature,
-        key_id=payload.key_id, created_at=now))
+        payload=submission.text, signature=submission.signature,
+        key_id=payload.key_id, created_at=now,
+        format=None if original else submission.format))
     audit.append(conn, actor=actor, action="attestation.accept",
                  subject=f"models:/{payload.model_name}/{payload.version}",
                  payload={"identity": payload.identity.digest(),
                           "workspace": payload.identity.workspace,
                           "artifact_digest": payload.artifact_digest, "verdict": payload.verdict,
                           "findings": len(payload.findings), "key_id": payload.key_id,
-                          "scanner_version": payload.scanner_version},
+                          "scanner_version": payload.scanner_version,
+                          "format": submission.format},
                  policy_digest=policy_digest, ts_ms=now)
     key = result.inserted_primary_key
     return int(key[0]) if key else 0
@@ -296,14 +325,17 @@ _pending: ContextVar[StoredAttestation | None] = ContextVar("supplychain_pending
 
 
 @contextlib.contextmanager
-def pending(payload: AttestationPayload, signature: str) -> Iterator[None]:
+def pending(submission: Submission) -> Iterator[None]:
     """Within the block, the provider answers with this (verified, not yet stored) attestation
     for its subject instead of the stored one: the gate can judge a version on a verdict
     before the verdict is committed (late-verdict compensation, one transaction)."""
+    payload = submission.payload
     token = _pending.set(StoredAttestation(
         id=0, model_name=payload.model_name, version=payload.version,
-        payload_text=payload.canonical_bytes().decode("utf-8"), signature=signature,
-        key_id=payload.key_id, created_at=_now_ms(), payload=payload))
+        payload_text=submission.text, signature=submission.signature,
+        key_id=payload.key_id, created_at=_now_ms(), payload=payload,
+        format=None if submission.format == attestation_formats.ORIGINAL
+        else submission.format))
     try:
         yield
     finally:

@@ -9,8 +9,9 @@ past its rules.
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
@@ -51,6 +52,23 @@ class ApprovalRecord:
     evidence_digest: str
     comment: str | None
     created_at: int
+    envelope: str | None = None
+    """The registry-signed DSSE envelope of the approval statement (None: recorded before
+    approvals were signed, or the server had no registry key)."""
+
+    def envelope_json(self) -> object:
+        """The envelope as JSON (None when there is none or the stored text is damaged)."""
+        if self.envelope is None:
+            return None
+        try:
+            return json.loads(self.envelope)
+        except ValueError:
+            return None
+
+
+ApprovalSealer = Callable[["TransitionRequest", str, Sequence[str], int], "str | None"]
+"""``(request, approver, groups, now_ms) -> envelope text``: signs the approval statement
+while the approval is recorded (``server.request_actions`` builds it with the registry key)."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +103,8 @@ class TransitionRequest:
             "workspace": self.workspace, "identity_digest": self.identity_digest,
             "approvals": [{"approver": a.approver, "approver_groups": list(a.approver_groups),
                            "evidence_digest": a.evidence_digest, "comment": a.comment,
-                           "created_at": a.created_at} for a in self.approvals],
+                           "created_at": a.created_at, "envelope": a.envelope_json()}
+                          for a in self.approvals],
         }
 
 
@@ -155,7 +174,8 @@ def _with_approvals(conn: Connection, row: Row[tuple[object, ...]]) -> Transitio
         resolved_by=m["resolved_by"], resolution_comment=m["resolution_comment"],
         workspace=m["workspace"], identity_digest=m["identity_digest"],
         approvals=tuple(ApprovalRecord(a.approver, tuple(json.loads(a.approver_groups)),
-                                       a.evidence_digest, a.comment, int(a.created_at))
+                                       a.evidence_digest, a.comment, int(a.created_at),
+                                       a.envelope)
                         for a in rows))
 
 
@@ -188,9 +208,11 @@ def _require_open(req: TransitionRequest, operation: str) -> None:
 
 def approve(engine: Engine, request_id: int, *, approver: str, groups: Sequence[str],
             comment: str | None, rule: ApprovalRule, creator: str | None,
-            current_evidence_digest: str, policy_digest: str, now_ms: int) -> TransitionRequest:
+            current_evidence_digest: str, policy_digest: str, now_ms: int,
+            sealer: ApprovalSealer | None = None) -> TransitionRequest:
     """Record ``approver``'s approval in its own transaction; the request becomes approved once
-    ``rule.min`` distinct approvers agree.
+    ``rule.min`` distinct approvers agree. ``sealer`` signs the approval statement, stored
+    with the approval.
 
     A refusal is committed too (its audit record, and the stale status when the evidence
     changed) before it is raised: refused attempts are part of the audit trail.
@@ -206,7 +228,7 @@ def approve(engine: Engine, request_id: int, *, approver: str, groups: Sequence[
             return _approve(conn, request_id, approver=approver, groups=groups, comment=comment,
                             rule=rule, creator=creator,
                             current_evidence_digest=current_evidence_digest,
-                            policy_digest=policy_digest, now_ms=now_ms)
+                            policy_digest=policy_digest, now_ms=now_ms, sealer=sealer)
         except _Refused as refused:
             refusal = refused.error
     raise refusal
@@ -222,7 +244,8 @@ class _Refused(Exception):
 
 def _approve(conn: Connection, request_id: int, *, approver: str, groups: Sequence[str],
              comment: str | None, rule: ApprovalRule, creator: str | None,
-             current_evidence_digest: str, policy_digest: str, now_ms: int) -> TransitionRequest:
+             current_evidence_digest: str, policy_digest: str, now_ms: int,
+             sealer: ApprovalSealer | None) -> TransitionRequest:
     req = get_request(conn, request_id, lock=True)
     _require_open(req, "approve")
     subject = _subject(req.model_name, req.version, req.target)
@@ -244,11 +267,13 @@ def _approve(conn: Connection, request_id: int, *, approver: str, groups: Sequen
         raise _Refused(ApprovalRefused(f"Approval of request {req.id} refused",
                                        [Problem(f"request {req.id}", problem,
                                                 f"ask one of {', '.join(rule.approvers)}")]))
+    envelope = sealer(req, approver, groups, now_ms) if sealer is not None else None
     try:
         with conn.begin_nested():
             conn.execute(approvals.insert().values(
                 request_id=req.id, approver=approver, approver_groups=json.dumps(sorted(groups)),
-                evidence_digest=req.evidence_digest, comment=comment, created_at=now_ms))
+                evidence_digest=req.evidence_digest, comment=comment, created_at=now_ms,
+                envelope=envelope))
     except IntegrityError:
         raise ApprovalRefused(f"Approval of request {req.id} refused", [Problem(
             f"request {req.id}", f"{approver} already approved it",
@@ -260,7 +285,9 @@ def _approve(conn: Connection, request_id: int, *, approver: str, groups: Sequen
                     now_ms=now_ms)
     audit.append(conn, actor=approver, action="request.approve", subject=subject,
                  payload={"request_id": req.id, "approvals": count, "min": rule.min,
-                          "groups": sorted(groups), "comment": comment},
+                          "groups": sorted(groups), "comment": comment,
+                          "envelope_sha256": (None if envelope is None else
+                                              hashlib.sha256(envelope.encode()).hexdigest())},
                  policy_digest=policy_digest, ts_ms=now_ms)
     return get_request(conn, req.id)
 

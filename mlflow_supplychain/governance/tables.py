@@ -19,11 +19,14 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects import mysql
+from sqlalchemy.dialects.mysql import LONGTEXT
 
 VERSION_TABLE = "supplychain_alembic_version"
 DIGEST_LEN = 71  # "sha256:" + 64 hex
 WORKSPACE_LEN = 63  # MLflow's workspace column
+FORMAT_LEN = 40  # a registered attestation format name
+# MySQL's TEXT holds 64 KiB; attestations and envelopes carry whole manifests (0007, 0008)
+LONG_TEXT = Text().with_variant(LONGTEXT(), "mysql", "mariadb")
 
 # Per-version evidence (attestations, requests and through them approvals) is keyed by the
 # version's immutable identity (``version_identity``): ``identity_digest`` is what lookups
@@ -68,6 +71,8 @@ approvals = Table(
     Column("evidence_digest", String(DIGEST_LEN), nullable=False),
     Column("comment", Text, nullable=True),
     Column("created_at", BigInteger, nullable=False),
+    # the registry-signed DSSE envelope of the approval statement; NULL before 0008
+    Column("envelope", Text, nullable=True),
     UniqueConstraint("request_id", "approver", name="supplychain_approval_once"),
     mysql_charset=MYSQL_CHARSET, mysql_collate=MYSQL_COLLATE,
 )
@@ -107,12 +112,15 @@ scan_attestations = Table(
     Column("model_name", String(256), nullable=False),
     Column("version", String(32), nullable=False),
     Column("artifact_digest", String(DIGEST_LEN), nullable=False),
-    Column("payload", Text, nullable=False),
+    Column("payload", LONG_TEXT, nullable=False),
     Column("signature", String(128), nullable=False),
     Column("key_id", String(16), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("workspace", String(WORKSPACE_LEN), nullable=True),
     Column("identity_digest", String(DIGEST_LEN), nullable=True),
+    # the registered format of 'payload' (integrity/attestation_formats); NULL: the original
+    # signed payload (every row written before 0008)
+    Column("format", String(FORMAT_LEN), nullable=True),
     Index("supplychain_att_model_version", "model_name", "version"),
     Index("supplychain_att_identity", "identity_digest"),
     mysql_charset=MYSQL_CHARSET, mysql_collate=MYSQL_COLLATE,
@@ -160,8 +168,8 @@ promotion_evidence = Table(
     Column("policy_digest", String(DIGEST_LEN), nullable=False),
     Column("attestation_id", Integer, nullable=False),
     Column("artifact_digest", String(DIGEST_LEN), nullable=False),
-    Column("summary", Text().with_variant(mysql.LONGTEXT(), "mysql"), nullable=False),
-    Column("oms_bundle", Text().with_variant(mysql.LONGTEXT(), "mysql"), nullable=False),
+    Column("summary", LONG_TEXT, nullable=False),
+    Column("oms_bundle", LONG_TEXT, nullable=False),
     Column("key_fingerprint", String(DIGEST_LEN), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Index("supplychain_pe_identity", "identity_digest", "target"),

@@ -37,7 +37,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from mlflow_supplychain.governance import attestations, audit
-from mlflow_supplychain.integrity.attest import AttestationPayload, verify_payload
+from mlflow_supplychain.integrity.attest import AttestationPayload
+from mlflow_supplychain.integrity.attestation_formats import Submission
 from mlflow_supplychain.policy.decision import Decision
 from mlflow_supplychain.policy.evidence import Target, TargetKind
 from mlflow_supplychain.policy.schema import Policy
@@ -67,8 +68,11 @@ class Plan:
     judged: frozenset[str]
     """Every protected target judged (``str(Target)``), passing or not."""
     failing: tuple[Failing, ...]
-    payload: AttestationPayload
-    signature: str
+    submission: Submission
+
+    @property
+    def payload(self) -> AttestationPayload:
+        return self.submission.payload
 
 
 def held_targets(store: Any, session: Any, policy: Policy,
@@ -83,31 +87,32 @@ def held_targets(store: Any, session: Any, policy: Policy,
     return held
 
 
-def plan(store: Any, payload: AttestationPayload, signature: str,
-         key: Ed25519PublicKey | None) -> Plan | None:
+def plan(store: Any, submission: Submission, key: Ed25519PublicKey | None) -> Plan | None:
     """Judge every protected target the version holds on ``payload``; None when the
     attestation will be refused anyway (no key, another policy, a bad signature: that must not
     cost a re-hash) or the version does not exist or is a prompt.
     """
     gate = store.gate
     policy: Policy = gate.holder.policy
+    payload = submission.payload
     if (key is None or not attestations.binds_current_policy(payload, policy)
-            or not verify_payload(payload, signature, key)):
+            or not attestations.verifies(submission, key)):
         return None
     with store.ManagedSessionMaker() as session:
         record = facts.read_version(store, session, payload.model_name, int(payload.version))
         if record is None or record.is_prompt:
             return None
         targets = held_targets(store, session, policy, record)
-    failing = _judge(store, record, targets, payload, signature)
+    failing = _judge(store, record, targets, submission)
     return Plan(record.name, record.version, record.workspace,
-                frozenset(str(t) for t in targets), tuple(failing), payload, signature)
+                frozenset(str(t) for t in targets), tuple(failing), submission)
 
 
 def _judge(store: Any, record: facts.VersionRecord, targets: list[Target],
-           payload: AttestationPayload, signature: str) -> list[Failing]:
+           submission: Submission) -> list[Failing]:
     failing: list[Failing] = []
-    with attestations.pending(payload, signature):
+    payload = submission.payload
+    with attestations.pending(submission):
         for target in targets:
             decision = store.gate.assess(store, record.name, record.version, target)[0]
             if not decision.allowed:
@@ -196,7 +201,7 @@ def apply(conn: Connection, store: Any, late: Plan, *, attestation_id: int) -> l
     failing = list(late.failing)
     newcomers = [t for t in held if str(t) not in late.judged]
     if record is not None and newcomers:
-        failing += _judge(store, record, newcomers, late.payload, late.signature)
+        failing += _judge(store, record, newcomers, late.submission)
     aliases = SqlRegisteredModelAlias.__table__
     versions = SqlModelVersion.__table__
     now = int(time.time() * 1000)

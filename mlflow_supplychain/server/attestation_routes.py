@@ -1,7 +1,9 @@
 """Scan attestation endpoints, under ``/api/2.0/mlflow-supplychain/attestations/`` (+ ajax twin).
 
-- ``POST attestations/submit`` ``{"payload": {...}, "signature": "<base64>"}``: verify the
-  Ed25519 signature with the server's public key, check the version exists and the policy is
+- ``POST attestations/submit`` ``{"envelope": <DSSE envelope of an in-toto statement>}`` (the
+  sidecar's format) or the original ``{"payload": {...}, "signature": "<base64>"}``
+  (``integrity/attestation_formats`` decides which): verify the Ed25519 signature with the
+  server's public key, check the version exists and the policy is
   current, store the row with an ``attestation.accept`` audit record, then write the
   ``supplychain.scan.*`` / ``supplychain.integrity.*`` visibility tags. When the version holds
   a protected alias or stage that the gate no longer allows with this attestation (a late
@@ -11,8 +13,9 @@
   as ``attestation.reject``. The signature is the authorization: under basic-auth any
   authenticated caller may submit, and only a verifying submission is stored.
 - ``GET attestations/get?name=&version=``: the latest stored attestation for the version that
-  answers to ``name``/``version`` now (by its identity), its signature, and ``verified``
-  (re-checked now). Needs read permission on the model under basic-auth.
+  answers to ``name``/``version`` now (by its identity), its signature, its ``format``, the
+  stored DSSE ``envelope`` (null for the original format), and ``verified`` (re-checked now).
+  Needs read permission on the model under basic-auth.
 - ``GET versions/identity?name=&version=``: the version's immutable identity and its digest,
   which the sidecar signs into its attestation. Read permission, like ``get``.
 
@@ -38,6 +41,7 @@ from mlflow.server.handlers import catch_mlflow_exception
 
 from mlflow_supplychain.errors import IntegrityError
 from mlflow_supplychain.governance import attestations
+from mlflow_supplychain.integrity import attestation_formats
 from mlflow_supplychain.integrity.attest import AttestationPayload
 from mlflow_supplychain.registry import late_verdicts
 from mlflow_supplychain.registry.tags import plugin_writes
@@ -48,7 +52,7 @@ from mlflow_supplychain.server.routes import NAMESPACE, paths
 SUBMIT = NAMESPACE + "/attestations/submit"
 GET = NAMESPACE + "/attestations/get"
 IDENTITY = NAMESPACE + "/versions/identity"
-MAX_BODY = 8 * 1024 * 1024  # a manifest of ~50k files
+MAX_BODY = 12 * 1024 * 1024  # a manifest of ~50k files, base64 in an envelope
 
 
 def visibility_tags(payload: AttestationPayload, prefix: str,
@@ -70,7 +74,8 @@ def _body() -> dict[str, Any]:
         raise MlflowException("Attestation body too large.", INVALID_PARAMETER_VALUE)
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise MlflowException("Expected a JSON object {\"payload\": ..., \"signature\": ...}.",
+        raise MlflowException("Expected a JSON object {\"envelope\": ...} (or the original "
+                              "{\"payload\": ..., \"signature\": ...}).",
                               INVALID_PARAMETER_VALUE)
     return body
 
@@ -104,15 +109,13 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
     @catch_mlflow_exception
     def submit_view() -> Response:
         body = _body()
-        signature = body.get("signature")
-        if not isinstance(signature, str) or not signature or len(signature) > 128:
-            raise MlflowException("'signature' must be a base64 string.", INVALID_PARAMETER_VALUE)
         store = store_getter()
         policy = store.gate.holder.policy
-        try:
-            payload = AttestationPayload.parse(body.get("payload"))
+        try:  # the registered formats decide which one the body is in
+            submission = attestation_formats.parse_submission(body)
         except IntegrityError as exc:
             raise MlflowException(exc.diagnostics(), INVALID_PARAMETER_VALUE) from None
+        payload = submission.payload
         subject = f"models:/{payload.model_name}/{payload.version}"
         actor = f"sidecar:{payload.key_id}"
 
@@ -129,20 +132,20 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
             key = attestations.configured_public_key()
             with store.engine.connect() as conn:  # refuse forgeries and replays before any
                 previous = attestations.latest(conn, current.digest())
-            attestations.check_submission(payload, signature, key,  # re-hash is spent on them
+            attestations.check_submission(submission, key,  # re-hash is spent on them
                                           policy=policy, previous=previous)
             attestations.check_identity(payload, current)
             # a version holding a protected target is re-judged on this verdict first
-            late = late_verdicts.plan(store, payload, signature, key)
+            late = late_verdicts.plan(store, submission, key)
             with store.engine.begin() as conn:
                 late_verdicts.lock_version(conn, payload.model_name, payload.version)
                 previous = attestations.latest(conn, current.digest())
-                attestations.check_submission(payload, signature, key, policy=policy,
+                attestations.check_submission(submission, key, policy=policy,
                                               previous=previous)
                 # after the signature: only a genuine scan of a version gone since is refused
                 # for its identity; forgeries are refused as forgeries
                 attestations.check_identity(payload, current)
-                row_id = attestations.store(conn, payload, signature,
+                row_id = attestations.store(conn, submission,
                                             policy_digest=policy.digest, actor=actor)
                 taken_back = (late_verdicts.apply(conn, store, late, attestation_id=row_id)
                               if late is not None else [])
@@ -153,7 +156,8 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
                                                        policy.format_digest).items():
                 store.set_model_version_tag(payload.model_name, payload.version,
                                             ModelVersionTag(key_name, value))
-        return jsonify({"id": row_id, "accepted": True, "taken_back": taken_back})
+        return jsonify({"id": row_id, "accepted": True, "format": submission.format,
+                        "taken_back": taken_back})
 
     @catch_mlflow_exception
     def get_view() -> Response:
@@ -176,13 +180,21 @@ def register(app: Flask, store_getter: Callable[[], Any]) -> None:
             key = attestations.configured_public_key()
         except IntegrityError:
             key = None
-        try:
-            payload_obj: Any = json.loads(stored.payload_text)
-        except ValueError:
-            payload_obj = stored.payload_text
+        envelope = stored.envelope
+        payload_obj: Any
+        if envelope is not None or stored.format is not None:
+            # the payload the stored envelope carries, in the original field layout
+            payload_obj = (stored.payload.model_dump(mode="json", exclude_none=True)
+                           if stored.payload is not None else None)
+        else:
+            try:
+                payload_obj = json.loads(stored.payload_text)
+            except ValueError:
+                payload_obj = stored.payload_text
         return jsonify({"payload": payload_obj, "signature": stored.signature,
                         "key_id": stored.key_id, "created_at": stored.created_at,
-                        "verified": stored.verified(key)})
+                        "format": stored.format or attestation_formats.ORIGINAL,
+                        "envelope": envelope, "verified": stored.verified(key)})
 
     @catch_mlflow_exception
     def identity_view() -> Response:

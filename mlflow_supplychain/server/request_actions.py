@@ -8,21 +8,27 @@ rules (authorised approvers, separation of duties, stale evidence) live in one p
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, INVALID_STATE
 from sqlalchemy.engine import Connection, Engine
 
-from mlflow_supplychain.errors import Problem, RequestNotFound
+from mlflow_supplychain.errors import IntegrityError, Problem, RequestNotFound
+from mlflow_supplychain.governance import approval_statement
 from mlflow_supplychain.governance import requests as workflow
 from mlflow_supplychain.governance.requests import RequestStatus, TransitionRequest
 from mlflow_supplychain.policy.evidence import Target, TargetKind, legacy_evidence_digest
 from mlflow_supplychain.policy.schema import ApprovalRule, Policy
 from mlflow_supplychain.registry.gate import protected_target
 from mlflow_supplychain.server.identity import Caller
+from mlflow_supplychain.signing import registry_key
 from mlflow_supplychain.version_identity import DEFAULT_WORKSPACE
+
+_logger = logging.getLogger(__name__)
 
 
 def now_ms() -> int:
@@ -110,13 +116,37 @@ def approve(store: Any, policy: Policy, who: Caller, request_id: int, *,
     req = workflow.approve(
         eng, request_id, approver=who.user, groups=who.groups, comment=comment, rule=rule,
         creator=evidence.creator, current_evidence_digest=now_digest,
-        policy_digest=decision.policy_digest, now_ms=now_ms())
+        policy_digest=decision.policy_digest, now_ms=now_ms(),
+        sealer=approval_sealer(evidence.artifacts.digest if evidence.artifacts else None))
     applied = False
     if apply and req.status is RequestStatus.APPROVED:
         applied = apply_request(store, req)
         with eng.connect() as conn:
             req = workflow.get_request(conn, req.id)
     return req, applied
+
+
+def approval_sealer(artifact_digest: str | None) -> workflow.ApprovalSealer | None:
+    """Signs each approval statement with the registry key; None (approvals are recorded
+    unsigned, with a warning) when the server has no registry key."""
+    try:
+        key = registry_key.load_private_key(registry_key.configured_key_path())
+    except IntegrityError as exc:
+        _logger.warning("approval recorded without a signed statement: %s", exc.summary)
+        return None
+
+    def seal(req: TransitionRequest, approver: str, groups: Sequence[str],
+             at_ms: int) -> str | None:
+        if req.identity_digest is None:  # a request from before identities: no subject
+            return None
+        return approval_statement.seal(approval_statement.ApprovalFacts(
+            request_id=req.id, model_name=req.model_name, version=req.version,
+            workspace=req.workspace or DEFAULT_WORKSPACE, identity_digest=req.identity_digest,
+            target=req.target, requester=req.requester, evidence_digest=req.evidence_digest,
+            policy_digest=req.policy_digest, approver=approver, approver_groups=tuple(groups),
+            approved_at_ms=at_ms, artifact_digest=artifact_digest), key)
+
+    return seal
 
 
 def reject(store: Any, policy: Policy, who: Caller, request_id: int, *,

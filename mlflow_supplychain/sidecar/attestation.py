@@ -8,12 +8,14 @@ verdict describe the same bytes. Scanner errors (an unreadable tree, a symlink) 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mlflow_supplychain import __version__
 from mlflow_supplychain.errors import ScanError
 from mlflow_supplychain.integrity.attest import AttestationPayload, key_id, now_iso, sign
+from mlflow_supplychain.integrity.attestation_formats import scan_envelope
 from mlflow_supplychain.integrity.manifest import build_manifest
 from mlflow_supplychain.policy.schema import Policy
 from mlflow_supplychain.scanning.scanner import scan_path
@@ -23,10 +25,35 @@ from mlflow_supplychain.version_identity import VersionIdentity
 MAX_FINDINGS = 50
 
 
+def build_envelope(identity: VersionIdentity, directory: Path, policy: Policy,
+                   private_key: Ed25519PrivateKey) -> tuple[AttestationPayload, dict[str, Any]]:
+    """Hash and scan ``directory`` (the artifacts of the version with ``identity``, read from
+    the server before the download); return the payload and its signed DSSE envelope (an
+    in-toto statement, ``integrity/attestation_formats/scan_envelope``): what the sidecar
+    submits.
+
+    Raises:
+        IntegrityError: the tree cannot be hashed (symlink, special file, unreadable).
+    """
+    payload = build_payload(identity, directory, policy, private_key)
+    return payload, scan_envelope.seal(payload, private_key)
+
+
 def build_attestation(identity: VersionIdentity, directory: Path, policy: Policy,
                       private_key: Ed25519PrivateKey) -> tuple[AttestationPayload, str]:
-    """Hash and scan ``directory`` (the artifacts of the version with ``identity``, read from
-    the server before the download); return the payload and signature.
+    """Like :func:`build_envelope`, in the original format: the payload and a detached
+    signature over its canonical bytes (still accepted by the server).
+
+    Raises:
+        IntegrityError: the tree cannot be hashed (symlink, special file, unreadable).
+    """
+    payload = build_payload(identity, directory, policy, private_key)
+    return payload, sign(payload, private_key)
+
+
+def build_payload(identity: VersionIdentity, directory: Path, policy: Policy,
+                  private_key: Ed25519PrivateKey) -> AttestationPayload:
+    """Hash and scan ``directory``; the unsigned attestation payload.
 
     Raises:
         IntegrityError: the tree cannot be hashed (symlink, special file, unreadable).
@@ -51,4 +78,4 @@ def build_attestation(identity: VersionIdentity, directory: Path, policy: Policy
         publisher_signature=publisher_signature(
             directory, {e.path: e.sha256 for e in manifest.files},
             policy.signatures.trusted_keys))
-    return payload, sign(payload, private_key)
+    return payload

@@ -27,7 +27,7 @@ from mlflow_supplychain.errors import SupplyChainError
 from mlflow_supplychain.integrity.attest import load_private_key, now_iso
 from mlflow_supplychain.policy.loader import load_policy
 from mlflow_supplychain.sidecar import queue as jobqueue
-from mlflow_supplychain.sidecar.attestation import build_attestation
+from mlflow_supplychain.sidecar.attestation import build_envelope
 from mlflow_supplychain.sidecar.server_api import ServerApi, ServerApiError
 from mlflow_supplychain.sidecar.settings import SidecarSettings
 
@@ -70,11 +70,11 @@ def scan_version(settings: SidecarSettings, name: str, version: str) -> str:
         try:
             local = api.download(name, version, Path(workdir) / "artifacts",
                                  settings.max_bytes)
-            payload, signature = build_attestation(identity, local, policy, key)
+            payload, envelope = build_envelope(identity, local, policy, key)
         except SupplyChainError as exc:
             raise ScanJobError(f"scan of models:/{name}/{version} failed", exc.problems) from None
         try:
-            api.submit_attestation(payload.model_dump(mode="json"), signature)
+            api.submit_envelope(envelope)
         except ServerApiError as exc:
             if exc.status == 404:
                 _logger.info("dropping scan of models:/%s/%s: deleted meanwhile", name, version)

@@ -163,14 +163,13 @@ class ServerApi:
                 status=response.status_code, error_code=body.get("error_code"))
         return body
 
-    def submit_attestation(self, payload: dict[str, Any], signature: str) -> None:
-        """POST the attestation.
+    def submit_envelope(self, envelope: dict[str, Any]) -> None:
+        """POST the attestation as a DSSE envelope of an in-toto statement.
 
         Raises:
             ServerApiError: refused (the message says why) or the server failed.
         """
-        self._call("POST", "/attestations/submit",
-                   json={"payload": payload, "signature": signature})
+        self._call("POST", "/attestations/submit", json={"envelope": envelope})
 
     def identity(self, name: str, version: str) -> VersionIdentity | None:
         """The version's immutable identity as the server computes it; None when the version

@@ -14,7 +14,7 @@ import pytest
 from mlflow_supplychain.testing.pytest_plugin import RunningServer, ServerFactory
 
 from ..conftest import POLICIES
-from ..sidecar.attestation_helpers import make_payload, submit
+from ..sidecar.attestation_helpers import make_payload, submit, submit_envelope
 
 DEPLOY_POLICY = POLICIES / "deploy.yaml"
 
@@ -79,9 +79,11 @@ def malicious_version(name: str, tmp_path: Path) -> str:
 
 
 def attest(server: RunningServer, name: str, version: str, *,
-           verdict: str | None = None, bytes_of: tuple[str, str] | None = None) -> Registered:
+           verdict: str | None = None, bytes_of: tuple[str, str] | None = None,
+           envelope: bool = False) -> Registered:
     """Hash and scan the version's real bytes (as the sidecar will) and submit the signed
-    attestation; set the intake the policy needs. ``bytes_of`` (name, version): attest that
+    attestation (original format, or an in-toto envelope as the sidecar does with
+    ``envelope``); set the intake the policy needs. ``bytes_of`` (name, version): attest that
     version's bytes instead, as a scanner fooled about the location would."""
     from mlflow import MlflowClient
 
@@ -99,7 +101,7 @@ def attest(server: RunningServer, name: str, version: str, *,
         verdict=verdict or report.verdict_name or "error",
         findings=[str(f) for r in report.files for f in getattr(r, "findings", ())][:20],
         formats={r.path: r.kind for r in report.files})
-    response = submit(server, payload)
+    response = submit_envelope(server, payload) if envelope else submit(server, payload)
     assert response.status_code == 200, response.text
     pkl = next(p for p in files if p.endswith(".pkl"))
     for key, value in {"artifact_class": "base_model", "owner": "ml-platform@example.com",

@@ -8,6 +8,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mlflow_supplychain.integrity import attest
+from mlflow_supplychain.integrity.attestation_formats import scan_envelope
 from mlflow_supplychain.testing.pytest_plugin import RunningServer
 from mlflow_supplychain.testing.registration import version_identity
 
@@ -56,6 +57,16 @@ def submit(server: RunningServer, payload: attest.AttestationPayload,
     return requests.post(f"{server.url}{SUBMIT.replace('/api/2.0', root)}",
                          json={"payload": payload.model_dump(mode="json"), "signature": sig},
                          timeout=30)
+
+
+def submit_envelope(server: RunningServer, payload: attest.AttestationPayload,
+                    key: Ed25519PrivateKey | None = None, *,
+                    envelope: dict[str, Any] | None = None) -> requests.Response:
+    """Submit ``payload`` as the sidecar does: sealed in a DSSE envelope (or ``envelope`` as
+    given, to submit something the sidecar would not make)."""
+    sealed = envelope if envelope is not None else scan_envelope.seal(
+        payload, key or server_key(server))
+    return requests.post(f"{server.url}{SUBMIT}", json={"envelope": sealed}, timeout=30)
 
 
 def fetch(server: RunningServer, name: str, version: str) -> requests.Response:

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy
 
 from mlflow_supplychain.governance import audit, db
+from mlflow_supplychain.integrity.attestation_formats import scan_envelope
 from mlflow_supplychain.testing.pytest_plugin import RunningServer, postgres_database
 
 from ..helpers import COMPLIANT_INTAKE, new_version
@@ -148,7 +149,7 @@ def test_a_verdict_stored_while_a_promotion_is_judged_aborts_the_promotion(
             formats={}, scanner_version="test", format_policy_digest=policy.format_digest,
             scanned_at=attest.now_iso(), key_id=attest.key_id(key.public_key()))
         with store.engine.begin() as conn:
-            attestations.store(conn, payload, attest.sign(payload, key),
+            attestations.store(conn, scan_envelope.submission(payload, key),
                                policy_digest=policy.digest, actor="test")
 
     stored("permitted")
@@ -182,19 +183,18 @@ def test_a_verdict_stored_while_a_promotion_is_judged_aborts_the_promotion(
 
     stored("permitted")
     late = make_late(store, key, policy.format_digest, "prohibited")
-    plan = late_verdicts.plan(store, *late, key.public_key())
+    plan = late_verdicts.plan(store, late, key.public_key())
     assert plan is not None and plan.judged == frozenset() and plan.failing == ()
     store.set_registered_model_alias("m", "champion", "1")
     with store.engine.begin() as conn:
         late_verdicts.lock_version(conn, "m", "1")
-        row = attestations.store(conn, late[0], late[1], policy_digest=policy.digest,
-                                 actor="test")
+        row = attestations.store(conn, late, policy_digest=policy.digest, actor="test")
         assert late_verdicts.apply(conn, store, plan, attestation_id=row) == ["champion"]
     assert "champion" not in store.get_registered_model("m").aliases
     store.engine.dispose()
 
 
-def make_late(store: Any, key: Any, format_digest: str, verdict: str) -> tuple[Any, str]:
+def make_late(store: Any, key: Any, format_digest: str, verdict: str) -> Any:
     from mlflow_supplychain.integrity import attest
 
     payload = attest.AttestationPayload(
@@ -203,4 +203,4 @@ def make_late(store: Any, key: Any, format_digest: str, verdict: str) -> tuple[A
         files={"model.safetensors": "c" * 64}, verdict=verdict, findings=["x"], formats={},
         scanner_version="test", format_policy_digest=format_digest, scanned_at=attest.now_iso(),
         key_id=attest.key_id(key.public_key()))
-    return payload, attest.sign(payload, key)
+    return scan_envelope.submission(payload, key)
