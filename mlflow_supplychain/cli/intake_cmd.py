@@ -217,6 +217,11 @@ def show(name: str, version: str, fmt: str, tracking_uri: str | None) -> ExitCod
               type=click.Path(dir_okay=False, path_type=Path),
               help="Publisher public key (PEM); the model's OMS signature must verify with one. "
               "Repeatable.")
+@click.option("--trusted-certificate", "trusted_certificates", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Publisher CA certificate chain (PEM: root, then any intermediates); the "
+              "model's OMS signature may instead be made with a leaf certificate that chains "
+              "to one and is valid now. Repeatable.")
 @click.option("--signature", "signature_file",
               help="Path of the OMS signature inside DIRECTORY (default: model.sig).")
 @click.option("--experiment", default="supplychain-imports", show_default=True,
@@ -225,8 +230,8 @@ def show(name: str, version: str, fmt: str, tracking_uri: str | None) -> ExitCod
 @tracking_uri_option
 def import_(directory: Path, source_url: str, revision: str, name: str, artifact_class: str,
             expected_hashes: Path | None, record_file: Path | None, owner: str | None,
-            trusted_keys: tuple[Path, ...], signature_file: str | None,
-            experiment: str, fmt: str, tracking_uri: str | None) -> ExitCode:
+            trusted_keys: tuple[Path, ...], trusted_certificates: tuple[Path, ...],
+            signature_file: str | None, experiment: str, fmt: str, tracking_uri: str | None) -> ExitCode:
     """Verify DIRECTORY against declared hashes and register it from MLflow's artifact store.
 
     Exit 0 imported, 1 a hash does not match or the publisher's signature does not verify
@@ -245,7 +250,8 @@ def import_(directory: Path, source_url: str, revision: str, name: str, artifact
                               artifact_class=ArtifactClass(artifact_class),
                               expected_hashes=expected, record=record, owner=owner,
                               experiment=experiment, client=_mlflow_client(tracking_uri),
-                              trusted_keys=trusted_keys, signature_file=signature_file)
+                              trusted_keys=trusted_keys, signature_file=signature_file,
+                              trusted_certificates=trusted_certificates)
     if fmt == "json":
         click.echo(json.dumps({"name": result.name, "version": result.version,
                                "run_id": result.run_id, "source": result.source,

@@ -253,12 +253,14 @@ def import_directory(directory: str | os.PathLike[str], *, source_url: str, revi
                      experiment: str = DEFAULT_EXPERIMENT,
                      client: MlflowClient | None = None,
                      trusted_keys: Sequence[Path] = (),
-                     signature_file: str | None = None) -> ImportResult:
+                     signature_file: str | None = None,
+                     trusted_certificates: Sequence[Path] = ()) -> ImportResult:
     """Verify a downloaded model against its declared hashes (and, with ``trusted_keys``, its
     publisher's OMS signature) and register it from MLflow's own artifact store.
 
-    With ``trusted_keys``, the signature (``signature_file``, a path inside ``directory``;
-    default ``model.sig``) must verify with one of them and sign exactly the staged files; the
+    With ``trusted_keys`` or ``trusted_certificates`` (PEM CA chains: OMS certificate mode),
+    the signature (``signature_file``, a path inside ``directory``; default ``model.sig``) must
+    verify with one of them and sign exactly the staged files; the
     signed hashes then count as declared hashes.
 
     Raises:
@@ -269,15 +271,16 @@ def import_directory(directory: str | os.PathLike[str], *, source_url: str, revi
     """
     check_pinned_source(source_url, revision)
     declared = _declared(record, expected_hashes)
-    if not declared and not trusted_keys:
+    if not declared and not trusted_keys and not trusted_certificates:
         raise _nothing_declared()
     mlflow_client = client_or_default(client)
     with tempfile.TemporaryDirectory(prefix="supplychain-import-") as tmp:
         staging = Path(tmp) / ARTIFACT_PATH
         actual = stage_files(Path(directory), staging)
         signature = None
-        if trusted_keys:
-            signature = check_publisher_signature(actual, staging, trusted_keys, signature_file)
+        if trusted_keys or trusted_certificates:
+            signature = check_publisher_signature(actual, staging, trusted_keys, signature_file,
+                                                  trusted_certificates)
             declared = {**dict(signature.signed_files), **declared}
         if not declared:
             raise _nothing_declared()
@@ -315,14 +318,16 @@ def _nothing_declared() -> EvidenceError:
     return EvidenceError("Nothing to verify the files against", [Problem(
         "--expected-hashes", "no file hashes are declared",
         "pass --expected-hashes FILE (the hub's sha256 of each file), declare source_sha256 "
-        "in --record, or --trusted-key for a signed model; an import that verifies nothing "
+        "in --record, or --trusted-key / --trusted-certificate for a signed model; an import that verifies nothing "
         "is refused")])
 
 
 def check_publisher_signature(staged: Mapping[str, str], staging: Path,
                               trusted_keys: Sequence[Path],
-                              signature_file: str | None) -> SignatureCheck:
-    """Check the OMS signature among the staged files against ``trusted_keys``.
+                              signature_file: str | None,
+                              trusted_certificates: Sequence[Path] = ()) -> SignatureCheck:
+    """Check the OMS signature among the staged files against ``trusted_keys`` and
+    ``trusted_certificates`` (PEM CA chains).
 
     The signature file itself is not one of the signed files.
 
@@ -335,9 +340,12 @@ def check_publisher_signature(staged: Mapping[str, str], staging: Path,
         raise IntegrityError("The model carries no publisher signature", [Problem(
             signature_file or "model.sig", "no OMS signature among the files",
             "ask the publisher for the signature (model_signing sign ...), pass "
-            "--signature PATH if it has another name, or import without --trusted-key")])
+            "--signature PATH if it has another name, or import without --trusted-key and "
+            "--trusted-certificate")])
     files = {p: d for p, d in staged.items() if p != found}
-    check = check_signature((staging / found).read_bytes(), files, trusted_keys=trusted_keys)
+    _check_chain_files(trusted_certificates)
+    check = check_signature((staging / found).read_bytes(), files, trusted_keys=trusted_keys,
+                            trusted_chains=trusted_certificates)
     if check.ok:
         return check
     if check.status is SignatureStatus.TAMPERED:
@@ -350,10 +358,28 @@ def check_publisher_signature(staged: Mapping[str, str], staging: Path,
         raise IntegrityError("The files do not match the publisher's signature; nothing was "
                              "imported", problems)
     what = {SignatureStatus.MALFORMED: f"is not a readable OMS signature ({check.detail})",
-            SignatureStatus.UNTRUSTED: "does not verify with any --trusted-key"}[check.status]
+            SignatureStatus.UNTRUSTED: "does not verify with any --trusted-key or "
+                                       f"--trusted-certificate ({check.detail})"}[check.status]
     raise IntegrityError("The publisher's signature does not verify; nothing was imported",
-                         [Problem(found, what, "check the publisher's public key and that the "
+                         [Problem(found, what, "check the publisher's public key or CA chain, "
+                                  "that its certificate has not expired, and that the "
                                   "signature belongs to this revision")])
+
+
+def _check_chain_files(chains: Sequence[Path]) -> None:
+    """Refuse a --trusted-certificate file that is not a PEM certificate chain (exit 2)."""
+    from cryptography import x509
+
+    for path in chains:
+        try:
+            text = path.read_bytes()
+            if b"PRIVATE KEY" in text or not x509.load_pem_x509_certificates(text):
+                raise ValueError("not a chain")
+        except (OSError, ValueError):
+            raise EvidenceError("A --trusted-certificate is not a CA certificate chain", [Problem(
+                "--trusted-certificate", f"{path.name}: not a readable PEM certificate chain",
+                "pass the publisher's root CA certificate (PEM), then any intermediates")]) \
+                from None
 
 
 def _log_files(client: MlflowClient, staging: Path, experiment: str, actual: Mapping[str, str],

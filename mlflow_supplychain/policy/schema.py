@@ -181,7 +181,8 @@ class ArtifactClassRule(_Frozen):
         "on the training run to be in the record.")
     require_signature: bool = Field(
         False, description="Versions of this class must carry their publisher's OpenSSF Model "
-        "Signing signature, verified with a key in signatures.trusted_keys, under every profile "
+        "Signing signature, verified with a key in signatures.trusted_keys or a chain in "
+        "signatures.trusted_certificates, under every profile "
         "(adds signature_verified).")
 
     @field_validator("required")
@@ -333,6 +334,33 @@ class Signatures(_Frozen):
         default_factory=dict,
         description="Publisher name -> its public key (PEM, elliptic curve: OMS key mode). A "
         "model's signature (model.sig among its files) must verify with one of them.")
+    trusted_certificates: dict[str, str] = Field(
+        default_factory=dict,
+        description="Publisher name -> the certificate chain its signing certificates chain to "
+        "(PEM: the root CA, then any intermediates; OMS certificate mode). A model signed with "
+        "a leaf certificate (in its signature) verifies when the leaf chains to one of these "
+        "roots, allows digital signatures or code signing, and every certificate on the path "
+        "is valid now. Both this and trusted_keys may be set.")
+
+    @field_validator("trusted_certificates")
+    @classmethod
+    def _chains(cls, value: dict[str, str]) -> dict[str, str]:
+        from cryptography import x509
+
+        for name, pem in value.items():
+            _check_publisher_name(name)
+            if "PRIVATE KEY" in pem:
+                raise ValueError(f"{name}: holds a private key; paste only the CA "
+                                 "certificates ('-----BEGIN CERTIFICATE-----' blocks)")
+            try:
+                certificates = x509.load_pem_x509_certificates(pem.encode())
+            except (ValueError, TypeError):
+                raise ValueError(f"{name}: not a PEM certificate chain (paste the root CA's "
+                                 "'-----BEGIN CERTIFICATE-----' block, then any "
+                                 "intermediates)") from None
+            if not certificates:
+                raise ValueError(f"{name}: holds no certificate")
+        return value
 
     @field_validator("trusted_keys")
     @classmethod
@@ -341,8 +369,7 @@ class Signatures(_Frozen):
         from cryptography.hazmat.primitives.asymmetric import ec
 
         for name, pem in value.items():
-            if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", name):
-                raise ValueError(f"publisher name {name!r} must be letters, digits, . _ -")
+            _check_publisher_name(name)
             try:
                 key = serialization.load_pem_public_key(pem.encode())
             except (ValueError, TypeError):
@@ -352,6 +379,11 @@ class Signatures(_Frozen):
                 raise ValueError(f"{name}: OMS key mode uses elliptic-curve keys (P-256, P-384 "
                                  "or P-521)")
         return value
+
+
+def _check_publisher_name(name: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", name):
+        raise ValueError(f"publisher name {name!r} must be letters, digits, . _ -")
 
 
 class Lineage(_Frozen):
@@ -504,9 +536,11 @@ class Policy(_Frozen):
         wants_signature = (any(Requirement.SIGNATURE_VERIFIED in p.require
                                for p in self.profiles.values())
                            or any(r.require_signature for r in self.artifact_classes.values()))
-        if wants_signature and not self.signatures.trusted_keys:
-            raise ValueError("signatures.trusted_keys: is empty but signature_verified is "
-                             "required; add the public key of each publisher you trust")
+        if wants_signature and not (self.signatures.trusted_keys
+                                    or self.signatures.trusted_certificates):
+            raise ValueError("signatures.trusted_keys: and signatures.trusted_certificates: "
+                             "are empty but signature_verified is required; add the public key "
+                             "or the CA certificate chain of each publisher you trust")
         needs_intake = any(Requirement.INTAKE_COMPLETE in p.require for p in self.profiles.values())
         if needs_intake and not self.artifact_classes:
             raise ValueError("artifact_classes: is empty but a profile requires intake_complete; "
@@ -583,7 +617,7 @@ class Policy(_Frozen):
     def format_digest(self) -> str:
         """Digest of the part of the policy a scan verdict depends on: the ``formats`` section
         (including ``pickle_allowlist``), the publishers whose signatures the scan checks
-        (``signatures.trusted_keys``) and the scanner's rules version. Scan attestations bind
+        (``signatures.trusted_keys`` and ``trusted_certificates``) and the scanner's rules version. Scan attestations bind
         to this, not to :attr:`digest`, so editing approvers or profiles never makes a scan
         stale, while trusting another publisher does (the sidecar rescans)."""
         return format_policy_digest(self.formats, self.signatures)
@@ -596,4 +630,6 @@ def format_policy_digest(formats: Formats, signatures: Signatures | None = None)
                                 "scanner_rules": SCANNER_RULES_VERSION}
     if signatures is not None and signatures.trusted_keys:
         bound["trusted_keys"] = dict(sorted(signatures.trusted_keys.items()))
+    if signatures is not None and signatures.trusted_certificates:
+        bound["trusted_certificates"] = dict(sorted(signatures.trusted_certificates.items()))
     return digest_of(bound)

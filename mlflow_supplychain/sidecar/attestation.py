@@ -77,5 +77,5 @@ def build_payload(identity: VersionIdentity, directory: Path, policy: Policy,
         key_id=key_id(private_key.public_key()),
         publisher_signature=publisher_signature(
             directory, {e.path: e.sha256 for e in manifest.files},
-            policy.signatures.trusted_keys))
+            policy.signatures.trusted_keys, policy.signatures.trusted_certificates))
     return payload

@@ -9,8 +9,10 @@ cost no second read of the model.
 - :func:`sign_file_hashes` signs a file manifest with an elliptic-curve private key (OMS "key"
   mode). The bundle verifies with the stock ``model_signing verify key`` command and the public
   key, on the model directory as downloaded.
-- :func:`check_signature` verifies a bundle against trusted public keys and compares the files
-  it signs with the files we hashed: every file must be signed with the same digest, and no
+- :func:`check_signature` verifies a bundle against trusted public keys (OMS "key" mode) and
+  trusted certificate chains (OMS "certificate" mode: the bundle carries the signing leaf
+  certificate, which must chain to a root the policy trusts, be usable for signing and be
+  valid now) and compares the files it signs with the files we hashed: every file must be signed with the same digest, and no
   signed file may be missing. It returns a value; it never raises for a bad signature.
 
 The ``model-signing`` internals used here (manifest items, payload, key signer and verifier)
@@ -57,7 +59,10 @@ class SignatureCheck:
 
     status: SignatureStatus
     key_fingerprint: str | None = None
-    """sha256 of the DER public key that verified the bundle (``VERIFIED``/``TAMPERED``)."""
+    """sha256 of the DER public key that verified the bundle (``VERIFIED``/``TAMPERED``); in
+    certificate mode, that of the signing leaf certificate's public key."""
+    trusted_chain: Path | None = None
+    """The trusted certificate chain file the bundle chained to (certificate mode only)."""
     mismatched: tuple[str, ...] = ()
     """Files whose digest differs from the signed one."""
     unsigned: tuple[str, ...] = ()
@@ -99,8 +104,10 @@ def sign_file_hashes(files: Mapping[str, str], *, private_key: Path, model_name:
 
 
 def check_signature(bundle_text: str | bytes, files: Mapping[str, str], *,
-                    trusted_keys: Sequence[Path]) -> SignatureCheck:
-    """Verify ``bundle_text`` with each of ``trusted_keys`` and compare it with ``files``.
+                    trusted_keys: Sequence[Path] = (),
+                    trusted_chains: Sequence[Path] = ()) -> SignatureCheck:
+    """Verify ``bundle_text`` with each of ``trusted_keys`` and ``trusted_chains`` (PEM files of
+    a root and optional intermediates each) and compare it with ``files``.
 
     ``files`` are the hashes of the model as we read it, without the signature file itself.
     """
@@ -112,9 +119,13 @@ def check_signature(bundle_text: str | bytes, files: Mapping[str, str], *,
     if signature is None:
         return SignatureCheck(SignatureStatus.MALFORMED, detail="not a Sigstore bundle")
     signed, fingerprint = _verified_manifest(signature, trusted_keys)
+    chain: Path | None = None
+    detail = "does not verify with any trusted key or certificate chain"
+    if signed is None and trusted_chains:
+        signed, fingerprint, chain, refusal = _verified_by_certificate(signature, trusted_chains)
+        detail = refusal or detail
     if signed is None:
-        return SignatureCheck(SignatureStatus.UNTRUSTED,
-                              detail="does not verify with any trusted key")
+        return SignatureCheck(SignatureStatus.UNTRUSTED, detail=detail)
     present = {path: sha.lower() for path, sha in files.items()}
     mismatched = tuple(sorted(p for p in present.keys() & signed.keys()
                               if present[p] != signed[p]))
@@ -122,7 +133,8 @@ def check_signature(bundle_text: str | bytes, files: Mapping[str, str], *,
     missing = tuple(sorted(signed.keys() - present.keys()))
     status = (SignatureStatus.TAMPERED if mismatched or unsigned or missing
               else SignatureStatus.VERIFIED)
-    return SignatureCheck(status, key_fingerprint=fingerprint, mismatched=mismatched,
+    return SignatureCheck(status, key_fingerprint=fingerprint, trusted_chain=chain,
+                          mismatched=mismatched,
                           unsigned=unsigned, missing=missing, signed_files=signed)
 
 
@@ -167,3 +179,55 @@ def _verified_manifest(signature: Any,
                   for descriptor in manifest.resource_descriptors()}
         return signed, public_key_fingerprint(key)
     return None, None
+
+
+def _verified_by_certificate(signature: Any, trusted_chains: Sequence[Path]) -> tuple[
+        dict[str, str] | None, str | None, Path | None, str | None]:
+    """The signed files, leaf key fingerprint and chain file of the first trusted chain that
+    verifies ``signature`` in OMS certificate mode; a refusal reason when none does."""
+    from model_signing._signing import sign_certificate
+
+    refusal = None
+    for chain in trusted_chains:
+        if not chain.read_bytes().strip():
+            continue  # never an empty store: the library would fall back to the system's CAs
+        try:
+            manifest = sign_certificate.Verifier([chain]).verify(signature)
+        except Exception as exc:  # noqa: BLE001 - failed with this chain; try the next one
+            _logger.debug("OMS bundle does not chain to %s: %s", chain.name, type(exc).__name__)
+            continue
+        # model_signing checks the chain at the leaf's notBefore (bundles carry no trusted
+        # timestamp); we also require every certificate of the path to be valid now.
+        leaf, problem = _valid_now(signature, chain)
+        if problem is not None:
+            refusal = problem
+            continue
+        signed = {descriptor.identifier: descriptor.digest.digest_hex.lower()
+                  for descriptor in manifest.resource_descriptors()}
+        return signed, leaf, chain, None
+    return None, None, None, refusal
+
+
+def _valid_now(signature: Any, chain: Path) -> tuple[str | None, str | None]:
+    """(leaf key fingerprint, None) when the bundle's certificate path to ``chain`` verifies at
+    the current time, else (None, reason)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from OpenSSL import crypto
+
+    material = signature.bundle.verification_material.x509_certificate_chain
+    certificates = [x509.load_der_x509_certificate(c.raw_bytes) for c in material.certificates]
+    store = crypto.X509Store()
+    for anchor in x509.load_pem_x509_certificates(chain.read_bytes()):
+        store.add_cert(crypto.X509.from_cryptography(anchor))
+    leaf = certificates[0]
+    context = crypto.X509StoreContext(
+        store, crypto.X509.from_cryptography(leaf),
+        [crypto.X509.from_cryptography(c) for c in certificates[1:]])
+    try:
+        context.verify_certificate()  # at the current time: expired or not yet valid fails
+    except crypto.X509StoreContextError as exc:
+        return None, f"the certificate path is not valid now ({exc})"
+    der = leaf.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "sha256:" + hashlib.sha256(der).hexdigest(), None

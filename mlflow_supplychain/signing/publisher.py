@@ -26,10 +26,14 @@ MAX_PROBLEMS = 50
 
 
 def publisher_signature(directory: Path, files: Mapping[str, str],
-                        trusted_keys: Mapping[str, str]) -> PublisherSignature | None:
-    """The signature check for the files of ``directory`` (``files``: its manifest); None when
-    the policy trusts no publisher (nothing to check against)."""
-    if not trusted_keys:
+                        trusted_keys: Mapping[str, str],
+                        trusted_certificates: Mapping[str, str] | None = None,
+                        ) -> PublisherSignature | None:
+    """The signature check for the files of ``directory`` (``files``: its manifest) against the
+    policy's publisher keys and certificate chains (name -> PEM); None when the policy trusts
+    no publisher (nothing to check against)."""
+    chains_pem = trusted_certificates or {}
+    if not trusted_keys and not chains_pem:
         return None
     found = next((name for name in SIGNATURE_FILE_NAMES if name in files), None)
     if found is None:
@@ -44,8 +48,15 @@ def publisher_signature(directory: Path, files: Mapping[str, str],
             path = Path(folder) / f"{name}.pub"
             path.write_text(pem)
             paths[public_key_fingerprint(path)] = (name, path)
-        check = check_signature(bundle, signed, trusted_keys=[p for _, p in paths.values()])
-    publisher = paths[check.key_fingerprint][0] if check.key_fingerprint in paths else None
+        chains = {}
+        for name, pem in chains_pem.items():
+            path = Path(folder) / f"{name}.chain.pem"
+            path.write_text(pem)
+            chains[path] = name
+        check = check_signature(bundle, signed, trusted_keys=[p for _, p in paths.values()],
+                                trusted_chains=list(chains))
+    publisher = (chains[check.trusted_chain] if check.trusted_chain in chains
+                 else paths[check.key_fingerprint][0] if check.key_fingerprint in paths else None)
     problems = ([f"{p}: differs from the signed digest" for p in check.mismatched]
                 + [f"{p}: not covered by the signature" for p in check.unsigned]
                 + [f"{p}: signed but missing" for p in check.missing])[:MAX_PROBLEMS]
