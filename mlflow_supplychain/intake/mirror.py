@@ -318,8 +318,8 @@ def _nothing_declared() -> EvidenceError:
     return EvidenceError("Nothing to verify the files against", [Problem(
         "--expected-hashes", "no file hashes are declared",
         "pass --expected-hashes FILE (the hub's sha256 of each file), declare source_sha256 "
-        "in --record, or --trusted-key / --trusted-certificate for a signed model; an import that verifies nothing "
-        "is refused")])
+        "in --record, or --trusted-key / --trusted-certificate for a signed model; an import "
+        "that verifies nothing is refused")])
 
 
 def check_publisher_signature(staged: Mapping[str, str], staging: Path,

@@ -617,9 +617,9 @@ class Policy(_Frozen):
     def format_digest(self) -> str:
         """Digest of the part of the policy a scan verdict depends on: the ``formats`` section
         (including ``pickle_allowlist``), the publishers whose signatures the scan checks
-        (``signatures.trusted_keys`` and ``trusted_certificates``) and the scanner's rules version. Scan attestations bind
-        to this, not to :attr:`digest`, so editing approvers or profiles never makes a scan
-        stale, while trusting another publisher does (the sidecar rescans)."""
+        (``signatures.trusted_keys`` and ``trusted_certificates``) and the scanner's rules
+        version. Scan attestations bind to this, not to :attr:`digest`, so editing approvers
+        or profiles never makes a scan stale, while trusting another publisher does (the sidecar rescans)."""
         return format_policy_digest(self.formats, self.signatures)
 
 

@@ -12,8 +12,9 @@ cost no second read of the model.
 - :func:`check_signature` verifies a bundle against trusted public keys (OMS "key" mode) and
   trusted certificate chains (OMS "certificate" mode: the bundle carries the signing leaf
   certificate, which must chain to a root the policy trusts, be usable for signing and be
-  valid now) and compares the files it signs with the files we hashed: every file must be signed with the same digest, and no
-  signed file may be missing. It returns a value; it never raises for a bad signature.
+  valid now) and compares the files it signs with the files we hashed: every file must be
+  signed with the same digest, and no signed file may be missing. It returns a value; it
+  never raises for a bad signature.
 
 The ``model-signing`` internals used here (manifest items, payload, key signer and verifier)
 are imported lazily, so commands that never sign pay nothing.

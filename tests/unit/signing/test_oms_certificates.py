@@ -143,8 +143,8 @@ def test_policy_accepts_a_chain_and_binds_it_into_the_format_digest(
         policy.formats)
 
 
-@pytest.mark.parametrize("pem", ["-----BEGIN CERTIFICATE-----\nnot base64\n"
-                                 "-----END CERTIFICATE-----", "hello"])
+@pytest.mark.parametrize("pem", [("-----BEGIN CERTIFICATE-----\nnot base64\n"
+                                  "-----END CERTIFICATE-----"), "hello"])
 def test_a_malformed_chain_is_a_policy_error_naming_the_field(pem: str) -> None:
     with pytest.raises(PolicyError) as err:
         parse_policy(_policy(pem))
