@@ -89,3 +89,40 @@ def test_signed_import_and_each_refusal(client: MlflowClient, model_name: str, t
     assert _import(directory, model_name, public) == ExitCode.DENIED
     assert "no OMS signature" in capsys.readouterr().err
     assert _versions(client, model_name) == 1  # no refused import registered anything
+
+
+def test_certificate_signed_import_and_refusals(client: MlflowClient, model_name: str,
+                                                tmp_path: Path, env_tracking_uri: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.unit.signing.pki import make_pki, sign_with_certificate
+
+    pki = make_pki(tmp_path / "pki")
+    directory = tmp_path / "download"
+    directory.mkdir()
+    for rel, data in FILES.items():
+        (directory / rel).write_bytes(data)
+    sign_with_certificate(directory, tmp_path / "model.sig", pki)
+    (directory / "model.sig").write_bytes((tmp_path / "model.sig").read_bytes())
+
+    def _import_chain(chain: Path) -> int:
+        return main(["intake", "import", str(directory), "--source-url", HUB, "--revision",
+                     COMMIT, "--name", model_name, "--class", "base_model", "--owner",
+                     "ml@example.com", "--format", "json", "--trusted-certificate", str(chain)])
+
+    assert _import_chain(pki.root) == ExitCode.OK
+    result = json.loads(capsys.readouterr().out)
+    assert result["signature"]["status"] == "verified"
+    assert set(result["verified"]) == set(FILES)
+
+    stranger = make_pki(tmp_path / "other", "stranger")
+    assert _import_chain(stranger.root) == ExitCode.DENIED
+    assert "--trusted-certificate" in capsys.readouterr().err
+
+    assert _import_chain(pki.leaf_key) == ExitCode.ERROR  # a key is no CA chain
+    assert "not a readable PEM certificate chain" in capsys.readouterr().err
+
+    (directory / "config.json").write_bytes(b'{"hidden": 5}')
+    assert _import_chain(pki.root) == ExitCode.DENIED
+    err = capsys.readouterr().err
+    assert "config.json" in err and "differs from the signed digest" in err
+    assert _versions(client, model_name) == 1  # no refused import registered anything
