@@ -1,7 +1,9 @@
 """signature_verified against a real server: the scan (the sidecar's own attestation builder,
 on the version's downloaded bytes) checks the publisher's OMS signature (made with the stock
-model_signing CLI) against the policy's trusted keys; the gate allows a signed version and
-refuses a tampered one, an unsigned one and one signed by a stranger, each with its own code."""
+model_signing CLI) against the policy's trusted keys and CA chains; the gate allows a version
+signed with a trusted key or with a certificate chaining to a trusted root, and refuses a
+tampered one, an unsigned one and one signed by a stranger (key or CA), each with its own
+code."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from mlflow_supplychain.policy.loader import load_policy
 from mlflow_supplychain.sidecar.attestation import build_attestation
 from mlflow_supplychain.testing.pytest_plugin import RunningServer, ServerFactory
 from mlflow_supplychain.testing.registration import version_identity
+
+from tests.unit.signing.pki import Pki, make_pki, sign_with_certificate
 
 from ..sidecar.attestation_helpers import server_key, submit
 
@@ -63,11 +67,14 @@ def _signed_dir(folder: Path, private_key: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def signed_world(supplychain_server_factory: ServerFactory,
-                 tmp_path_factory: pytest.TempPathFactory) -> tuple[RunningServer, Path, Path]:
+                 tmp_path_factory: pytest.TempPathFactory
+                 ) -> tuple[RunningServer, Path, Path, Pki]:
     folder = tmp_path_factory.mktemp("publishers")
     vendor_private, vendor_pem = _keys(folder, "vendor")
     stranger_private, _ = _keys(folder, "stranger")
     indented = "\n".join("      " + line for line in vendor_pem.strip().splitlines())
+    pki = make_pki(folder / "pki", "globex")
+    chain = "\n".join("      " + line for line in pki.root.read_text().strip().splitlines())
     policy = folder / "policy.yaml"
     policy.write_text(f"""version: 1
 mode: enforce
@@ -83,8 +90,11 @@ signatures:
   trusted_keys:
     vendor: |
 {indented}
+  trusted_certificates:
+    globex: |
+{chain}
 """)
-    return supplychain_server_factory(policy), vendor_private, stranger_private
+    return supplychain_server_factory(policy), vendor_private, stranger_private, pki
 
 
 def _register(server: RunningServer, name: str, model: Path) -> str:
@@ -116,11 +126,21 @@ def _promote(server: RunningServer, name: str, version: str) -> str | None:
     return None
 
 
+def _certificate_signed_dir(folder: Path, pki: Pki) -> Path:
+    model = folder / "model"
+    model.mkdir(parents=True)
+    (model / "MLmodel").write_text("flavors: {}\n")
+    (model / "weights.npy").write_bytes(_weights())
+    sign_with_certificate(model, folder / "model.sig", pki)
+    shutil.copy(folder / "model.sig", model / "model.sig")
+    return model
+
+
 @pytest.mark.parametrize("case", ["signed", "tampered", "unsigned", "stranger"])
-def test_publisher_signature_at_promotion(signed_world: tuple[RunningServer, Path, Path],
+def test_publisher_signature_at_promotion(signed_world: tuple[RunningServer, Path, Path, Pki],
                                           unique_model_name: str, tmp_path: Path,
                                           case: str) -> None:
-    server, vendor, stranger = signed_world
+    server, vendor, stranger, _ = signed_world
     model = _signed_dir(tmp_path, stranger if case == "stranger" else vendor)
     if case == "tampered":
         (model / "weights.npy").write_bytes(_weights()[:-4] + b"\x00\x00\x80\x7f")
@@ -137,3 +157,19 @@ def test_publisher_signature_at_promotion(signed_world: tuple[RunningServer, Pat
         assert refusal is not None and expected in refusal, refusal
     if case == "tampered":
         assert refusal is not None and "weights.npy" in refusal
+
+
+@pytest.mark.parametrize("case", ["trusted CA", "foreign CA"])
+def test_certificate_signature_at_promotion(signed_world: tuple[RunningServer, Path, Path, Pki],
+                                            unique_model_name: str, tmp_path: Path,
+                                            case: str) -> None:
+    server, _, _, pki = signed_world
+    signer = pki if case == "trusted CA" else make_pki(tmp_path / "pki", "initech")
+    model = _certificate_signed_dir(tmp_path, signer)
+    version = _register(server, unique_model_name, model)
+    _attest_as_the_sidecar(server, unique_model_name, version)
+    refusal = _promote(server, unique_model_name, version)
+    if case == "trusted CA":
+        assert refusal is None, refusal
+    else:
+        assert refusal is not None and "signature.untrusted" in refusal, refusal
