@@ -24,7 +24,6 @@ from mlflow_supplychain.policy.loader import load_policy
 from mlflow_supplychain.sidecar.attestation import build_attestation
 from mlflow_supplychain.testing.pytest_plugin import RunningServer, ServerFactory
 from mlflow_supplychain.testing.registration import version_identity
-
 from tests.unit.signing.pki import Pki, make_pki, sign_with_certificate
 
 from ..sidecar.attestation_helpers import server_key, submit
