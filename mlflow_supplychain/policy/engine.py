@@ -420,8 +420,10 @@ _SIGNATURE_FIXES = {
     "malformed": ("signature.malformed", "the signature file is not a readable OMS bundle",
                   "replace it with the publisher's model.sig"),
     "untrusted": ("signature.untrusted",
-                  "the signature verifies with no key in signatures.trusted_keys",
-                  "check the publisher, or ask an admin to add its public key to the policy"),
+                  ("the signature verifies with no key in signatures.trusted_keys and chains "
+                   "to no root in signatures.trusted_certificates"),
+                  ("check the publisher, or ask an admin to add its public key or CA "
+                   "certificate to the policy")),
     "tampered": ("signature.tampered", "the files differ from what the publisher signed",
                  "re-download the files at the signed revision and register a new version"),
 }
@@ -444,7 +446,7 @@ def _check_signature(ctx: _Context) -> None:
         return
     if status is None:
         ctx.deny(req, "signature.unchecked", "the scan did not check signatures (it predates "
-                 "signatures.trusted_keys).", rescan, "signature")
+                 "the policy's trusted keys and certificates).", rescan, "signature")
         return
     code, what, fix = _SIGNATURE_FIXES.get(status, _SIGNATURE_FIXES["malformed"])
     details = "; ".join(scan.signature_problems[:10])
