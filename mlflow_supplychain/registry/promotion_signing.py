@@ -74,16 +74,17 @@ def sign_promotion(store: Any, decision: Decision | None, seen: dict[str, int]) 
     if decision is None or not decision.allowed or decision.profile is None:
         return
     started = time.perf_counter()
+    # first what needs no query: a promotion whose profile judged no files costs nothing more
+    attestation_id = seen.get(decision.identity_digest or "", 0)
+    if not attestation_id:
+        _logger.info("models:/%s/%s -> %s: the profile judged no files (no scan or hash "
+                     "requirement), so the registry signs nothing for it",
+                     decision.model_name, decision.version, decision.target)
+        return
     try:
         identity = store.gate.current_identity(store, decision.model_name, decision.version)
         if identity is None or identity.digest() != decision.identity_digest:
             raise NotSignable("the version changed since the gate judged it")
-        attestation_id = seen.get(identity.digest(), 0)
-        if not attestation_id:
-            _logger.info("models:/%s/%s -> %s: the profile judged no files (no scan or hash "
-                         "requirement), so the registry signs nothing for it",
-                         decision.model_name, decision.version, decision.target)
-            return
         evidence = obtain(store, decision, identity, attestation_id=attestation_id)
     except NotSignable as exc:
         _logger.warning("models:/%s/%s -> %s promoted; evidence not signed now (%s): it is "
