@@ -56,6 +56,7 @@ from mlflow_supplychain.testing.cluster import (
     redis_server,
     run_cluster,
     s3_server,
+    terminate_database_sessions,
 )
 from mlflow_supplychain.testing.pytest_plugin import postgres_database
 
@@ -218,22 +219,6 @@ def cluster_for(servers: int, postgres_uri: str, workdir: Path
                           json={"username": user, "password": PASSWORD},
                           auth=running.admin_auth(), timeout=30).raise_for_status()
         yield running, redis
-
-
-def terminate_database_sessions(backend_store_uri: str) -> None:
-    """What a PostgreSQL restart does to the servers: every open connection dropped."""
-    import psycopg2
-
-    base, _, name = backend_store_uri.rpartition("/")
-    conn = psycopg2.connect(base.replace("postgresql+psycopg2://", "postgresql://")
-                            + "/postgres")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
-    finally:
-        conn.close()
 
 
 def inject_faults(cluster: Cluster, redis: RedisServer, seconds: float,

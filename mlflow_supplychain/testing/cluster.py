@@ -352,6 +352,23 @@ def _auth_config(workdir: Path, auth_db_uri: str) -> Path:
     return path
 
 
+def terminate_database_sessions(backend_store_uri: str) -> None:
+    """What a PostgreSQL restart does to the servers: every open connection to the cluster's
+    database is dropped (the server itself stays up for the other tests on this machine)."""
+    import psycopg2
+
+    base, _, name = backend_store_uri.rpartition("/")
+    conn = psycopg2.connect(base.replace("postgresql+psycopg2://", "postgresql://")
+                            + "/postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+    finally:
+        conn.close()
+
+
 def promotion_invariants(backend_store_uri: str) -> tuple[list[str], int]:
     """What must hold after any load or fault, read from the registry database: the audit
     chain verifies, and every version holding ``production`` has an approved (or applied)

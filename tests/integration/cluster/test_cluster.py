@@ -33,6 +33,7 @@ from mlflow_supplychain.testing.cluster import (
     redis_server,
     run_cluster,
     s3_server,
+    terminate_database_sessions,
 )
 from mlflow_supplychain.testing.pytest_plugin import postgres_database
 
@@ -192,21 +193,6 @@ def _check_invariants(cluster: Cluster) -> None:
     assert decisions >= 2
 
 
-def _terminate_database_sessions(cluster: Cluster) -> None:
-    """What a PostgreSQL restart does to the servers: every open connection dropped."""
-    import psycopg2
-
-    base, _, name = cluster.backend_store_uri.rpartition("/")
-    conn = psycopg2.connect(base.replace("postgresql+psycopg2://", "postgresql://") + "/postgres")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
-    finally:
-        conn.close()
-
-
 def test_faults_converge(cluster: Cluster, tmp_path: Path) -> None:
     """After each fault, nothing is lost and nothing unsafe is promoted, within the stated
     bound: a sidecar killed mid-scan, Redis down while a version is registered, every database
@@ -232,7 +218,7 @@ def test_faults_converge(cluster: Cluster, tmp_path: Path) -> None:
     _attestation(cluster, alice, lost, lost_v, timeout=CONVERGE_SECONDS)
 
     # PostgreSQL drops every connection (a restart): the servers reconnect
-    _terminate_database_sessions(cluster)
+    terminate_database_sessions(cluster.backend_store_uri)
     deadline = time.monotonic() + 30
     while True:
         answer = _call(cluster, "GET", f"{API}/mlflow-supplychain/evaluate", alice,
