@@ -39,6 +39,7 @@ import io
 import os
 import queue
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -321,6 +322,9 @@ def check_invariants(cluster: Cluster, drain_seconds: float = 120) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # a SIGTERM (timeout, pkill) unwinds the context managers: the cluster stops and its two
+    # databases are dropped, instead of being left behind as a killed run left them once
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--postgres-uri", default=os.environ.get(
         "MLFLOW_SUPPLYCHAIN_TEST_POSTGRES_URI", "postgresql://postgres@127.0.0.1:5432/test"))
