@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from mlflow_supplychain.digests import canonical_json
@@ -26,6 +26,17 @@ MAX_PAYLOAD = 64 * 1024
 _BATCH = 1000
 
 
+# Built once: the gate appends on every protected promotion, and building these statements
+# cost more CPU than running them.
+_BUMP = (update(audit_head).where(audit_head.c.id == 1)
+         .values(seq=audit_head.c.seq + 1))
+_BUMP_RETURNING = _BUMP.returning(audit_head.c.seq, audit_head.c.hash)  # one round trip
+_READ_HEAD = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+_WRITE_HEAD = (update(audit_head).where(audit_head.c.id == 1)
+               .values(hash=bindparam("head_hash")))
+_INSERT = audit_events.insert()
+
+
 def append(conn: Connection, *, actor: str, action: str, subject: str,
            payload: Mapping[str, Any], policy_digest: str, ts_ms: int) -> AuditRecord:
     """Append one event and return it as stored.
@@ -36,21 +47,22 @@ def append(conn: Connection, *, actor: str, action: str, subject: str,
     body = canonical_json(dict(payload)).decode("utf-8")
     if len(body) > MAX_PAYLOAD:
         body = canonical_json({"truncated": True, "size": len(body)}).decode("utf-8")
-    bumped = conn.execute(update(audit_head).where(audit_head.c.id == 1)
-                          .values(seq=audit_head.c.seq + 1))
-    if bumped.rowcount != 1:
+    # Bumping the head first takes its row lock: appenders queue here, one at a time.
+    if conn.dialect.update_returning:  # PostgreSQL, SQLite; not MariaDB/MySQL
+        head = conn.execute(_BUMP_RETURNING).one_or_none()
+    else:
+        head = conn.execute(_READ_HEAD).one() if conn.execute(_BUMP).rowcount == 1 else None
+    if head is None:
         raise RegistryError("The audit log head is missing", [Problem(
             "supplychain_audit_head", "has no row 1",
             "run 'mlflow-supplychain db upgrade' against the MLflow database")])
-    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)
-                        .where(audit_head.c.id == 1)).one()
     seq, prev = int(head.seq), str(head.hash)
     fields = {"seq": seq, "ts": ts_ms, "actor": actor[:256], "action": action[:64],
               "subject": subject[:600], "payload": body, "policy_digest": policy_digest,
               "prev_hash": prev}
     digest = record_hash(**fields)  # type: ignore[arg-type]
-    conn.execute(audit_events.insert().values(**fields, hash=digest))
-    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=digest))
+    conn.execute(_INSERT, {**fields, "hash": digest})
+    conn.execute(_WRITE_HEAD, {"head_hash": digest})
     return AuditRecord(**fields, hash=digest)  # type: ignore[arg-type]
 
 

@@ -1,8 +1,14 @@
 """Appends the gate's own events to the audit log: decisions and policy loads/reloads.
 
-The registry store calls this after its session is closed, so the audit write never waits on
-(or blocks) the registry transaction. A failed audit write is logged as an error and never
-turns a registry call into a 5xx; the decision itself was already enforced.
+Two ways to record a decision:
+
+- :meth:`AuditRecorder.decision_in` writes it inside the registry write's own transaction (a
+  protected alias): the alias and its record commit together or not at all, in one commit. A
+  promotion can then never exist without its record, and the gate pays one transaction, not two.
+- :meth:`AuditRecorder.decision` writes it in a transaction of its own, after the registry
+  call (denials, whose registry transaction rolled back, and stage transitions, which MLflow
+  writes in its own session). A failed write there is logged as an error and never turns a
+  registry call into a 5xx; the decision itself was already enforced.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import time
 from collections.abc import Callable
 
 import sqlalchemy
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from mlflow_supplychain.errors import GovernanceError
 from mlflow_supplychain.governance import audit, conflicts, db, policy_history, requests
@@ -47,13 +53,34 @@ class AuditRecorder:
         return self._engine
 
     def decision(self, decision: Decision, user: str | None, *, applied: bool = False) -> None:
-        """Record one gate decision on a protected target (allowed or denied).
+        """Record one gate decision on a protected target (allowed or denied), in a
+        transaction of its own.
 
         With ``applied`` (the promotion was written), approved requests for exactly this
         promotion become ``applied`` in the same transaction.
         """
-        self._append(applied_request=applied and decision.allowed, decision=decision,
-                     actor=user or "anonymous", action="gate.decision",
+        def transaction() -> None:
+            with self._engine.begin() as conn:
+                self.decision_in(conn, decision, user, applied=applied)
+
+        self._write("gate.decision", transaction)
+
+    def decision_in(self, conn: Connection, decision: Decision, user: str | None, *,
+                    applied: bool = False) -> None:
+        """:meth:`decision` inside the caller's transaction (``conn``): it commits or rolls
+        back with the caller's write, and a failure propagates (the caller fails closed).
+
+        Raises:
+            RegistryError: the audit head is missing.
+            sqlalchemy.exc.SQLAlchemyError: the database failed.
+        """
+        actor = user or "anonymous"
+        now = _now_ms()
+        # Lock order: request rows before the audit head, as the approval workflow does;
+        # the opposite order deadlocks against a concurrent approval.
+        if applied and decision.allowed and decision.identity_digest is not None:
+            self._apply_requests(conn, decision, actor, now)
+        audit.append(conn, actor=actor, action="gate.decision",
                      subject=f"models:/{decision.model_name}/{decision.version} -> "
                              f"{decision.target}",
                      payload={"verdict": decision.verdict, "allowed": decision.allowed,
@@ -61,7 +88,22 @@ class AuditRecorder:
                               "violations": [v.code for v in decision.violations],
                               "evidence_digest": decision.evidence_digest,
                               "identity": decision.identity_digest},
-                     policy_digest=decision.policy_digest)
+                     policy_digest=decision.policy_digest, ts_ms=now)
+
+    @staticmethod
+    def _apply_requests(conn: Connection, decision: Decision, actor: str, now: int) -> None:
+        """Mark the approved requests for this exact promotion applied. Most promotions have
+        none: one indexed, locking read, and no savepoint unless there is a request to mark."""
+        ids = requests.approved_matching(conn, identity_digest=str(decision.identity_digest),
+                                         target=str(decision.target))
+        if not ids:
+            return
+        try:
+            with conn.begin_nested():
+                requests.apply_ids(conn, ids, actor=actor,
+                                   policy_digest=decision.policy_digest, now_ms=now)
+        except GovernanceError as exc:  # the decision is still recorded
+            _logger.warning("could not mark requests applied: %s", exc.summary)
 
     def removal(self, *, action: str, workspace: str, name: str, version: str | None,
                 new_name: str | None, user: str | None, policy_digest: str,
@@ -128,28 +170,6 @@ class AuditRecorder:
             return []
         return [{"process": r.process, "policy_digest": r.digest, "loaded_at": r.loaded_at,
                  "seen_at": r.seen_at} for r in rows]
-
-    def _append(self, *, applied_request: bool = False, decision: Decision | None = None,
-                **fields: object) -> None:
-        def transaction() -> None:
-            with self._engine.begin() as conn:
-                now = _now_ms()
-                # Lock order: request rows before the audit head, as the approval workflow
-                # does; the opposite order deadlocks against a concurrent approval.
-                if (applied_request and decision is not None
-                        and decision.identity_digest is not None):
-                    try:
-                        with conn.begin_nested():
-                            requests.apply_matching(
-                                conn, identity_digest=decision.identity_digest,
-                                target=decision.target,
-                                actor=str(fields["actor"]),
-                                policy_digest=decision.policy_digest, now_ms=now)
-                    except GovernanceError as exc:  # the decision is still recorded below
-                        _logger.warning("could not mark requests applied: %s", exc.summary)
-                audit.append(conn, ts_ms=now, **fields)  # type: ignore[arg-type]
-
-        self._write(str(fields.get("action")), transaction)
 
     @staticmethod
     def _write(action: str, transaction: Callable[[], None]) -> None:

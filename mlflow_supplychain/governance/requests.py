@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
@@ -395,22 +395,31 @@ def approvals_for_version(conn: Connection, identity_digest: str) -> tuple[Appro
                  for r in rows)
 
 
-def apply_matching(conn: Connection, *, identity_digest: str, target: str, actor: str,
-                   policy_digest: str, now_ms: int) -> list[int]:
-    """Mark approved requests for this exact promotion (same version identity and target)
-    applied (it just happened)."""
-    rows = conn.execute(
-        select(transition_requests.c.id).where(
-            transition_requests.c.identity_digest == identity_digest,
-            transition_requests.c.target == target,
-            transition_requests.c.status == RequestStatus.APPROVED.value,
-        ).with_for_update()  # a concurrent promotion may be applying the same request
-    ).all()
-    applied = []
-    for row in rows:
-        mark_applied(conn, int(row.id), actor=actor, policy_digest=policy_digest, now_ms=now_ms)
-        applied.append(int(row.id))
-    return applied
+# Built once: asked on every protected promotion (most have no request to apply).
+_APPROVED_MATCHING = select(transition_requests.c.id).where(
+    transition_requests.c.identity_digest == bindparam("identity_digest"),
+    transition_requests.c.target == bindparam("target"),
+    transition_requests.c.status == RequestStatus.APPROVED.value,
+).with_for_update()  # a concurrent promotion may be applying the same request
+
+
+def approved_matching(conn: Connection, *, identity_digest: str, target: str) -> list[int]:
+    """The approved requests for this exact promotion (same version identity and target),
+    locked."""
+    rows = conn.execute(_APPROVED_MATCHING,
+                        {"identity_digest": identity_digest, "target": target}).all()
+    return [int(row.id) for row in rows]
+
+
+def apply_ids(conn: Connection, ids: list[int], *, actor: str, policy_digest: str,
+              now_ms: int) -> None:
+    """Mark the approved requests ``ids`` applied (their promotion just happened).
+
+    Raises:
+        RequestNotFound, RequestConflict: one of them is no longer approved.
+    """
+    for request_id in ids:
+        mark_applied(conn, request_id, actor=actor, policy_digest=policy_digest, now_ms=now_ms)
 
 
 def invalidate_open(conn: Connection, *, workspace: str, model_name: str, version: str | None,

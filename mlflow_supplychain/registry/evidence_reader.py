@@ -13,6 +13,7 @@ the size of the registry.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -102,28 +103,49 @@ def query_in_workspace(store: Any, session: Session, model: Any) -> Any:
 _query = query_in_workspace
 
 
+_WORKSPACE_COLUMNS = hasattr(SqlModelVersion, "workspace") and hasattr(SqlModelVersionTag,
+                                                                       "workspace")
+
+
+@functools.cache
+def _version_statement(in_workspace: bool) -> sqlalchemy.Select[Any]:
+    """The :func:`read_version` query, built once: constructing an ORM query costs more CPU
+    than running it (0.55 ms against 0.07 ms on SQLite), and the gate runs it on every
+    protected promotion. ``in_workspace``: limited to one workspace (a bound parameter)."""
+    join_on = [SqlModelVersionTag.name == SqlModelVersion.name,
+               SqlModelVersionTag.version == SqlModelVersion.version]
+    where = [SqlModelVersion.name == sqlalchemy.bindparam("name"),
+             SqlModelVersion.version == sqlalchemy.bindparam("version"),
+             SqlModelVersion.current_stage != STAGE_DELETED_INTERNAL]
+    workspace_column: Any = sqlalchemy.null()
+    if _WORKSPACE_COLUMNS:
+        join_on.append(SqlModelVersionTag.workspace == SqlModelVersion.workspace)
+        workspace_column = SqlModelVersion.workspace
+        if in_workspace:  # what MLflow's _get_query adds: the caller's workspace
+            where.append(SqlModelVersion.workspace == sqlalchemy.bindparam("workspace"))
+    return (sqlalchemy.select(SqlModelVersion.source, SqlModelVersion.current_stage,
+                              SqlModelVersion.user_id, workspace_column,
+                              SqlModelVersion.creation_time, SqlModelVersion.storage_location,
+                              SqlModelVersion.run_id, SqlModelVersionTag.key,
+                              SqlModelVersionTag.value)
+            .select_from(SqlModelVersion)
+            .outerjoin(SqlModelVersionTag, sqlalchemy.and_(*join_on))
+            .where(*where))
+
+
 def read_version(store: Any, session: Session, name: str, version: int) -> VersionRecord | None:
     """The live (not deleted) version ``name``/``version`` with its tags, in one query.
 
     The same query reads what the version's identity is made of (workspace, creation time,
-    storage location; the uid is a tag), so identity costs no extra round-trip."""
-    join_on = [SqlModelVersionTag.name == SqlModelVersion.name,
-               SqlModelVersionTag.version == SqlModelVersion.version]
-    if hasattr(SqlModelVersionTag, "workspace") and hasattr(SqlModelVersion, "workspace"):
-        join_on.append(SqlModelVersionTag.workspace == SqlModelVersion.workspace)
-    workspace_column = getattr(SqlModelVersion, "workspace", sqlalchemy.null())
-    rows = (
-        _query(store, session, SqlModelVersion)
-        .outerjoin(SqlModelVersionTag, sqlalchemy.and_(*join_on))
-        .filter(SqlModelVersion.name == name, SqlModelVersion.version == version,
-                SqlModelVersion.current_stage != STAGE_DELETED_INTERNAL)
-        .with_entities(SqlModelVersion.source, SqlModelVersion.current_stage,
-                       SqlModelVersion.user_id, workspace_column, SqlModelVersion.creation_time,
-                       SqlModelVersion.storage_location, SqlModelVersion.run_id,
-                       SqlModelVersionTag.key,
-                       SqlModelVersionTag.value)
-        .all()
-    )
+    storage location; the uid is a tag), so identity costs no extra round-trip. With a
+    ``store``, it is limited to the caller's workspace exactly as MLflow's own queries are
+    (``_get_query``); without one (None), every workspace is searched."""
+    active = getattr(store, "_get_active_workspace", None)
+    in_workspace = _WORKSPACE_COLUMNS and active is not None
+    params: dict[str, Any] = {"name": name, "version": version}
+    if in_workspace:
+        params["workspace"] = active()  # type: ignore[misc]
+    rows = session.connection().execute(_version_statement(in_workspace), params).all()
     if not rows:
         return None
     first = rows[0]

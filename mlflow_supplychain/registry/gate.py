@@ -167,6 +167,14 @@ class RegistryGate:
         if decision is not None and self._recorder is not None:
             self._recorder.decision(decision, current_user(), applied=applied)
 
+    def audit_applied_in(self, session: Any, decision: Decision | None) -> None:
+        """Append the decision of a promotion being written in ``session`` to the audit log,
+        in that same transaction: the promotion and its record commit together or neither
+        does (a failure propagates and the write is refused)."""
+        if decision is not None and self._recorder is not None:
+            self._recorder.decision_in(session.connection(), decision, current_user(),
+                                       applied=True)
+
     @property
     def holder(self) -> PolicyHolder:
         return self._holder

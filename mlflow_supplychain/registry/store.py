@@ -32,6 +32,7 @@ from mlflow.utils.validation import (
 )
 
 from mlflow_supplychain.errors import PolicyError
+from mlflow_supplychain.governance import conflicts
 from mlflow_supplychain.governance.attestations import AttestationProvider
 from mlflow_supplychain.governance.attestations import observed as observed_attestations
 from mlflow_supplychain.governance.provider import ApprovalsProvider
@@ -115,14 +116,13 @@ class _GatedRegistry:
                 raise
             except MlflowException as exc:
                 # Two first writes of the same alias race: both find no row, both insert, one
-                # hits the primary key (MLflow answers 400). Setting an alias is idempotent, so
-                # the loser runs again, gate check included, and finds the row to update.
-                if attempt == ALIAS_WRITE_ATTEMPTS or not isinstance(exc.__cause__,
-                                                                    sqlalchemy.exc.IntegrityError):
+                # hits the primary key (MLflow answers 400); or concurrent promotions conflict
+                # on the audit head (deadlock, serialization failure). Setting an alias is
+                # idempotent, so the loser runs again, gate check included.
+                if attempt == ALIAS_WRITE_ATTEMPTS or not _write_conflict(exc.__cause__):
                     raise
                 _logger.info("alias %s@%s was written concurrently; retrying", name, alias)
         self.gate.record(self, decision)
-        self.gate.audit(decision, applied=True)
         # after the commit: a signing failure never fails (nor un-does) an allowed promotion
         sign_promotion(self, decision, seen)
 
@@ -140,6 +140,8 @@ class _GatedRegistry:
             session.merge(alias_row)
             # a verdict stored while we judged could not see this alias: re-check before commit
             late_verdicts.still_current(session, name, number, seen)
+            # the record commits with the alias: no promotion without its audit record
+            self.gate.audit_applied_in(session, decision)
         return decision, seen
 
     # model versions
@@ -193,6 +195,12 @@ class WorkspaceAwareSupplyChainRegistryStore(_GatedRegistry, WorkspaceAwareSqlAl
 
 
 GATED_STORE_TYPES = (SupplyChainRegistryStore, WorkspaceAwareSupplyChainRegistryStore)
+
+
+def _write_conflict(cause: BaseException | None) -> bool:
+    """Whether a failed protected-alias write may simply be run again."""
+    return isinstance(cause, sqlalchemy.exc.IntegrityError) or (
+        cause is not None and conflicts.transient(cause))
 
 
 def database_uri(store_uri: str) -> str:

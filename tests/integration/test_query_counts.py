@@ -74,9 +74,40 @@ def test_gate_adds_no_statements(stores, operation):
 
 def test_protected_decision_audit_cost_is_one_append(stores):
     """A protected promotion also appends its decision to the audit log: a fixed handful of
-    statements on our own tables (find approved requests to mark applied, in a savepoint; bump
-    the head, read it, insert the record, write the head)."""
+    statements on our own tables (find approved requests to mark applied; bump the head and
+    read it, in one statement where the database has UPDATE ... RETURNING; insert the record;
+    write the head), with no savepoint when no request is approved."""
     _, governed = stores
     ours = [s for s in _statements(governed, lambda: governed.set_registered_model_alias(
         "m", "production", "1")) if _ours(s)]
-    assert 1 <= len(ours) <= 7, ours
+    assert len(ours) == (4 if governed.engine.dialect.update_returning else 5), ours
+    assert not any(s.startswith(("SAVEPOINT", "RELEASE")) for s in ours), ours
+
+
+def _commits(store, action: Callable[[], object]) -> int:
+    commits: list[object] = []
+
+    def listen(conn):
+        commits.append(conn)
+
+    sqlalchemy.event.listen(store.engine, "commit", listen)
+    try:
+        action()
+    finally:
+        sqlalchemy.event.remove(store.engine, "commit", listen)
+    return len(commits)
+
+
+def test_protected_alias_commits_once_with_its_audit_record(stores):
+    """The alias and its gate.decision record are one transaction: as many commits as
+    vanilla MLflow's alias write (one), and the record is there afterwards."""
+    from mlflow_supplychain.governance.tables import audit_events
+
+    vanilla, governed = stores
+    baseline = _commits(vanilla, lambda: vanilla.set_registered_model_alias("m", "production", "1"))
+    assert baseline == 1
+    assert _commits(governed, lambda: governed.set_registered_model_alias(
+        "m", "production", "1")) == baseline
+    with governed.engine.connect() as conn:
+        actions = [r.action for r in conn.execute(sqlalchemy.select(audit_events.c.action))]
+    assert actions.count("gate.decision") == 1
